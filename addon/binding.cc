@@ -1,0 +1,484 @@
+// N-API surface of tsrunc: decodes the launch plan built in TypeScript into plain C data,
+// clones the stage-1 child, and offers the few parent-side calls Node does not have
+// (SEQPACKET sync records, waitpid, setns-type checks, unix connect, mount).
+// Typed counterpart: src/native/index.ts.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <napi.h>
+
+#include "plan.h"
+
+namespace tsrunc {
+namespace {
+
+Napi::Value ThrowErrno(Napi::Env env, const char* what, int err) {
+  std::string message = std::string(what) + ": " + strerror(err);
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("errno", Napi::Number::New(env, err));
+  error.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowType(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Owns every byte the Plan points at. Built in the parent before clone; the child reads its
+// copy-on-write image and the parent frees this once clone has returned.
+class PlanStorage {
+ public:
+  Plan plan{};
+
+  const char* Keep(std::string s) {
+    strings_.push_back(std::move(s));
+    return strings_.back().c_str();
+  }
+  template <typename T>
+  T* KeepArray(std::vector<T> items) {
+    auto holder = std::make_shared<std::vector<T>>(std::move(items));
+    arrays_.push_back(holder);
+    return holder->data();
+  }
+
+ private:
+  std::deque<std::string> strings_;
+  std::vector<std::shared_ptr<void>> arrays_;
+};
+
+// Decoding helpers. Each records the first problem in `error_` and returns a zero value; the
+// plan comes from our own TypeScript, so a problem here is a programming error.
+class Decoder {
+ public:
+  Decoder(Napi::Env env, PlanStorage* storage) : env_(env), storage_(storage) {}
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+
+  std::string Str(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsString()) return Fail(key, "string"), std::string();
+    return v.As<Napi::String>().Utf8Value();
+  }
+  const char* KeptStr(const Napi::Object& o, const char* key) { return storage_->Keep(Str(o, key)); }
+  const char* KeptStrOrNull(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsNull() || v.IsUndefined()) return nullptr;
+    return KeptStr(o, key);
+  }
+  int64_t Int(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsNumber()) return Fail(key, "number"), 0;
+    return v.As<Napi::Number>().Int64Value();
+  }
+  bool Bool(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsBoolean()) return Fail(key, "boolean"), false;
+    return v.As<Napi::Boolean>().Value();
+  }
+  uint64_t Big(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsBigInt()) return Fail(key, "bigint"), 0;
+    bool lossless = true;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  Napi::Array Arr(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsArray()) {
+      Fail(key, "array");
+      return Napi::Array::New(env_);
+    }
+    return v.As<Napi::Array>();
+  }
+  Napi::Object Obj(const Napi::Value& v, const char* what) {
+    if (!v.IsObject()) {
+      Fail(what, "object");
+      return Napi::Object::New(env_);
+    }
+    return v.As<Napi::Object>();
+  }
+  // NULL-terminated char* array (argv/envp style), or plain const char* list.
+  char* const* StrList(const Napi::Object& o, const char* key, int* count) {
+    Napi::Array a = Arr(o, key);
+    std::vector<char*> out;
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsString()) {
+        Fail(key, "string[]");
+        break;
+      }
+      out.push_back(const_cast<char*>(storage_->Keep(v.As<Napi::String>().Utf8Value())));
+    }
+    if (count) *count = (int)out.size();
+    out.push_back(nullptr);
+    return storage_->KeepArray(std::move(out));
+  }
+
+ private:
+  void Fail(const char* key, const char* type) {
+    if (error_.empty()) error_ = std::string("plan field ") + key + ": expected " + type;
+  }
+  Napi::Env env_;
+  PlanStorage* storage_;
+  std::string error_;
+};
+
+void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
+  Plan& p = s.plan;
+  {
+    Napi::Array joins = d.Arr(o, "joinNamespaces");
+    std::vector<NamespaceJoin> out;
+    for (uint32_t i = 0; i < joins.Length(); i++) {
+      Napi::Object j = d.Obj(joins.Get(i), "joinNamespaces[]");
+      out.push_back({(int)d.Int(j, "type"), (int)d.Int(j, "fd")});
+    }
+    p.join_count = (int)out.size();
+    p.joins = s.KeepArray(std::move(out));
+  }
+  p.new_user_namespace = d.Bool(o, "newUserNamespace");
+  p.new_namespace_flags = (int)d.Int(o, "newNamespaceFlags");
+  p.time_offsets = d.KeptStr(o, "timeOffsets");
+  Napi::Value oom = o.Get("oomScoreAdj");
+  p.set_oom_score_adj = oom.IsNumber();
+  p.oom_score_adj = p.set_oom_score_adj ? oom.As<Napi::Number>().Int32Value() : 0;
+  {
+    Napi::Array limits = d.Arr(o, "rlimits");
+    std::vector<RlimitRecord> out;
+    for (uint32_t i = 0; i < limits.Length(); i++) {
+      Napi::Object r = d.Obj(limits.Get(i), "rlimits[]");
+      out.push_back({(int)d.Int(r, "resource"), d.Big(r, "soft"), d.Big(r, "hard")});
+    }
+    p.rlimit_count = (int)out.size();
+    p.rlimits = s.KeepArray(std::move(out));
+  }
+  p.session_keyring = d.KeptStrOrNull(o, "sessionKeyringName");
+
+  p.rootfs = d.KeptStr(o, "rootfs");
+  p.rootfs_parent_mount = d.KeptStr(o, "rootfsParentMount");
+  p.setup_rootfs = d.Bool(o, "setupRootfs");
+  p.root_propagation = (unsigned long)d.Int(o, "rootPropagation");
+  p.root_readonly = d.Bool(o, "rootReadonly");
+  p.no_pivot = d.Bool(o, "noPivot");
+  {
+    Napi::Array mounts = d.Arr(o, "mounts");
+    std::vector<MountRecord> out;
+    for (uint32_t i = 0; i < mounts.Length(); i++) {
+      Napi::Object m = d.Obj(mounts.Get(i), "mounts[]");
+      MountRecord r{};
+      r.source = d.KeptStr(m, "source");
+      r.destination = d.KeptStr(m, "destination");
+      r.fstype = d.KeptStr(m, "fstype");
+      r.flags = (unsigned long)d.Int(m, "flags");
+      r.propagation = (unsigned long)d.Int(m, "propagation");
+      r.data = d.KeptStr(m, "data");
+      r.remount_flags = (unsigned long)d.Int(m, "remountFlags");
+      r.destination_is_file = d.Str(m, "destinationKind") == "file";
+      r.no_symlinks = d.Bool(m, "noSymlinks");
+      out.push_back(r);
+    }
+    p.mount_count = (int)out.size();
+    p.mounts = s.KeepArray(std::move(out));
+  }
+  {
+    Napi::Array devices = d.Arr(o, "devices");
+    std::vector<DeviceRecord> out;
+    for (uint32_t i = 0; i < devices.Length(); i++) {
+      Napi::Object dv = d.Obj(devices.Get(i), "devices[]");
+      DeviceRecord r{};
+      r.path = d.KeptStr(dv, "path");
+      r.type = (unsigned)d.Int(dv, "type");
+      r.major = (unsigned)d.Int(dv, "major");
+      r.minor = (unsigned)d.Int(dv, "minor");
+      r.mode = (unsigned)d.Int(dv, "mode");
+      r.uid = (uid_t)d.Int(dv, "uid");
+      r.gid = (gid_t)d.Int(dv, "gid");
+      r.bind_from_host = d.Bool(dv, "bindFromHost");
+      out.push_back(r);
+    }
+    p.device_count = (int)out.size();
+    p.devices = s.KeepArray(std::move(out));
+  }
+  {
+    Napi::Array links = d.Arr(o, "symlinks");
+    std::vector<SymlinkRecord> out;
+    for (uint32_t i = 0; i < links.Length(); i++) {
+      Napi::Object l = d.Obj(links.Get(i), "symlinks[]");
+      out.push_back({d.KeptStr(l, "target"), d.KeptStr(l, "path")});
+    }
+    p.symlink_count = (int)out.size();
+    p.symlinks = s.KeepArray(std::move(out));
+  }
+  p.masked_paths = d.StrList(o, "maskedPaths", &p.masked_count);
+  p.readonly_paths = d.StrList(o, "readonlyPaths", &p.readonly_count);
+  {
+    Napi::Array sysctl = d.Arr(o, "sysctl");
+    std::vector<SysctlRecord> out;
+    for (uint32_t i = 0; i < sysctl.Length(); i++) {
+      Napi::Object e = d.Obj(sysctl.Get(i), "sysctl[]");
+      out.push_back({d.KeptStr(e, "path"), d.KeptStr(e, "value")});
+    }
+    p.sysctl_count = (int)out.size();
+    p.sysctls = s.KeepArray(std::move(out));
+  }
+  p.hostname = d.KeptStrOrNull(o, "hostname");
+  p.domainname = d.KeptStrOrNull(o, "domainname");
+  p.cwd = d.KeptStr(o, "cwd");
+
+  int argc = 0;
+  p.argv = d.StrList(o, "args", &argc);
+  p.envp = d.StrList(o, "env", nullptr);
+  p.search_path = d.KeptStr(o, "searchPath");
+  p.uid = (uid_t)d.Int(o, "uid");
+  p.gid = (gid_t)d.Int(o, "gid");
+  {
+    Napi::Array gids = d.Arr(o, "additionalGids");
+    std::vector<gid_t> out;
+    for (uint32_t i = 0; i < gids.Length(); i++) {
+      Napi::Value v = gids.Get(i);
+      out.push_back(v.IsNumber() ? (gid_t)v.As<Napi::Number>().Int64Value() : 0);
+    }
+    p.additional_gid_count = (int)out.size();
+    p.additional_gids = s.KeepArray(std::move(out));
+  }
+  p.umask_value = (int)d.Int(o, "umask");
+  Napi::Value caps = o.Get("capabilities");
+  p.has_capabilities = caps.IsObject();
+  if (p.has_capabilities) {
+    Napi::Object c = caps.As<Napi::Object>();
+    p.cap_bounding = d.Big(c, "bounding");
+    p.cap_effective = d.Big(c, "effective");
+    p.cap_permitted = d.Big(c, "permitted");
+    p.cap_inheritable = d.Big(c, "inheritable");
+    p.cap_ambient = d.Big(c, "ambient");
+    p.cap_last = (int)d.Int(c, "lastCap");
+  }
+  p.no_new_privileges = d.Bool(o, "noNewPrivileges");
+  p.personality_domain = (int)d.Int(o, "personality");
+  p.terminal = d.Bool(o, "terminal");
+  p.console_socket_fd = (int)d.Int(o, "consoleSocketFd");
+  p.exec_fifo_dir_fd = (int)d.Int(o, "execFifoDirFd");
+  p.preserve_fds = (int)d.Int(o, "preserveFds");
+  if (argc == 0 && d.ok()) d.Str(o, "args-must-not-be-empty");
+}
+
+// spawnInit(plan) -> {intermediatePid, syncFd}
+Napi::Value SpawnInit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) return ThrowType(env, "spawnInit(plan)");
+  auto storage = std::make_unique<PlanStorage>();
+  Decoder decoder(env, storage.get());
+  DecodePlan(decoder, *storage, info[0].As<Napi::Object>());
+  if (!decoder.ok()) return ThrowType(env, decoder.error());
+
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
+    return ThrowErrno(env, "socketpair", errno);
+  }
+  // A raw clone behaves like fork without running pthread_atfork handlers, which could take
+  // locks that another Node thread held at this instant.
+  long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    RunStage1(storage->plan, fds[1]);
+  }
+  int err = errno;
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return ThrowErrno(env, "clone", err);
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("intermediatePid", Napi::Number::New(env, (double)pid));
+  result.Set("syncFd", Napi::Number::New(env, fds[0]));
+  return result;
+}
+
+Napi::Value SyncRecv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int timeout_ms = info[1].As<Napi::Number>().Int32Value();
+  struct pollfd pfd = {fd, POLLIN, 0};
+  int ready;
+  do {
+    ready = poll(&pfd, 1, timeout_ms);
+  } while (ready < 0 && errno == EINTR);
+  if (ready < 0) return ThrowErrno(env, "poll sync socket", errno);
+  if (ready == 0) return env.Null();
+  SyncRecord rec;
+  ssize_t n;
+  do {
+    n = recv(fd, &rec, sizeof(rec), MSG_TRUNC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(env, "recv sync socket", errno);
+  if (n == 0) return env.Null();  // every child end is closed
+  // Fixed-size records only: anything else is a corrupted or hostile peer.
+  if (n != (ssize_t)sizeof(rec)) return ThrowType(env, "sync record of unexpected size");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("type", rec.type);
+  out.Set("stage", rec.stage);
+  out.Set("step", rec.step);
+  out.Set("errno", rec.error);
+  out.Set("index", rec.index);
+  out.Set("pid", rec.pid);
+  return out;
+}
+
+Napi::Value SyncSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  SyncRecord rec = {info[1].As<Napi::Number>().Int32Value(), 0, 0, 0, 0, 0};
+  ssize_t n;
+  do {
+    n = send(fd, &rec, sizeof(rec), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(env, "send sync socket", errno);
+  return env.Undefined();
+}
+
+Napi::Value WaitPid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  bool block = info[1].As<Napi::Boolean>().Value();
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid, &status, block ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return ThrowErrno(env, "waitpid", errno);
+  int code = 0;
+  if (r > 0) code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", r);
+  out.Set("exitCode", code);
+  return out;
+}
+
+Napi::Value NamespaceType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int type = ioctl(fd, NS_GET_NSTYPE);
+  if (type < 0) return ThrowErrno(env, "not a namespace file", errno);
+  return Napi::Number::New(env, type);
+}
+
+Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return ThrowErrno(env, "connect", ENAMETOOLONG);
+  memcpy(addr.sun_path, path.c_str(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, "socket", errno);
+  if (connect(fd, (struct sockaddr*)&addr, sizeof(addr)) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "connect", err);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value OpenPath(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, "open", errno);
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (prctl(PR_SET_CHILD_SUBREAPER, info[0].As<Napi::Boolean>().Value() ? 1 : 0, 0, 0, 0) < 0) {
+    return ThrowErrno(env, "prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  }
+  return env.Undefined();
+}
+
+Napi::Value Mount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string source = info[0].As<Napi::String>().Utf8Value();
+  std::string target = info[1].As<Napi::String>().Utf8Value();
+  std::string fstype = info[2].As<Napi::String>().Utf8Value();
+  unsigned long flags = (unsigned long)info[3].As<Napi::Number>().Int64Value();
+  std::string data = info[4].As<Napi::String>().Utf8Value();
+  if (mount(source.empty() ? nullptr : source.c_str(), target.c_str(),
+            fstype.empty() ? nullptr : fstype.c_str(), flags,
+            data.empty() ? nullptr : data.c_str()) < 0) {
+    return ThrowErrno(env, "mount", errno);
+  }
+  return env.Undefined();
+}
+
+Napi::Value Umount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string target = info[0].As<Napi::String>().Utf8Value();
+  if (umount2(target.c_str(), info[1].As<Napi::Number>().Int32Value()) < 0) {
+    return ThrowErrno(env, "umount", errno);
+  }
+  return env.Undefined();
+}
+
+Napi::Value MakeFifo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (mkfifo(path.c_str(), (mode_t)info[1].As<Napi::Number>().Uint32Value()) < 0) {
+    return ThrowErrno(env, "mkfifo", errno);
+  }
+  return env.Undefined();
+}
+
+Napi::Value StrError(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), strerror(info[0].As<Napi::Number>().Int32Value()));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawnInit", Napi::Function::New(env, SpawnInit));
+  exports.Set("syncRecv", Napi::Function::New(env, SyncRecv));
+  exports.Set("syncSend", Napi::Function::New(env, SyncSend));
+  exports.Set("waitPid", Napi::Function::New(env, WaitPid));
+  exports.Set("namespaceType", Napi::Function::New(env, NamespaceType));
+  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  exports.Set("openPath", Napi::Function::New(env, OpenPath));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
+  exports.Set("mount", Napi::Function::New(env, Mount));
+  exports.Set("umount", Napi::Function::New(env, Umount));
+  exports.Set("mkfifo", Napi::Function::New(env, MakeFifo));
+  exports.Set("strerror", Napi::Function::New(env, StrError));
+  return exports;
+}
+
+}  // namespace
+}  // namespace tsrunc
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  return tsrunc::Init(env, exports);
+}
+
+NODE_API_MODULE(tsrunc_native, InitModule)

@@ -1,0 +1,800 @@
+// The container side of tsrunc: the stage-1 (namespaces) and stage-2 (init) processes.
+//
+// Everything in this file runs in a child cloned out of a multithreaded Node process. Only the
+// cloning thread exists there, and the other threads may have held locks (malloc, stdio, locale)
+// at the moment of the clone. So until execve: system calls only, on memory prepared before the
+// clone (the Plan) or on this stack. No malloc/new, no printf/strerror, no C++ exceptions, no
+// N-API, and _exit, never exit. Failures go back to the parent as one fixed SyncRecord.
+//
+// The protocol with the parent (src/runtime/protocol.ts drives the parent side):
+//
+//   parent (node)                 stage 1                             stage 2 (container init)
+//   -------------                 -------                             ------------------------
+//   clone() ───────────────────>  reset signals, not dumpable,
+//                                 oom_score_adj, rlimits,
+//                                 setns(joined, user first),
+//                                 unshare(CLONE_NEWUSER)?
+//            <─── IntermediateReady
+//   uid_map/gid_map, cgroups
+//            ───> IntermediateGo
+//                                 setresuid(0) in the user ns,
+//                                 unshare(other namespaces),
+//                                 timens_offsets,
+//                                 clone(CLONE_PARENT) ──────────────>  setsid, rootfs bind,
+//            <─── InitPid(pid)                                         mounts, devices, links
+//   reap stage 1                  _exit(0)
+//            <──────────────────────────────────────────────────────  RunCreateHooks
+//   createRuntime, createContainer hooks
+//            ──────────────────────────────────────────────────────>  CreateHooksDone
+//                                                                      pivot_root, console,
+//                                                                      masks, sysctl, hostname,
+//                                                                      user, caps, cwd, lookup
+//            <──────────────────────────────────────────────────────  InitReady
+//   save state, exit                                                   open exec.fifo (blocks
+//                                                                      until `start`), execve
+//
+//   Any child may send Error{stage, step, errno, index} instead and _exit(1). An EOF on the
+//   socket before InitReady means the parent died: the child exits.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "plan.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef KEYCTL_JOIN_SESSION_KEYRING
+#define KEYCTL_JOIN_SESSION_KEYRING 1
+#endif
+
+namespace tsrunc {
+namespace {
+
+constexpr int kStage1 = 1;
+constexpr int kStage2 = 2;
+constexpr size_t kPathMax = 4096;
+
+// ---- tiny libc-free helpers (no locale, no allocation) ----
+
+size_t StrLen(const char* s) {
+  size_t n = 0;
+  while (s[n] != '\0') n++;
+  return n;
+}
+
+// Appends src to buf (capacity cap); returns false when it does not fit.
+bool Append(char* buf, size_t cap, const char* src) {
+  size_t len = StrLen(buf);
+  size_t add = StrLen(src);
+  if (len + add + 1 > cap) return false;
+  memcpy(buf + len, src, add + 1);
+  return true;
+}
+
+bool AppendInt(char* buf, size_t cap, long long value) {
+  char digits[24];
+  int i = sizeof(digits) - 1;
+  digits[i] = '\0';
+  bool negative = value < 0;
+  unsigned long long v = negative ? -(unsigned long long)value : (unsigned long long)value;
+  do {
+    digits[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  if (negative) digits[--i] = '-';
+  return Append(buf, cap, digits + i);
+}
+
+// "/proc/self/fd/N": mount(2) and friends follow this magic link to the exact object we
+// resolved, so a path swapped for a symlink after the check cannot redirect them.
+void FdPath(char* buf, int fd) {
+  buf[0] = '\0';
+  Append(buf, 32, "/proc/self/fd/");
+  AppendInt(buf, 32, fd);
+}
+
+bool WriteAll(int fd, const char* data, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
+// ---- sync socket ----
+
+int g_sync_fd = -1;
+
+void SendRecord(int32_t type, int32_t stage, int32_t step, int32_t err, int32_t index,
+                int32_t pid) {
+  SyncRecord rec = {type, stage, step, err, index, pid};
+  // MSG_NOSIGNAL: a parent that went away must not kill us with SIGPIPE mid-message.
+  while (send(g_sync_fd, &rec, sizeof(rec), MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+[[noreturn]] void Fail(int stage, int step, int err, int index = -1) {
+  SendRecord(kError, stage, step, err, index, 0);
+  _exit(1);
+}
+
+// Waits for one record of the expected type; anything else (EOF, a wrong size, a wrong
+// type) means the parent is gone or confused, and the child must not go on.
+void Expect(int stage, int32_t type) {
+  SyncRecord rec;
+  for (;;) {
+    ssize_t n = recv(g_sync_fd, &rec, sizeof(rec), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != (ssize_t)sizeof(rec) || rec.type != type) _exit(1);
+    return;
+  }
+}
+
+// ---- path resolution confined to the rootfs ----
+
+// Opens `path` (absolute inside the container) below root_fd, never leaving it: symlinks and
+// ".." are resolved as if root_fd were "/" (openat2 RESOLVE_IN_ROOT). Returns -1 with errno.
+int OpenInRoot(int root_fd, const char* path, int flags, uint64_t extra_resolve) {
+  while (*path == '/') path++;
+  if (*path == '\0') path = ".";
+  struct open_how how;
+  memset(&how, 0, sizeof(how));
+  how.flags = (uint64_t)(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra_resolve;
+  int fd;
+  do {
+    fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+  } while (fd < 0 && errno == EAGAIN);
+  return fd;
+}
+
+// mkdir -p inside the rootfs, one component at a time, each created relative to the fd of its
+// parent so a racing symlink cannot send the mkdir outside. The last component becomes an
+// empty file when last_is_file. Returns 0 or -1 with errno.
+int MkdirAllInRoot(int root_fd, const char* path, bool last_is_file, mode_t dir_mode) {
+  char prefix[kPathMax];
+  size_t len = StrLen(path);
+  if (len >= kPathMax) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  size_t pos = 0;
+  while (pos < len) {
+    while (pos < len && path[pos] == '/') pos++;
+    if (pos >= len) break;
+    size_t start = pos;
+    while (pos < len && path[pos] != '/') pos++;
+    bool last = true;
+    for (size_t k = pos; k < len; k++) {
+      if (path[k] != '/') {
+        last = false;
+        break;
+      }
+    }
+    memcpy(prefix, path, pos);
+    prefix[pos] = '\0';
+    bool want_file = last && last_is_file;
+    int fd = OpenInRoot(root_fd, prefix, O_PATH | (want_file ? 0 : O_DIRECTORY), 0);
+    if (fd >= 0) {
+      close(fd);
+      continue;
+    }
+    if (errno != ENOENT) return -1;
+    char parent[kPathMax];
+    memcpy(parent, path, start);
+    parent[start] = '\0';
+    int parent_fd = OpenInRoot(root_fd, parent, O_PATH | O_DIRECTORY, 0);
+    if (parent_fd < 0) return -1;
+    char name[256];
+    size_t name_len = pos - start;
+    if (name_len >= sizeof(name)) {
+      close(parent_fd);
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    memcpy(name, path + start, name_len);
+    name[name_len] = '\0';
+    int rc;
+    if (want_file) {
+      rc = openat(parent_fd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (rc >= 0) close(rc);
+    } else {
+      rc = mkdirat(parent_fd, name, dir_mode);
+    }
+    int saved = errno;
+    close(parent_fd);
+    if (rc < 0 && saved != EEXIST) {
+      errno = saved;
+      return -1;
+    }
+    // Verify what is there now resolves (a dangling symlink would not).
+    fd = OpenInRoot(root_fd, prefix, O_PATH | (want_file ? 0 : O_DIRECTORY), 0);
+    if (fd < 0) return -1;
+    close(fd);
+  }
+  return 0;
+}
+
+// Opens the parent directory of `path` inside the root (creating it) and copies the last
+// component to name. Returns the parent fd or -1 with errno.
+int OpenParentInRoot(int root_fd, const char* path, char* name, size_t name_cap) {
+  char parent[kPathMax];
+  size_t len = StrLen(path);
+  while (len > 1 && path[len - 1] == '/') len--;
+  if (len >= kPathMax) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  size_t slash = len;
+  while (slash > 0 && path[slash - 1] != '/') slash--;
+  size_t name_len = len - slash;
+  if (name_len == 0 || name_len >= name_cap) {
+    errno = EINVAL;
+    return -1;
+  }
+  memcpy(name, path + slash, name_len);
+  name[name_len] = '\0';
+  memcpy(parent, path, slash);
+  parent[slash] = '\0';
+  if (MkdirAllInRoot(root_fd, parent, false, 0755) < 0) return -1;
+  return OpenInRoot(root_fd, parent, O_PATH | O_DIRECTORY, 0);
+}
+
+// True when the object behind fd is below `root` in this mount namespace.
+bool FdIsUnder(int fd, const char* root) {
+  char link[32];
+  FdPath(link, fd);
+  char target[kPathMax];
+  ssize_t n = readlink(link, target, sizeof(target) - 1);
+  if (n < 0) return false;
+  target[n] = '\0';
+  size_t root_len = StrLen(root);
+  if (root_len == 1 && root[0] == '/') return target[0] == '/';
+  if (strncmp(target, root, root_len) != 0) return false;
+  return target[root_len] == '\0' || target[root_len] == '/';
+}
+
+// Flags of the mount holding fd that a bind remount must keep (the kernel refuses to clear
+// locked nosuid/nodev/noexec/atime flags inside a user namespace).
+unsigned long LockedMountFlags(int fd) {
+  struct statfs st;
+  if (fstatfs(fd, &st) < 0) return 0;
+  unsigned long flags = 0;
+  if (st.f_flags & ST_NOSUID) flags |= MS_NOSUID;
+  if (st.f_flags & ST_NODEV) flags |= MS_NODEV;
+  if (st.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (st.f_flags & ST_NOATIME) flags |= MS_NOATIME;
+  if (st.f_flags & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (st.f_flags & ST_RELATIME) flags |= MS_RELATIME;
+  return flags;
+}
+
+// ---- stage 2 steps ----
+
+void ApplyMounts(const Plan& plan, int root_fd) {
+  for (int i = 0; i < plan.mount_count; i++) {
+    const MountRecord& m = plan.mounts[i];
+    bool is_remount = (m.flags & MS_REMOUNT) != 0;
+    if (!is_remount &&
+        MkdirAllInRoot(root_fd, m.destination, m.destination_is_file, 0755) < 0) {
+      Fail(kStage2, kStepMountTarget, errno, i);
+    }
+    uint64_t resolve = m.no_symlinks ? RESOLVE_NO_SYMLINKS : 0;
+    int target = OpenInRoot(root_fd, m.destination, O_PATH, resolve);
+    if (target < 0) Fail(kStage2, kStepMountTarget, errno, i);
+    if (!FdIsUnder(target, plan.rootfs)) Fail(kStage2, kStepMountTarget, EXDEV, i);
+    if (m.no_symlinks) {
+      struct stat st;
+      if (fstat(target, &st) < 0 || !S_ISDIR(st.st_mode)) Fail(kStage2, kStepMountTarget, ENOTDIR, i);
+    }
+    char target_path[32];
+    FdPath(target_path, target);
+    const char* source = m.source[0] != '\0' ? m.source : nullptr;
+    const char* fstype = m.fstype[0] != '\0' ? m.fstype : nullptr;
+    const char* data = m.data[0] != '\0' ? m.data : nullptr;
+    unsigned long flags = m.flags;
+    if (is_remount) flags |= LockedMountFlags(target);
+    if (mount(source, target_path, fstype, flags, data) < 0) Fail(kStage2, kStepMount, errno, i);
+    close(target);
+    if (m.remount_flags == 0 && m.propagation == 0) continue;
+    // Re-open: the fd from before the mount names the directory underneath it.
+    int mounted = OpenInRoot(root_fd, m.destination, O_PATH, resolve);
+    if (mounted < 0) Fail(kStage2, kStepMountRemount, errno, i);
+    FdPath(target_path, mounted);
+    if (m.remount_flags != 0) {
+      unsigned long rflags = MS_REMOUNT | MS_BIND | m.remount_flags | LockedMountFlags(mounted);
+      if (mount(nullptr, target_path, nullptr, rflags, nullptr) < 0) {
+        Fail(kStage2, kStepMountRemount, errno, i);
+      }
+    }
+    if (m.propagation != 0 && mount(nullptr, target_path, nullptr, m.propagation, nullptr) < 0) {
+      Fail(kStage2, kStepMountPropagation, errno, i);
+    }
+    close(mounted);
+  }
+}
+
+void CreateDevices(const Plan& plan, int root_fd) {
+  for (int i = 0; i < plan.device_count; i++) {
+    const DeviceRecord& d = plan.devices[i];
+    char name[256];
+    int dir = OpenParentInRoot(root_fd, d.path, name, sizeof(name));
+    if (dir < 0) Fail(kStage2, kStepDevice, errno, i);
+    if (!FdIsUnder(dir, plan.rootfs)) Fail(kStage2, kStepDevice, EXDEV, i);
+    // A device the config lists replaces whatever the rootfs had there.
+    if (unlinkat(dir, name, 0) < 0 && errno != ENOENT) Fail(kStage2, kStepDevice, errno, i);
+    if (d.bind_from_host) {
+      int fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd < 0) Fail(kStage2, kStepDevice, errno, i);
+      char fd_path[32];
+      FdPath(fd_path, fd);
+      if (mount(d.path, fd_path, nullptr, MS_BIND, nullptr) < 0) Fail(kStage2, kStepDevice, errno, i);
+      close(fd);
+    } else {
+      dev_t dev = makedev(d.major, d.minor);
+      if (mknodat(dir, name, d.type | d.mode, dev) < 0) Fail(kStage2, kStepDevice, errno, i);
+      if (fchownat(dir, name, d.uid, d.gid, AT_SYMLINK_NOFOLLOW) < 0) {
+        Fail(kStage2, kStepDevice, errno, i);
+      }
+      // fchmodat: mknod applied the umask; the config's mode is exact.
+      if (fchmodat(dir, name, d.mode, 0) < 0) Fail(kStage2, kStepDevice, errno, i);
+    }
+    close(dir);
+  }
+}
+
+void CreateSymlinks(const Plan& plan, int root_fd) {
+  for (int i = 0; i < plan.symlink_count; i++) {
+    const SymlinkRecord& s = plan.symlinks[i];
+    char name[256];
+    int dir = OpenParentInRoot(root_fd, s.path, name, sizeof(name));
+    if (dir < 0) Fail(kStage2, kStepSymlink, errno, i);
+    if (symlinkat(s.target, dir, name) < 0 && errno != EEXIST) Fail(kStage2, kStepSymlink, errno, i);
+    close(dir);
+  }
+}
+
+void PivotRoot(const Plan& plan) {
+  if (plan.no_pivot) {
+    // MS_MOVE the rootfs over "/" and chroot: for callers on a ramfs root where pivot_root
+    // is impossible (runc --no-pivot).
+    if (chdir(plan.rootfs) < 0) Fail(kStage2, kStepPivotRoot, errno);
+    if (mount(plan.rootfs, "/", nullptr, MS_MOVE, nullptr) < 0) Fail(kStage2, kStepPivotRoot, errno);
+    if (chroot(".") < 0) Fail(kStage2, kStepPivotRoot, errno);
+    if (chdir("/") < 0) Fail(kStage2, kStepPivotRoot, errno);
+    return;
+  }
+  int old_root = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (old_root < 0) Fail(kStage2, kStepPivotRoot, errno);
+  if (chdir(plan.rootfs) < 0) Fail(kStage2, kStepPivotRoot, errno);
+  // pivot_root(".", "."): the old root ends up stacked on top of the new one, so no directory
+  // for it is needed inside the rootfs; then it is detached.
+  if (syscall(SYS_pivot_root, ".", ".") < 0) Fail(kStage2, kStepPivotRoot, errno);
+  if (fchdir(old_root) < 0) Fail(kStage2, kStepPivotRoot, errno);
+  // Slave first, so the unmount below does not propagate back to the host.
+  if (mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) < 0) Fail(kStage2, kStepPivotRoot, errno);
+  if (umount2(".", MNT_DETACH) < 0) Fail(kStage2, kStepPivotRoot, errno);
+  if (chdir("/") < 0) Fail(kStage2, kStepPivotRoot, errno);
+  close(old_root);
+}
+
+// Opens a pty from the container's own devpts, sends the master to the console socket and
+// makes the peer our controlling terminal, stdio and /dev/console.
+void SetupConsole(const Plan& plan) {
+  int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) Fail(kStage2, kStepConsole, errno, 0);
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) Fail(kStage2, kStepConsole, errno, 1);
+  // TIOCGPTPEER opens the peer through the master, not by a /dev/pts path that could be a link.
+  int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (peer < 0) Fail(kStage2, kStepConsole, errno, 2);
+  unsigned pty_number = 0;
+  if (ioctl(master, TIOCGPTN, &pty_number) < 0) Fail(kStage2, kStepConsole, errno, 3);
+
+  char pty_name[64] = "/dev/pts/";
+  AppendInt(pty_name, sizeof(pty_name), pty_number);
+  struct iovec iov = {pty_name, StrLen(pty_name)};
+  char control[CMSG_SPACE(sizeof(int))];
+  memset(control, 0, sizeof(control));
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
+  if (sendmsg(plan.console_socket_fd, &msg, MSG_NOSIGNAL) < 0) Fail(kStage2, kStepConsole, errno, 4);
+  close(master);
+  close(plan.console_socket_fd);
+
+  // /dev/console: an empty file bind-mounted from the peer, by fd.
+  int dev = open("/dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dev >= 0) {
+    int console = openat(dev, "console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (console < 0) Fail(kStage2, kStepConsole, errno, 5);
+    char src[32];
+    char dst[32];
+    FdPath(src, peer);
+    FdPath(dst, console);
+    if (mount(src, dst, nullptr, MS_BIND, nullptr) < 0) Fail(kStage2, kStepConsole, errno, 6);
+    close(console);
+    close(dev);
+  }
+  if (ioctl(peer, TIOCSCTTY, 0) < 0) Fail(kStage2, kStepConsole, errno, 7);
+  for (int fd = 0; fd <= 2; fd++) {
+    if (dup2(peer, fd) < 0) Fail(kStage2, kStepConsole, errno, 8);
+  }
+  close(peer);
+}
+
+void MaskPaths(const Plan& plan) {
+  if (plan.masked_count == 0) return;
+  int root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) Fail(kStage2, kStepMaskPath, errno, -1);
+  // The mask source must be the real null device (CVE-2025-31133): check it is char 1:3.
+  int null_fd = OpenInRoot(root_fd, "/dev/null", O_PATH, RESOLVE_NO_SYMLINKS);
+  struct stat null_st;
+  bool have_null = null_fd >= 0 && fstat(null_fd, &null_st) == 0 && S_ISCHR(null_st.st_mode) &&
+                   major(null_st.st_rdev) == 1 && minor(null_st.st_rdev) == 3;
+  for (int i = 0; i < plan.masked_count; i++) {
+    int target = OpenInRoot(root_fd, plan.masked_paths[i], O_PATH | O_NOFOLLOW, 0);
+    if (target < 0) {
+      if (errno == ENOENT) continue;
+      Fail(kStage2, kStepMaskPath, errno, i);
+    }
+    struct stat st;
+    if (fstat(target, &st) < 0) Fail(kStage2, kStepMaskPath, errno, i);
+    char target_path[32];
+    FdPath(target_path, target);
+    if (S_ISDIR(st.st_mode)) {
+      if (mount("tmpfs", target_path, "tmpfs", MS_RDONLY, nullptr) < 0) {
+        Fail(kStage2, kStepMaskPath, errno, i);
+      }
+    } else {
+      if (!have_null) Fail(kStage2, kStepMaskPath, ENODEV, i);
+      char null_path[32];
+      FdPath(null_path, null_fd);
+      if (mount(null_path, target_path, nullptr, MS_BIND, nullptr) < 0) {
+        Fail(kStage2, kStepMaskPath, errno, i);
+      }
+    }
+    close(target);
+  }
+  if (null_fd >= 0) close(null_fd);
+  close(root_fd);
+}
+
+void ReadonlyPaths(const Plan& plan) {
+  if (plan.readonly_count == 0) return;
+  int root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) Fail(kStage2, kStepReadonlyPath, errno, -1);
+  for (int i = 0; i < plan.readonly_count; i++) {
+    int target = OpenInRoot(root_fd, plan.readonly_paths[i], O_PATH | O_NOFOLLOW, 0);
+    if (target < 0) {
+      if (errno == ENOENT) continue;
+      Fail(kStage2, kStepReadonlyPath, errno, i);
+    }
+    char target_path[32];
+    FdPath(target_path, target);
+    if (mount(target_path, target_path, nullptr, MS_BIND | MS_REC, nullptr) < 0) {
+      Fail(kStage2, kStepReadonlyPath, errno, i);
+    }
+    close(target);
+    int mounted = OpenInRoot(root_fd, plan.readonly_paths[i], O_PATH | O_NOFOLLOW, 0);
+    if (mounted < 0) Fail(kStage2, kStepReadonlyPath, errno, i);
+    FdPath(target_path, mounted);
+    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | LockedMountFlags(mounted);
+    if (mount(nullptr, target_path, nullptr, flags, nullptr) < 0) {
+      Fail(kStage2, kStepReadonlyPath, errno, i);
+    }
+    close(mounted);
+  }
+  close(root_fd);
+}
+
+void WriteSysctls(const Plan& plan) {
+  for (int i = 0; i < plan.sysctl_count; i++) {
+    char path[kPathMax] = "/proc/sys/";
+    if (!Append(path, sizeof(path), plan.sysctls[i].path)) Fail(kStage2, kStepSysctl, ENAMETOOLONG, i);
+    int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) Fail(kStage2, kStepSysctl, errno, i);
+    // Only ever write into a real procfs (CVE-2019-16884: /proc replaced by something else).
+    struct statfs st;
+    if (fstatfs(fd, &st) < 0 || st.f_type != PROC_SUPER_MAGIC) Fail(kStage2, kStepSysctl, EXDEV, i);
+    const char* value = plan.sysctls[i].value;
+    if (!WriteAll(fd, value, StrLen(value))) Fail(kStage2, kStepSysctl, errno, i);
+    close(fd);
+  }
+}
+
+void SwitchUser(const Plan& plan) {
+  if (plan.has_capabilities) {
+    // Keep the permitted set across setuid; capset below decides what remains.
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) Fail(kStage2, kStepCapset, errno);
+    for (int cap = 0; cap <= plan.cap_last && cap < 64; cap++) {
+      if (plan.cap_bounding & (1ULL << cap)) continue;
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) {
+        Fail(kStage2, kStepCapBounding, errno, cap);
+      }
+    }
+  }
+  // Raw syscalls: glibc's wrappers signal every thread it believes exists (setxid broadcast),
+  // and the Node threads it remembers are not in this process.
+  if (syscall(SYS_setgroups, (size_t)plan.additional_gid_count, plan.additional_gids) < 0) {
+    Fail(kStage2, kStepSetgroups, errno);
+  }
+  if (syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) < 0) Fail(kStage2, kStepSetgid, errno);
+  if (syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) < 0) Fail(kStage2, kStepSetuid, errno);
+  if (!plan.has_capabilities) return;
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  data[0].effective = (uint32_t)plan.cap_effective;
+  data[1].effective = (uint32_t)(plan.cap_effective >> 32);
+  data[0].permitted = (uint32_t)plan.cap_permitted;
+  data[1].permitted = (uint32_t)(plan.cap_permitted >> 32);
+  data[0].inheritable = (uint32_t)plan.cap_inheritable;
+  data[1].inheritable = (uint32_t)(plan.cap_inheritable >> 32);
+  if (syscall(SYS_capset, &header, data) < 0) Fail(kStage2, kStepCapset, errno);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
+    Fail(kStage2, kStepCapAmbient, errno, -1);
+  }
+  for (int cap = 0; cap <= plan.cap_last && cap < 64; cap++) {
+    if (!(plan.cap_ambient & (1ULL << cap))) continue;
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) {
+      Fail(kStage2, kStepCapAmbient, errno, cap);
+    }
+  }
+  prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+}
+
+bool IsExecutableFile(const char* path) {
+  struct stat st;
+  if (stat(path, &st) < 0) return false;
+  if (!S_ISREG(st.st_mode)) {
+    errno = EACCES;
+    return false;
+  }
+  return access(path, X_OK) == 0;
+}
+
+// Finds args[0] like execvp would, with the container's PATH, so that a missing binary fails
+// `create` with a clear error instead of a dead container at `start`.
+void LookupExecutable(const Plan& plan, char* resolved) {
+  const char* name = plan.argv[0];
+  resolved[0] = '\0';
+  bool has_slash = false;
+  for (const char* p = name; *p; p++) has_slash |= (*p == '/');
+  if (has_slash) {
+    if (!Append(resolved, kPathMax, name)) Fail(kStage2, kStepExecLookup, ENAMETOOLONG);
+    if (!IsExecutableFile(resolved)) Fail(kStage2, kStepExecLookup, errno);
+    return;
+  }
+  const char* dirs = plan.search_path;
+  int last_error = ENOENT;
+  while (true) {
+    const char* end = dirs;
+    while (*end && *end != ':') end++;
+    size_t dir_len = (size_t)(end - dirs);
+    if (dir_len > 0 && dir_len + StrLen(name) + 2 < kPathMax) {
+      memcpy(resolved, dirs, dir_len);
+      resolved[dir_len] = '\0';
+      Append(resolved, kPathMax, "/");
+      Append(resolved, kPathMax, name);
+      if (IsExecutableFile(resolved)) return;
+      if (errno != ENOENT && errno != ENOTDIR) last_error = errno;
+    }
+    if (*end == '\0') break;
+    dirs = end + 1;
+  }
+  Fail(kStage2, kStepExecLookup, last_error);
+}
+
+void ResetSignals() {
+  struct sigaction action;
+  memset(&action, 0, sizeof(action));
+  action.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sigaction(sig, &action, nullptr);  // glibc's internal signals fail with EINVAL: fine
+  }
+  sigset_t empty;
+  sigemptyset(&empty);
+  sigprocmask(SIG_SETMASK, &empty, nullptr);
+}
+
+[[noreturn]] void RunStage2(const Plan& plan) {
+  if (setsid() < 0) Fail(kStage2, kStepSetsid, errno);
+  umask(0);  // devices and created paths get exactly the modes we ask for
+
+  if (plan.setup_rootfs) {
+    if (mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) < 0) {
+      Fail(kStage2, kStepRootPropagation, errno);
+    }
+    // pivot_root refuses a new root whose parent mount is shared.
+    if (plan.rootfs_parent_mount[0] != '\0' &&
+        mount(nullptr, plan.rootfs_parent_mount, nullptr, MS_PRIVATE, nullptr) < 0) {
+      Fail(kStage2, kStepRootfsParentPrivate, errno);
+    }
+    if (mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr) < 0) {
+      Fail(kStage2, kStepRootfsBind, errno);
+    }
+    int root_fd = open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) Fail(kStage2, kStepOpenRootfs, errno);
+    ApplyMounts(plan, root_fd);
+    CreateDevices(plan, root_fd);
+    CreateSymlinks(plan, root_fd);
+    if (MkdirAllInRoot(root_fd, plan.cwd, false, 0755) < 0) Fail(kStage2, kStepCwdCreate, errno);
+    close(root_fd);
+  }
+
+  SendRecord(kRunCreateHooks, kStage2, 0, 0, 0, 0);
+  Expect(kStage2, kCreateHooksDone);
+
+  if (plan.setup_rootfs) PivotRoot(plan);
+  if (plan.terminal) SetupConsole(plan);
+  if (plan.setup_rootfs) {
+    MaskPaths(plan);
+    ReadonlyPaths(plan);
+    if (plan.root_readonly) {
+      int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | LockedMountFlags(root);
+      if (root < 0 || mount(nullptr, "/", nullptr, flags, nullptr) < 0) {
+        Fail(kStage2, kStepRootReadonly, errno);
+      }
+      close(root);
+    }
+  }
+  WriteSysctls(plan);
+  if (plan.hostname && sethostname(plan.hostname, StrLen(plan.hostname)) < 0) {
+    Fail(kStage2, kStepHostname, errno);
+  }
+  if (plan.domainname && setdomainname(plan.domainname, StrLen(plan.domainname)) < 0) {
+    Fail(kStage2, kStepDomainname, errno);
+  }
+  if (plan.session_keyring &&
+      syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, plan.session_keyring) < 0 &&
+      errno != ENOSYS) {
+    Fail(kStage2, kStepKeyring, errno);
+  }
+  if (plan.personality_domain >= 0 && personality((unsigned long)plan.personality_domain) < 0) {
+    Fail(kStage2, kStepPersonality, errno);
+  }
+
+  SwitchUser(plan);
+  if (chdir(plan.cwd) < 0) Fail(kStage2, kStepChdir, errno);
+  // CVE-2024-21626: a cwd reached through a leaked host fd is outside our root; the kernel
+  // then reports it with an "(unreachable)" prefix instead of a path.
+  char cwd_check[kPathMax];
+  if (syscall(SYS_getcwd, cwd_check, sizeof(cwd_check)) < 0 || cwd_check[0] != '/') {
+    Fail(kStage2, kStepCwdUnreachable, ENOENT);
+  }
+  char executable[kPathMax];
+  LookupExecutable(plan, executable);
+  for (int fd = 3; fd < 3 + plan.preserve_fds; fd++) {
+    if (fcntl(fd, F_SETFD, 0) < 0) Fail(kStage2, kStepPreserveFds, errno, fd);
+  }
+  // Node marks its stdio close-on-exec; the container process must get them.
+  for (int fd = 0; fd <= 2; fd++) fcntl(fd, F_SETFD, 0);
+  if (plan.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+    Fail(kStage2, kStepNoNewPrivileges, errno);
+  }
+
+  SendRecord(kInitReady, kStage2, 0, 0, 0, 0);
+  close(g_sync_fd);
+
+  if (plan.exec_fifo_dir_fd >= 0) {
+    // Blocks until `tsrunc start` opens the fifo for reading.
+    int fifo = openat(plan.exec_fifo_dir_fd, "exec.fifo", O_WRONLY | O_CLOEXEC);
+    if (fifo < 0 || !WriteAll(fifo, "0", 1)) _exit(127);
+    close(fifo);
+    close(plan.exec_fifo_dir_fd);
+  }
+  if (plan.umask_value >= 0) umask((mode_t)plan.umask_value);
+  // Anything the runtime opened is O_CLOEXEC already; this also drops what Node inherited.
+  syscall(SYS_close_range, 3 + plan.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+  ResetSignals();
+  execve(executable, plan.argv, plan.envp);
+  const char msg[] = "tsrunc: exec of the container process failed\n";
+  WriteAll(2, msg, sizeof(msg) - 1);
+  _exit(127);
+}
+
+}  // namespace
+
+[[noreturn]] void RunStage1(const Plan& plan, int sync_fd) {
+  g_sync_fd = sync_fd;
+  ResetSignals();
+  // Die with the runtime while the container is still being built.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // Not dumpable before joining anything: a process already in a joined namespace must not
+  // reach us through /proc/<pid>/{exe,fd,environ} or ptrace (CVE-2019-5736, CVE-2016-9962).
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) Fail(kStage1, kStepDumpable, errno);
+
+  if (plan.set_oom_score_adj) {
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    char value[24] = "";
+    AppendInt(value, sizeof(value), plan.oom_score_adj);
+    if (fd < 0 || !WriteAll(fd, value, StrLen(value))) Fail(kStage1, kStepOomScoreAdj, errno);
+    close(fd);
+  }
+  for (int i = 0; i < plan.rlimit_count; i++) {
+    struct rlimit limit = {(rlim_t)plan.rlimits[i].soft, (rlim_t)plan.rlimits[i].hard};
+    if (setrlimit((__rlimit_resource_t)plan.rlimits[i].resource, &limit) < 0) {
+      Fail(kStage1, kStepRlimit, errno, i);
+    }
+  }
+  for (int i = 0; i < plan.join_count; i++) {
+    if (setns(plan.joins[i].fd, plan.joins[i].type) < 0) Fail(kStage1, kStepSetns, errno, i);
+    close(plan.joins[i].fd);
+  }
+  bool in_user_namespace = plan.new_user_namespace;
+  for (int i = 0; i < plan.join_count; i++) in_user_namespace |= plan.joins[i].type == CLONE_NEWUSER;
+  if (plan.new_user_namespace && unshare(CLONE_NEWUSER) < 0) Fail(kStage1, kStepUnshareUser, errno);
+
+  SendRecord(kIntermediateReady, kStage1, 0, 0, 0, getpid());
+  Expect(kStage1, kIntermediateGo);
+
+  if (in_user_namespace) {
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) {
+      Fail(kStage1, kStepBecomeRoot, errno);
+    }
+  }
+  if (plan.new_namespace_flags != 0 && unshare(plan.new_namespace_flags) < 0) {
+    Fail(kStage1, kStepUnshare, errno);
+  }
+  if (plan.time_offsets[0] != '\0') {
+    int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || !WriteAll(fd, plan.time_offsets, StrLen(plan.time_offsets))) {
+      Fail(kStage1, kStepTimeOffsets, errno);
+    }
+    close(fd);
+  }
+  // CLONE_PARENT: the init becomes a child of the runtime process itself (not of this
+  // short-lived stage), so `tsrunc run` can wait for it and a subreaper above inherits it.
+  long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+  if (pid < 0) Fail(kStage1, kStepCloneInit, errno);
+  if (pid == 0) RunStage2(plan);
+  SendRecord(kInitPid, kStage1, 0, 0, 0, (int32_t)pid);
+  _exit(0);
+}
+
+}  // namespace tsrunc

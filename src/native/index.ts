@@ -1,0 +1,54 @@
+// The only module that loads the .node file. Everything native goes through `NativeBinding`, so
+// unit tests can install a fake with `setNativeForTesting`.
+import * as path from 'node:path';
+import type { NativePlan, SyncRecord } from '../plan/types';
+
+export interface SpawnResult {
+  /** Host pid of the stage-1 (intermediate) process; the parent reaps it. */
+  intermediatePid: number;
+  /** Parent end of the SOCK_SEQPACKET sync socket (O_CLOEXEC). */
+  syncFd: number;
+}
+
+export interface NativeBinding {
+  /** Clone the stage-1 process that builds the namespaces and clones the init. */
+  spawnInit(plan: NativePlan): SpawnResult;
+  /** Wait up to timeoutMs (-1: forever) for one sync record; null on timeout or EOF. */
+  syncRecv(fd: number, timeoutMs: number): SyncRecord | null;
+  syncSend(fd: number, type: number): void;
+  /** waitpid(pid, WNOHANG when !block): {pid, status} where status is the exit code or
+   *  128+signal; pid 0 when still running. */
+  waitPid(pid: number, block: boolean): { pid: number; exitCode: number };
+  /** The CLONE_NEW* type of a namespace file (ioctl NS_GET_NSTYPE), throws on a non-ns fd. */
+  namespaceType(fd: number): number;
+  /** connect(2) a unix stream socket by path; returns an O_CLOEXEC fd. */
+  connectUnix(socketPath: string): number;
+  /** Open an O_PATH|O_DIRECTORY|O_CLOEXEC fd. */
+  openPath(dirPath: string): number;
+  closeFd(fd: number): void;
+  /** Set or clear PR_SET_CHILD_SUBREAPER on the calling process. */
+  setChildSubreaper(on: boolean): void;
+  /** Mirror of mount(2)/umount2(2) for tests and cleanup. */
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  umount(target: string, flags: number): void;
+  /** mkfifo(3); Node has no binding for it. */
+  mkfifo(fifoPath: string, mode: number): void;
+  strerror(errno: number): string;
+}
+
+let binding: NativeBinding | null = null;
+
+export function native(): NativeBinding {
+  if (binding === null) {
+    // Resolved relative to dist/native/ (and src/native/ under vitest): <repo>/build/addon/Release.
+    const addonPath = path.join(__dirname, '..', '..', 'build', 'addon', 'Release', 'tsrunc_native.node');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    binding = require(addonPath) as NativeBinding;
+  }
+  return binding;
+}
+
+/** Replace the native binding (unit tests). Pass null to restore the real one. */
+export function setNativeForTesting(fake: NativeBinding | null): void {
+  binding = fake;
+}

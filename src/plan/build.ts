@@ -1,0 +1,377 @@
+// spec -> launch plan. Every decision the child would otherwise have to make is made here,
+// and every problem a user can fix (a missing bind source, a device on a bind-mounted /dev, an
+// unknown capability) is reported here, naming the config field, before any side effect.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { configError } from '../runtime/errors';
+import { CAPABILITIES } from '../spec/capabilities';
+import { RLIMITS } from '../spec/rlimits';
+import type { Spec } from '../spec/types';
+import { type HostMount, mountPointOf } from './host';
+import { CLONE, MS, NAMESPACES, PERSONALITY, S_IF } from './linux';
+import { BIND_REMOUNT_FLAGS, parseMountOptions, rootPropagationFlags } from './mount-options';
+import type { NativeDevice, NativeMount, NativeNamespaceJoin, NativePlan, NativeSymlink } from './types';
+
+export interface PlanContext {
+  id: string;
+  /** Absolute bundle directory. */
+  bundle: string;
+  noPivot: boolean;
+  noNewKeyring: boolean;
+  preserveFds: number;
+  consoleSocketFd: number;
+  execFifoDirFd: number;
+  /** Opened and type-checked namespace files, in config order. */
+  joins: NativeNamespaceJoin[];
+  lastCap: number;
+  hostMounts: HostMount[];
+  /** /proc/self/cgroup of the runtime: the init starts in these cgroups. */
+  cgroups: Map<string, string>;
+  warn: (message: string) => void;
+}
+
+export interface BuiltPlan {
+  plan: NativePlan;
+  /** What each native mount/device/symlink record came from, for error messages. */
+  labels: { mounts: string[]; devices: string[]; symlinks: string[] };
+  uidMappings: string;
+  gidMappings: string;
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const RLIM_INFINITY = (1n << 64n) - 1n;
+
+// The devices every container gets in /dev (runc's defaults), as char devices 0666 root:root.
+const DEFAULT_DEVICES: Array<[string, number, number]> = [
+  ['/dev/null', 1, 3],
+  ['/dev/zero', 1, 5],
+  ['/dev/full', 1, 7],
+  ['/dev/random', 1, 8],
+  ['/dev/urandom', 1, 9],
+  ['/dev/tty', 5, 0],
+];
+
+const DEFAULT_DEV_SYMLINKS: NativeSymlink[] = [
+  { target: '/proc/self/fd', path: '/dev/fd' },
+  { target: '/proc/self/fd/0', path: '/dev/stdin' },
+  { target: '/proc/self/fd/1', path: '/dev/stdout' },
+  { target: '/proc/self/fd/2', path: '/dev/stderr' },
+];
+
+export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
+  const process = spec.process;
+  if (!process) throw configError('process', 'is required to create a container');
+  const linux = spec.linux ?? {};
+  const rootfs = resolveRootfs(spec, ctx.bundle);
+
+  const namespaces = linux.namespaces ?? [];
+  let newFlags = 0;
+  for (const ns of namespaces) if (!ns.path) newFlags |= NAMESPACES[ns.type].flag;
+  const joinedFlags = ctx.joins.reduce((flags, join) => flags | join.type, 0);
+  const newUser = (newFlags & CLONE.NEWUSER) !== 0;
+  const inUserNamespace = newUser || (joinedFlags & CLONE.NEWUSER) !== 0;
+  if ((newFlags & CLONE.NEWNS) === 0 && (joinedFlags & CLONE.NEWNS) === 0) {
+    throw configError('linux.namespaces', 'a mount namespace is required');
+  }
+  const setupRootfs = (newFlags & CLONE.NEWNS) !== 0;
+
+  const mounts = setupRootfs ? buildMounts(spec, ctx) : { records: [], labels: [] };
+  const devices = setupRootfs ? buildDevices(spec, inUserNamespace) : { records: [], labels: [], devOnTmpfs: false };
+  const symlinks: NativeSymlink[] = [];
+  if (setupRootfs && devices.devOnTmpfs) {
+    symlinks.push(...DEFAULT_DEV_SYMLINKS);
+    if (!devices.records.some((d) => d.path === '/dev/ptmx')) {
+      symlinks.push({ target: 'pts/ptmx', path: '/dev/ptmx' });
+    }
+  }
+
+  const env = process.env ?? [];
+  const pathEntry = [...env].reverse().find((entry) => entry.startsWith('PATH='));
+  const user = process.user ?? { uid: 0, gid: 0 };
+
+  const plan: NativePlan = {
+    joinNamespaces: orderJoins(ctx.joins),
+    newUserNamespace: newUser,
+    newNamespaceFlags: newFlags & ~CLONE.NEWUSER,
+    timeOffsets: timeOffsets(spec),
+    oomScoreAdj: process.oomScoreAdj ?? null,
+    rlimits: (process.rlimits ?? []).map((limit, i) => {
+      const resource = RLIMITS[limit.type];
+      if (resource === undefined) throw configError(`process.rlimits[${i}].type`, `unknown rlimit ${limit.type}`);
+      return { resource, soft: clampRlimit(limit.soft), hard: clampRlimit(limit.hard) };
+    }),
+    sessionKeyringName: ctx.noNewKeyring ? null : `_ses.${ctx.id}`,
+
+    rootfs,
+    rootfsParentMount: setupRootfs ? mountPointOf(rootfs, ctx.hostMounts) : '',
+    setupRootfs,
+    rootPropagation: rootPropagationFlags(linux.rootfsPropagation),
+    rootReadonly: spec.root?.readonly === true,
+    noPivot: ctx.noPivot,
+    mounts: mounts.records,
+    devices: devices.records,
+    symlinks,
+    maskedPaths: setupRootfs ? (linux.maskedPaths ?? []) : [],
+    readonlyPaths: setupRootfs ? (linux.readonlyPaths ?? []) : [],
+    sysctl: Object.entries(linux.sysctl ?? {}).map(([key, value]) => ({ path: key.replace(/\./g, '/'), value })),
+    hostname: spec.hostname ? spec.hostname : null,
+    domainname: spec.domainname ? spec.domainname : null,
+
+    args: process.args ?? [],
+    env,
+    searchPath: pathEntry ? pathEntry.slice('PATH='.length) : DEFAULT_PATH,
+    cwd: process.cwd ?? '/',
+    uid: user.uid,
+    gid: user.gid,
+    additionalGids: user.additionalGids ?? [],
+    umask: user.umask ?? 0o022,
+    capabilities: buildCapabilities(spec, ctx),
+    noNewPrivileges: process.noNewPrivileges === true,
+    personality: personality(spec),
+    terminal: process.terminal === true,
+    consoleSocketFd: ctx.consoleSocketFd,
+    execFifoDirFd: ctx.execFifoDirFd,
+    preserveFds: ctx.preserveFds,
+  };
+  return {
+    plan,
+    labels: { mounts: mounts.labels, devices: devices.labels, symlinks: symlinks.map((s) => s.path) },
+    uidMappings: idMappings(linux.uidMappings),
+    gidMappings: idMappings(linux.gidMappings),
+  };
+}
+
+export function resolveRootfs(spec: Spec, bundle: string): string {
+  const rootPath = spec.root?.path;
+  if (!rootPath) throw configError('root.path', 'is required');
+  const absolute = path.resolve(bundle, rootPath);
+  let real: string;
+  try {
+    real = fs.realpathSync(absolute);
+  } catch {
+    throw configError('root.path', `rootfs ${absolute} does not exist`);
+  }
+  if (!fs.statSync(real).isDirectory()) throw configError('root.path', `rootfs ${absolute} is not a directory`);
+  return real;
+}
+
+// The user namespace must be joined before any other (they are owned by it), and the mount
+// namespace last: joining it changes our root.
+function orderJoins(joins: NativeNamespaceJoin[]): NativeNamespaceJoin[] {
+  const rank = (type: number) => (type === CLONE.NEWUSER ? 0 : type === CLONE.NEWNS ? 2 : 1);
+  return [...joins].sort((a, b) => rank(a.type) - rank(b.type));
+}
+
+function buildMounts(spec: Spec, ctx: PlanContext): { records: NativeMount[]; labels: string[] } {
+  const records: NativeMount[] = [];
+  const labels: string[] = [];
+  (spec.mounts ?? []).forEach((mount, i) => {
+    const field = `mounts[${i}]`;
+    const label = `${field} (${mount.type ?? 'bind'} on ${mount.destination})`;
+    const options = parseMountOptions(mount.options);
+    const type = mount.type ?? '';
+    if (type === 'cgroup' || type === 'cgroup2') {
+      for (const record of cgroupMounts(mount.destination, options.flags, ctx)) {
+        records.push(record);
+        labels.push(label);
+      }
+      return;
+    }
+    if (options.isBind || type === 'bind') {
+      const source = path.resolve(ctx.bundle, mount.source ?? '');
+      let stat: fs.Stats;
+      try {
+        stat = fs.statSync(source);
+      } catch {
+        throw configError(`${field}.source`, `bind source ${source} does not exist`);
+      }
+      records.push({
+        source,
+        destination: mount.destination,
+        fstype: '',
+        flags: MS.BIND | (options.flags & MS.REC),
+        propagation: options.propagation,
+        data: '',
+        remountFlags: options.flags & BIND_REMOUNT_FLAGS,
+        destinationKind: stat.isDirectory() ? 'dir' : 'file',
+        noSymlinks: false,
+      });
+    } else {
+      records.push({
+        source: mount.source ?? type,
+        destination: mount.destination,
+        fstype: type,
+        flags: options.flags,
+        propagation: options.propagation,
+        data: options.data,
+        remountFlags: 0,
+        destinationKind: 'dir',
+        // proc and sysfs only onto a real directory (CVE-2019-16884).
+        noSymlinks: type === 'proc' || type === 'sysfs',
+      });
+    }
+    labels.push(label);
+  });
+  return { records, labels };
+}
+
+// A `cgroup` mount is a tmpfs with one bind per host hierarchy, each showing the container's
+// own cgroup (what runc does on cgroup v1 and hybrid hosts); read-only when asked, the tmpfs
+// last so the hierarchy directories can be created first.
+function cgroupMounts(destination: string, flags: number, ctx: PlanContext): NativeMount[] {
+  const hierarchyFlags = flags & (MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RELATIME);
+  const records: NativeMount[] = [
+    {
+      source: 'tmpfs',
+      destination,
+      fstype: 'tmpfs',
+      flags: hierarchyFlags,
+      propagation: 0,
+      data: 'mode=755',
+      remountFlags: 0,
+      destinationKind: 'dir',
+      noSymlinks: false,
+    },
+  ];
+  for (const host of ctx.hostMounts) {
+    if (host.fstype !== 'cgroup' && host.fstype !== 'cgroup2') continue;
+    if (!host.mountPoint.startsWith('/sys/fs/cgroup/')) continue;
+    const name = path.basename(host.mountPoint);
+    const key = host.fstype === 'cgroup2' ? '' : controllerKey(host.superOptions);
+    const own = ctx.cgroups.get(key) ?? '/';
+    records.push({
+      source: path.join(host.mountPoint, own),
+      destination: path.posix.join(destination, name),
+      fstype: '',
+      flags: MS.BIND | MS.REC,
+      propagation: 0,
+      data: '',
+      remountFlags: (flags & MS.RDONLY) | hierarchyFlags,
+      destinationKind: 'dir',
+      noSymlinks: false,
+    });
+  }
+  if (flags & MS.RDONLY) {
+    records.push({
+      source: '',
+      destination,
+      fstype: '',
+      flags: MS.REMOUNT | MS.RDONLY | hierarchyFlags,
+      propagation: 0,
+      data: '',
+      remountFlags: 0,
+      destinationKind: 'dir',
+      noSymlinks: false,
+    });
+  }
+  return records;
+}
+
+// /proc/self/cgroup names a v1 hierarchy by its controllers ("cpu,cpuacct", "name=systemd");
+// mountinfo lists them among the super options (rw,cpu,cpuacct).
+function controllerKey(superOptions: string): string {
+  const options = superOptions.split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('release_agent'));
+  return options
+    .filter((o) => o.startsWith('name=') || /^[a-z_]+$/.test(o))
+    .filter((o) => !['noprefix', 'clone_children', 'xattr', 'cpuset_v2_mode'].includes(o))
+    .join(',');
+}
+
+function buildDevices(
+  spec: Spec,
+  inUserNamespace: boolean,
+): { records: NativeDevice[]; labels: string[]; devOnTmpfs: boolean } {
+  const devMount = (spec.mounts ?? []).filter((m) => m.destination.replace(/\/+$/, '') === '/dev').pop();
+  const devIsBind = devMount !== undefined && parseMountOptions(devMount.options).isBind;
+  const configDevices = spec.linux?.devices ?? [];
+  if (devIsBind) {
+    if (configDevices.length > 0) {
+      throw configError('linux.devices', 'cannot create devices in a /dev that is a bind mount');
+    }
+    return { records: [], labels: [], devOnTmpfs: false };
+  }
+  const records: NativeDevice[] = [];
+  const labels: string[] = [];
+  const listed = new Set(configDevices.map((d) => d.path));
+  for (const [devicePath, major, minor] of DEFAULT_DEVICES) {
+    if (listed.has(devicePath)) continue;
+    records.push({
+      path: devicePath,
+      type: S_IF.CHR,
+      major,
+      minor,
+      mode: 0o666,
+      uid: 0,
+      gid: 0,
+      bindFromHost: inUserNamespace,
+    });
+    labels.push(`default device ${devicePath}`);
+  }
+  configDevices.forEach((device, i) => {
+    const type = { c: S_IF.CHR, u: S_IF.CHR, b: S_IF.BLK, p: S_IF.FIFO }[device.type];
+    if (type === undefined) throw configError(`linux.devices[${i}].type`, `unknown device type ${device.type}`);
+    records.push({
+      path: device.path,
+      type,
+      major: device.major ?? 0,
+      minor: device.minor ?? 0,
+      mode: (device.fileMode ?? 0o666) & 0o7777,
+      uid: device.uid ?? 0,
+      gid: device.gid ?? 0,
+      bindFromHost: inUserNamespace,
+    });
+    labels.push(`linux.devices[${i}] (${device.path})`);
+  });
+  return { records, labels, devOnTmpfs: devMount !== undefined };
+}
+
+function buildCapabilities(spec: Spec, ctx: PlanContext): NativePlan['capabilities'] {
+  const caps = spec.process?.capabilities;
+  if (!caps) return null;
+  const mask = (set: 'bounding' | 'effective' | 'permitted' | 'inheritable' | 'ambient'): bigint => {
+    let bits = 0n;
+    for (const name of caps[set] ?? []) {
+      const number = CAPABILITIES.indexOf(name);
+      if (number < 0) throw configError(`process.capabilities.${set}`, `unknown capability ${name}`);
+      if (number > ctx.lastCap) {
+        ctx.warn(`process.capabilities.${set}: ${name} is not supported by this kernel, ignored`);
+        continue;
+      }
+      bits |= 1n << BigInt(number);
+    }
+    return bits;
+  };
+  return {
+    bounding: mask('bounding'),
+    effective: mask('effective'),
+    permitted: mask('permitted'),
+    inheritable: mask('inheritable'),
+    ambient: mask('ambient'),
+    lastCap: ctx.lastCap,
+  };
+}
+
+function clampRlimit(value: number): bigint {
+  if (value < 0 || !Number.isFinite(value) || value >= 2 ** 64 - 1) return RLIM_INFINITY;
+  return BigInt(Math.floor(value));
+}
+
+function timeOffsets(spec: Spec): string {
+  const offsets = spec.linux?.timeOffsets ?? {};
+  return Object.entries(offsets)
+    .map(([clock, offset]) => `${clock} ${offset.secs ?? 0} ${offset.nanosecs ?? 0}\n`)
+    .join('');
+}
+
+function personality(spec: Spec): number {
+  const domain = spec.linux?.personality?.domain;
+  if (domain === undefined) return -1;
+  const value = PERSONALITY[domain];
+  if (value === undefined) throw configError('linux.personality.domain', `unknown domain ${domain}`);
+  return value;
+}
+
+function idMappings(mappings: { containerID: number; hostID: number; size: number }[] | undefined): string {
+  return (mappings ?? []).map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+}

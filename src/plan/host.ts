@@ -1,0 +1,62 @@
+// Facts about the host the plan depends on, read once per create.
+import * as fs from 'node:fs';
+
+export interface HostMount {
+  mountPoint: string;
+  fstype: string;
+  /** Super options (field after the source): for cgroup v1 they name the controllers. */
+  superOptions: string;
+  root: string;
+}
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+function unescapeMountPath(value: string): string {
+  return value.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+export function readMountInfo(pid: number | 'self' = 'self'): HostMount[] {
+  const text = fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+  const mounts: HostMount[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const fields = line.split(' ');
+    const separator = fields.indexOf('-');
+    if (separator < 0) continue;
+    mounts.push({
+      root: unescapeMountPath(fields[3]),
+      mountPoint: unescapeMountPath(fields[4]),
+      fstype: fields[separator + 1],
+      superOptions: fields[separator + 3] ?? '',
+    });
+  }
+  return mounts;
+}
+
+/** The mount point that holds `target` (longest prefix match, last mount wins). */
+export function mountPointOf(target: string, mounts: HostMount[]): string {
+  let best = '/';
+  for (const mount of mounts) {
+    const point = mount.mountPoint;
+    const inside = target === point || target.startsWith(point.endsWith('/') ? point : `${point}/`);
+    if (inside && point.length >= best.length) best = point;
+  }
+  return best;
+}
+
+/** /proc/self/cgroup as hierarchy-controllers -> path ('' is the unified v2 hierarchy). */
+export function readSelfCgroups(): Map<string, string> {
+  const result = new Map<string, string>();
+  for (const line of fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+    const match = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (match) result.set(match[1], match[2]);
+  }
+  return result;
+}
+
+export function lastCapability(): number {
+  try {
+    return parseInt(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'), 10);
+  } catch {
+    return 40;
+  }
+}

@@ -1,0 +1,157 @@
+// The launch plan: everything the native child needs, flattened and computed in TypeScript
+// before clone. The addon never parses JSON and never decides anything a user could fix; it
+// only executes these records in order and reports {stage, step, errno, index} on failure.
+
+/** One mount, in config order, with flags already computed from the option strings. */
+export interface NativeMount {
+  source: string;
+  /** Absolute path inside the container; resolved inside the rootfs by the child. */
+  destination: string;
+  fstype: string;
+  /** MS_* flags for the mount(2) call itself (MS_BIND/MS_REC for binds). */
+  flags: number;
+  /** MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE (+MS_REC) applied after mounting; 0 = none. */
+  propagation: number;
+  /** Filesystem-specific data string (mode=755,size=65536k...). */
+  data: string;
+  /** Bind mounts need a remount to apply ro/nosuid/nodev/noexec/atime flags. */
+  remountFlags: number;
+  /** What to create at the destination if missing: 'dir' or 'file' (binds of files). */
+  destinationKind: 'dir' | 'file';
+  /** proc and sysfs must land on a real directory: no symlink anywhere in the path. */
+  noSymlinks: boolean;
+}
+
+export interface NativeDevice {
+  /** Absolute path inside the container (under /dev). */
+  path: string;
+  /** S_IFCHR, S_IFBLK or S_IFIFO. */
+  type: number;
+  major: number;
+  minor: number;
+  /** Permission bits only. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Bind-mount the host node instead of mknod (inside a user namespace mknod is refused). */
+  bindFromHost: boolean;
+}
+
+export interface NativeSymlink {
+  target: string;
+  /** Absolute path inside the container. */
+  path: string;
+}
+
+export interface NativeNamespaceJoin {
+  /** CLONE_NEW* constant of the namespace. */
+  type: number;
+  /** Open fd (O_RDONLY|O_CLOEXEC) of the namespace file; its type was checked in TypeScript. */
+  fd: number;
+}
+
+export interface NativeRlimit {
+  resource: number;
+  soft: bigint;
+  hard: bigint;
+}
+
+export interface NativeCapabilities {
+  /** Bit masks over capability numbers 0..63. */
+  bounding: bigint;
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+  ambient: bigint;
+  /** Highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap). */
+  lastCap: number;
+}
+
+export interface NativePlan {
+  // ---- stage 1: the intermediate process (namespaces) ----
+  /** Existing namespaces to join, user namespace first. */
+  joinNamespaces: NativeNamespaceJoin[];
+  /** Create a new user namespace; the parent writes uid_map/gid_map while the child waits. */
+  newUserNamespace: boolean;
+  /** The other CLONE_NEW* flags to create (may include CLONE_NEWTIME). */
+  newNamespaceFlags: number;
+  /** Contents for /proc/self/timens_offsets, '' for none. */
+  timeOffsets: string;
+  /** Value for /proc/self/oom_score_adj, or null to leave it. */
+  oomScoreAdj: number | null;
+  rlimits: NativeRlimit[];
+  /** Join a new session keyring named like runc does (false with --no-new-keyring). */
+  sessionKeyringName: string | null;
+
+  // ---- stage 2: the container init ----
+  /** Absolute host path of the root filesystem (realpath). */
+  rootfs: string;
+  /** Mount point holding the rootfs; made private so pivot_root accepts the new root. */
+  rootfsParentMount: string;
+  /** Whether a new mount namespace is created (otherwise no rootfs work at all). */
+  setupRootfs: boolean;
+  /** Propagation for '/' before anything else (MS_SLAVE|MS_REC by default). */
+  rootPropagation: number;
+  rootReadonly: boolean;
+  noPivot: boolean;
+  mounts: NativeMount[];
+  devices: NativeDevice[];
+  symlinks: NativeSymlink[];
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  /** Entries for /proc/sys: path relative to /proc/sys ('net/ipv4/ip_forward') and value. */
+  sysctl: { path: string; value: string }[];
+  hostname: string | null;
+  domainname: string | null;
+
+  // ---- the process ----
+  args: string[];
+  /** KEY=VALUE entries, exactly the config's. */
+  env: string[];
+  /** PATH used to find args[0] when it has no '/'; from the config's env. */
+  searchPath: string;
+  cwd: string;
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  /** -1 to leave the umask as it is. */
+  umask: number;
+  capabilities: NativeCapabilities | null;
+  noNewPrivileges: boolean;
+  /** personality(2) domain, or -1. */
+  personality: number;
+  terminal: boolean;
+  /** Connected unix socket to send the pty master to, or -1. */
+  consoleSocketFd: number;
+  /** O_PATH fd of the state dir holding the exec fifo `exec.fifo`, or -1 (no wait). */
+  execFifoDirFd: number;
+  /** Number of fds from 3 on to keep open into the container. */
+  preserveFds: number;
+}
+
+/** Sync message types: see the protocol diagram in src/runtime/protocol.ts. */
+export const SyncMessage = {
+  /** stage 1 -> parent: namespaces unshared; write id maps / join cgroups now. */
+  IntermediateReady: 1,
+  /** parent -> stage 1: maps written, go on. */
+  IntermediateGo: 2,
+  /** stage 1 -> parent: the init was cloned; `pid` carries its host pid. */
+  InitPid: 3,
+  /** init -> parent: mounts done, before pivot_root: run createRuntime/createContainer hooks. */
+  RunCreateHooks: 4,
+  /** parent -> init: hooks done, go on. */
+  CreateHooksDone: 5,
+  /** init -> parent: ready; it now blocks on the exec fifo until `start`. */
+  InitReady: 6,
+  /** child -> parent: failure record {stage, step, errno, index}. */
+  Error: 7,
+} as const;
+
+export interface SyncRecord {
+  type: number;
+  stage: number;
+  step: number;
+  errno: number;
+  index: number;
+  pid: number;
+}

@@ -1,0 +1,284 @@
+// `create`: validate, plan, clone the init, drive the handshake, save the state. The init is
+// left blocked on the exec fifo until `start`. A create that fails at any step removes all it
+// made: the init and stage-1 processes, fds, the state dir.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { native } from '../native';
+import { type BuiltPlan, buildPlan, resolveRootfs } from '../plan/build';
+import { lastCapability, readMountInfo, readSelfCgroups } from '../plan/host';
+import { NAMESPACES } from '../plan/linux';
+import type { NativeNamespaceJoin } from '../plan/types';
+import type { Spec } from '../spec/types';
+import { loadConfig, validateConfig } from '../spec/validate';
+import {
+  type ContainerRecord,
+  EXEC_FIFO,
+  processStartTime,
+  removeContainerDir,
+  reserveContainer,
+  stateDir,
+  validateContainerId,
+  writeRecord,
+} from '../state/store';
+import { writeFileAtomic } from '../util/fs';
+import { logger } from '../util/log';
+import { configError, RuntimeError } from './errors';
+import { runHooks } from './hooks';
+import type { CreateOptions } from './options';
+import { runCreateHandshake } from './protocol';
+
+export const OCI_VERSION = '1.3.0';
+
+export interface CreatedContainer {
+  record: ContainerRecord;
+  spec: Spec;
+}
+
+export async function create(opts: CreateOptions): Promise<void> {
+  await createContainer(opts);
+}
+
+export async function createContainer(opts: CreateOptions): Promise<CreatedContainer> {
+  validateContainerId(opts.id);
+  const bundle = path.resolve(opts.bundle);
+  const loaded = loadConfig(bundle);
+  const { spec, warnings } = validateConfig(loaded, { requireProcess: true });
+  for (const warning of warnings) logger().warn(warning);
+  checkTerminalOptions(spec, opts);
+  checkPreservedFds(opts.preserveFds);
+  const rootfs = resolveRootfs(spec, bundle);
+
+  reserveContainer(opts.root, opts.id);
+  const attempt = new CreateAttempt(opts, bundle, rootfs, spec);
+  try {
+    await attempt.run();
+    return { record: attempt.record, spec };
+  } catch (error) {
+    attempt.abandon();
+    throw error;
+  }
+}
+
+function checkTerminalOptions(spec: Spec, opts: CreateOptions): void {
+  const terminal = spec.process?.terminal === true;
+  if (terminal && !opts.consoleSocket) {
+    throw configError('process.terminal', 'a terminal needs --console-socket to send the pty master to');
+  }
+  if (!terminal && opts.consoleSocket) {
+    throw new RuntimeError('--console-socket is only for a container with process.terminal set');
+  }
+}
+
+// Preserved fds are passed by our caller at 3..3+N-1; they must really be open, or the fds the
+// runtime opens itself could take those numbers and leak into the container.
+function checkPreservedFds(count: number): void {
+  if (!Number.isInteger(count) || count < 0) throw new RuntimeError(`--preserve-fds: invalid count ${count}`);
+  for (let fd = 3; fd < 3 + count; fd++) {
+    if (!fs.existsSync(`/proc/self/fd/${fd}`)) throw new RuntimeError(`--preserve-fds: fd ${fd} is not open`);
+  }
+}
+
+function nowRfc3339Nano(): string {
+  const iso = new Date().toISOString(); // 2026-11-22T06:35:16.388Z
+  const extraNanos = String(process.hrtime.bigint() % 1_000_000n).padStart(6, '0');
+  return `${iso.slice(0, 23)}${extraNanos}Z`;
+}
+
+/** One create, with everything it has acquired so far, so that `abandon` can undo it. */
+class CreateAttempt {
+  record: ContainerRecord;
+  private readonly dir: string;
+  private fds: number[] = [];
+  private intermediatePid = 0;
+  private intermediateReaped = false;
+  private initPid = 0;
+
+  constructor(
+    private readonly opts: CreateOptions,
+    bundle: string,
+    rootfs: string,
+    private readonly spec: Spec,
+  ) {
+    this.dir = stateDir(opts.root, opts.id);
+    this.record = {
+      ociVersion: OCI_VERSION,
+      id: opts.id,
+      initPid: 0,
+      initStartTime: '',
+      bundle,
+      rootfs,
+      created: nowRfc3339Nano(),
+      owner: '',
+      ...(spec.annotations ? { annotations: spec.annotations } : {}),
+      phase: 'creating',
+      creatorPid: process.pid,
+      creatorStartTime: processStartTime(process.pid) ?? '',
+      config: spec,
+      noPivot: opts.noPivot,
+    };
+  }
+
+  async run(): Promise<void> {
+    const n = native();
+    writeRecord(this.opts.root, this.record);
+    const fifoPath = path.join(this.dir, EXEC_FIFO);
+    n.mkfifo(fifoPath, 0o600);
+    const rootUid = hostIdOfRoot(this.spec.linux?.uidMappings);
+    const rootGid = hostIdOfRoot(this.spec.linux?.gidMappings);
+    // The init opens the fifo as the container's user, in its user namespace.
+    fs.chownSync(fifoPath, rootUid, rootGid);
+    fs.chmodSync(fifoPath, 0o622);
+    const execFifoDirFd = this.keep(n.openPath(this.dir));
+    const consoleSocketFd = this.opts.consoleSocket ? this.keep(connectConsole(this.opts.consoleSocket)) : -1;
+    const joins = this.openJoinedNamespaces();
+
+    const built = buildPlan(this.spec, {
+      id: this.opts.id,
+      bundle: this.record.bundle,
+      noPivot: this.opts.noPivot,
+      noNewKeyring: this.opts.noNewKeyring,
+      preserveFds: this.opts.preserveFds,
+      consoleSocketFd,
+      execFifoDirFd,
+      joins,
+      lastCap: lastCapability(),
+      hostMounts: readMountInfo(),
+      cgroups: readSelfCgroups(),
+      warn: (message) => logger().warn(message),
+    });
+
+    const spawned = n.spawnInit(built.plan);
+    this.intermediatePid = spawned.intermediatePid;
+    const syncFd = this.keep(spawned.syncFd);
+    // The children hold their own copies now.
+    for (const join of joins) this.release(join.fd);
+    if (consoleSocketFd >= 0) this.release(consoleSocketFd);
+
+    await runCreateHandshake(n, syncFd, built, {
+      onIntermediateReady: (pid) => this.writeIdMappings(pid, built),
+      onInitPid: (pid) => this.adoptInit(pid),
+      onRunCreateHooks: () => this.runCreateHooks(),
+    });
+
+    this.record.phase = 'created';
+    writeRecord(this.opts.root, this.record);
+    if (this.opts.pidFile) writeFileAtomic(path.resolve(this.opts.pidFile), String(this.initPid));
+    this.release(syncFd);
+    this.release(execFifoDirFd);
+  }
+
+  /** Undo everything: kill the children, close fds, remove the state dir. */
+  abandon(): void {
+    const n = native();
+    for (const pid of [this.initPid, this.intermediateReaped ? 0 : this.intermediatePid]) {
+      if (pid <= 0) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      try {
+        n.waitPid(pid, true);
+      } catch {
+        // not our child or already reaped
+      }
+    }
+    for (const fd of this.fds) n.closeFd(fd);
+    this.fds = [];
+    removeContainerDir(this.opts.root, this.opts.id);
+  }
+
+  private keep(fd: number): number {
+    this.fds.push(fd);
+    return fd;
+  }
+
+  private release(fd: number): void {
+    const index = this.fds.indexOf(fd);
+    if (index >= 0) this.fds.splice(index, 1);
+    native().closeFd(fd);
+  }
+
+  private openJoinedNamespaces(): NativeNamespaceJoin[] {
+    const joins: NativeNamespaceJoin[] = [];
+    (this.spec.linux?.namespaces ?? []).forEach((ns, i) => {
+      if (!ns.path) return;
+      const field = `linux.namespaces[${i}].path`;
+      let fd: number;
+      try {
+        fd = this.keep(fs.openSync(ns.path, 'r'));
+      } catch (error) {
+        throw configError(field, `cannot open ${ns.path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+      }
+      let type: number;
+      try {
+        type = native().namespaceType(fd);
+      } catch {
+        throw configError(field, `${ns.path} is not a namespace file`);
+      }
+      if (type !== NAMESPACES[ns.type].flag) {
+        throw configError(field, `${ns.path} is not a ${ns.type} namespace`);
+      }
+      joins.push({ type, fd });
+    });
+    return joins;
+  }
+
+  private writeIdMappings(pid: number, built: BuiltPlan): void {
+    if (!built.plan.newUserNamespace) return;
+    try {
+      fs.writeFileSync(`/proc/${pid}/uid_map`, built.uidMappings);
+    } catch (error) {
+      throw configError('linux.uidMappings', `cannot write uid_map: ${(error as Error).message}`);
+    }
+    try {
+      fs.writeFileSync(`/proc/${pid}/gid_map`, built.gidMappings);
+    } catch (error) {
+      throw configError('linux.gidMappings', `cannot write gid_map: ${(error as Error).message}`);
+    }
+  }
+
+  private adoptInit(pid: number): void {
+    this.initPid = pid;
+    native().waitPid(this.intermediatePid, true);
+    this.intermediateReaped = true;
+    this.record.initPid = pid;
+    this.record.initStartTime = processStartTime(pid) ?? '';
+    // Saved now so that a create killed from here on leaves a record `delete --force` can use.
+    writeRecord(this.opts.root, this.record);
+  }
+
+  private async runCreateHooks(): Promise<void> {
+    const hooks = this.spec.hooks ?? {};
+    const state = hookState(this.record, 'creating', this.initPid);
+    // prestart (deprecated) runs at the same point as createRuntime, as runc does.
+    await runHooks('prestart', hooks.prestart, state, {});
+    await runHooks('createRuntime', hooks.createRuntime, state, {});
+    await runHooks('createContainer', hooks.createContainer, state, { enterPid: this.initPid });
+  }
+}
+
+export function hookState(record: ContainerRecord, status: string, pid: number): object {
+  return {
+    ociVersion: record.ociVersion,
+    id: record.id,
+    status,
+    pid,
+    bundle: record.bundle,
+    ...(record.annotations ? { annotations: record.annotations } : {}),
+  };
+}
+
+function hostIdOfRoot(mappings: { containerID: number; hostID: number; size: number }[] | undefined): number {
+  const mapping = mappings?.find((m) => m.containerID === 0);
+  return mapping ? mapping.hostID : 0;
+}
+
+function connectConsole(socketPath: string): number {
+  try {
+    return native().connectUnix(path.resolve(socketPath));
+  } catch (error) {
+    throw new RuntimeError(`--console-socket: cannot connect to ${socketPath}: ${(error as Error).message}`);
+  }
+}

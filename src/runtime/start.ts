@@ -1,0 +1,84 @@
+// `start`: release a created container's init from the exec fifo so it execs the process.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { Spec } from '../spec/types';
+import { containerStatus, EXEC_FIFO, processStartTime, readRecord, stateDir, type ContainerRecord } from '../state/store';
+import { hookState } from './create';
+import { RuntimeError } from './errors';
+import { runHooks, runHooksWarnOnly } from './hooks';
+import type { GlobalOptions } from './options';
+
+const FIFO_WAIT_MS = 10_000;
+
+export async function start(g: GlobalOptions, id: string): Promise<void> {
+  const record = readRecord(g.root, id);
+  const status = containerStatus(g.root, record);
+  if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
+  if (status === 'running') throw new RuntimeError('cannot start an already running container');
+  if (status !== 'created') throw new RuntimeError(`cannot start a container in the ${status} state`);
+
+  const hooks = (record.config as Spec).hooks ?? {};
+  try {
+    // startContainer hooks run in the container, after pivot_root, before the process execs.
+    await runHooks('startContainer', hooks.startContainer, hookState(record, 'created', record.initPid), {
+      enterPid: record.initPid,
+      enterRoot: true,
+    });
+  } catch (error) {
+    // The init must not run the process after a failed hook: the container is stopped.
+    killInit(record);
+    throw error;
+  }
+  releaseInit(g, record);
+  await runHooksWarnOnly('poststart', hooks.poststart, hookState(record, 'running', record.initPid), {});
+}
+
+function initAlive(record: ContainerRecord): boolean {
+  return processStartTime(record.initPid) === record.initStartTime && !isZombie(record.initPid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+function killInit(record: ContainerRecord): void {
+  if (!initAlive(record)) return;
+  try {
+    process.kill(record.initPid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+// The init blocks in open(O_WRONLY) on the fifo; our reader open lets it through, and the byte
+// it writes tells us it passed. A reader open with O_NONBLOCK never blocks on a dead init.
+function releaseInit(g: GlobalOptions, record: ContainerRecord): void {
+  const fifoPath = path.join(stateDir(g.root, record.id), EXEC_FIFO);
+  const fd = fs.openSync(fifoPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_CLOEXEC);
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const buffer = Buffer.alloc(1);
+  const deadline = Date.now() + FIFO_WAIT_MS;
+  try {
+    for (;;) {
+      let n = 0;
+      try {
+        n = fs.readSync(fd, buffer, 0, 1, null);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      }
+      if (n > 0) break;
+      if (!initAlive(record)) throw new RuntimeError('cannot start a container that has stopped');
+      if (Date.now() > deadline) throw new RuntimeError('timed out waiting for the container init to start');
+      Atomics.wait(sleeper, 0, 0, 1);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.rmSync(fifoPath, { force: true });
+}
