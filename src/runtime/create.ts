@@ -14,6 +14,7 @@ import { loadConfig, validateConfig } from '../spec/validate';
 import {
   type ContainerRecord,
   EXEC_FIFO,
+  OCI_SPEC_VERSION,
   processStartTime,
   removeContainerDir,
   reserveContainer,
@@ -27,8 +28,6 @@ import { configError, RuntimeError } from './errors';
 import { runHooks } from './hooks';
 import type { CreateOptions } from './options';
 import { runCreateHandshake } from './protocol';
-
-export const OCI_VERSION = '1.3.0';
 
 export interface CreatedContainer {
   record: ContainerRecord;
@@ -102,7 +101,7 @@ class CreateAttempt {
   ) {
     this.dir = stateDir(opts.root, opts.id);
     this.record = {
-      ociVersion: OCI_VERSION,
+      ociVersion: OCI_SPEC_VERSION,
       id: opts.id,
       initPid: 0,
       initStartTime: '',

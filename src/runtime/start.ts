@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Spec } from '../spec/types';
-import { containerStatus, EXEC_FIFO, processStartTime, readRecord, stateDir, type ContainerRecord } from '../state/store';
+import { type ContainerRecord, containerStatus, EXEC_FIFO, processAlive, readRecord, stateDir } from '../state/store';
 import { hookState } from './create';
 import { RuntimeError } from './errors';
 import { runHooks, runHooksWarnOnly } from './hooks';
@@ -35,16 +35,7 @@ export async function start(g: GlobalOptions, id: string): Promise<void> {
 }
 
 function initAlive(record: ContainerRecord): boolean {
-  return processStartTime(record.initPid) === record.initStartTime && !isZombie(record.initPid);
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
+  return processAlive(record.initPid, record.initStartTime);
 }
 
 function killInit(record: ContainerRecord): void {
@@ -60,7 +51,7 @@ function killInit(record: ContainerRecord): void {
 // it writes tells us it passed. A reader open with O_NONBLOCK never blocks on a dead init.
 function releaseInit(g: GlobalOptions, record: ContainerRecord): void {
   const fifoPath = path.join(stateDir(g.root, record.id), EXEC_FIFO);
-  const fd = fs.openSync(fifoPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_CLOEXEC);
+  const fd = fs.openSync(fifoPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const buffer = Buffer.alloc(1);
   const deadline = Date.now() + FIFO_WAIT_MS;

@@ -1,0 +1,52 @@
+// What every command module shares: its shape, the parsed arguments, and small accessors.
+import * as path from 'node:path';
+import type { Argv } from 'yargs';
+
+import type { GlobalOptions } from '../../runtime/options';
+import { validateContainerId } from '../../state/store';
+
+/** Parsed arguments; keys are the flag names as written (no camel-case expansion). */
+export type CommandArgs = Record<string, unknown>;
+
+export interface CommandModule {
+  /** Declares the command's own flags and positionals. */
+  builder(y: Argv): Argv;
+  /** Runs the command; a number is the exit code (default 0). Throws on failure. */
+  handler(args: CommandArgs): Promise<number | void> | number | void;
+}
+
+export function globalOptions(args: CommandArgs): GlobalOptions {
+  return {
+    root: path.resolve(stringArg(args, 'root') ?? '/run/tsrunc'),
+    systemdCgroup: args['systemd-cgroup'] === true,
+  };
+}
+
+/** The <container-id> positional, validated. */
+export function containerId(args: CommandArgs): string {
+  const id = String(args['container-id'] ?? '');
+  validateContainerId(id);
+  return id;
+}
+
+export function stringArg(args: CommandArgs, name: string): string | undefined {
+  const value = args[name];
+  if (value === undefined || value === null) return undefined;
+  // A repeated flag arrives as an array: the last one wins, as with runc.
+  if (Array.isArray(value)) return value.length ? String(value[value.length - 1]) : undefined;
+  return String(value);
+}
+
+/** A path flag, made absolute against the current directory. */
+export function pathArg(args: CommandArgs, name: string): string | undefined {
+  const value = stringArg(args, name);
+  return value === undefined || value === '' ? undefined : path.resolve(value);
+}
+
+export function withContainerId(y: Argv): Argv {
+  return y.positional('container-id', { type: 'string', describe: 'the container id' });
+}
+
+export function print(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}

@@ -1,0 +1,16 @@
+// tsrunc create [--bundle B] [--pid-file P] [--console-socket S] [--no-pivot] [--no-new-keyring]
+//               [--preserve-fds N] <container-id>
+import type { Argv } from 'yargs';
+
+import type { CommandArgs } from './common';
+import { createOptions, withCreateFlags } from './create-flags';
+
+export function builder(y: Argv): Argv {
+  return withCreateFlags(y);
+}
+
+export async function handler(args: CommandArgs): Promise<void> {
+  const opts = createOptions(args);
+  const { create } = await import('../../runtime/create');
+  await create(opts);
+}

@@ -1,0 +1,20 @@
+// tsrunc kill [--all] <container-id> [signal]; the signal is a name (KILL, SIGKILL) or a number.
+import type { Argv } from 'yargs';
+
+import { kill } from '../../runtime/lifecycle';
+import { type CommandArgs, containerId, globalOptions, stringArg, withContainerId } from './common';
+
+export function builder(y: Argv): Argv {
+  return withContainerId(y)
+    .positional('signal', { type: 'string', describe: 'signal name or number (default SIGTERM)' })
+    .option('all', {
+      alias: 'a',
+      type: 'boolean',
+      default: false,
+      describe: 'signal every process of the container',
+    });
+}
+
+export async function handler(args: CommandArgs): Promise<void> {
+  await kill(globalOptions(args), containerId(args), stringArg(args, 'signal'), args.all === true);
+}

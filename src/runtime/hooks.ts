@@ -1,0 +1,287 @@
+// OCI lifecycle hooks: each hook is a program run with exactly its own argv and environment and
+// the container's state JSON on stdin.
+//
+// Every hook runs in a new session (spawn `detached`), so its process group contains the hook
+// and whatever it starts; when a hook overruns its timeout the whole group is SIGKILLed, not
+// only the hook's first process.
+//
+// Hooks that must run "in the container" (createContainer, startContainer) run through
+// util-linux nsenter: it joins the namespaces of a container process that differ from ours and,
+// when asked, its root and working directory. One known limit: nsenter execs the hook by path,
+// so a hook's args[0] cannot be set as its argv0 there; outside the container it is.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+
+import { RuntimeError } from './errors';
+import { logger } from '../util/log';
+
+export type HookKind =
+  'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
+
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  /** Seconds. */
+  timeout?: number;
+}
+
+export interface HookOptions {
+  /** Run the hook in this process's namespaces (those that differ from ours). */
+  enterPid?: number;
+  /** With enterPid: also take that process's root and working directory. */
+  enterRoot?: boolean;
+}
+
+export const NSENTER = '/usr/bin/nsenter';
+
+/** How much of a failing hook's output goes into the error message. */
+const OUTPUT_EXCERPT_BYTES = 300;
+/** How much output is kept while a hook runs; the rest is read and dropped. */
+const OUTPUT_KEEP_BYTES = 4096;
+/** After the hook exits, how long a child that inherited its stdout/stderr may keep them open. */
+const OUTPUT_DRAIN_MS = 200;
+
+// /proc/<pid>/ns/<file> -> nsenter flag. user is included: nsenter orders the joins itself.
+const NAMESPACE_FLAGS: [string, string][] = [
+  ['user', '--user'],
+  ['mnt', '--mount'],
+  ['uts', '--uts'],
+  ['ipc', '--ipc'],
+  ['net', '--net'],
+  ['pid', '--pid'],
+  ['cgroup', '--cgroup'],
+  ['time', '--time'],
+];
+
+/** Run the hooks in order; the first failure stops the rest and is thrown. */
+export async function runHooks(
+  kind: HookKind,
+  hooks: Hook[] | undefined,
+  state: object,
+  opts: HookOptions = {},
+): Promise<void> {
+  if (!hooks || hooks.length === 0) return;
+  const input = JSON.stringify(state);
+  for (let i = 0; i < hooks.length; i++) {
+    await runOneHook(kind, i, hooks[i], input, opts);
+  }
+}
+
+/**
+ * For hooks whose failure must not fail the operation (poststart, poststop): every hook runs,
+ * and each failure is logged as a warning.
+ */
+export async function runHooksWarnOnly(
+  kind: HookKind,
+  hooks: Hook[] | undefined,
+  state: object,
+  opts: HookOptions = {},
+): Promise<void> {
+  if (!hooks || hooks.length === 0) return;
+  const input = JSON.stringify(state);
+  for (let i = 0; i < hooks.length; i++) {
+    try {
+      await runOneHook(kind, i, hooks[i], input, opts);
+    } catch (error) {
+      logger().warn((error as Error).message);
+    }
+  }
+}
+
+async function runOneHook(
+  kind: HookKind,
+  index: number,
+  hook: Hook,
+  input: string,
+  opts: HookOptions,
+): Promise<void> {
+  const fail = (reason: string) => new RuntimeError(`error running ${kind} hook #${index}: ${reason}`);
+  let command: HookCommand;
+  try {
+    command = hookCommand(hook, opts);
+  } catch (error) {
+    throw fail((error as Error).message);
+  }
+  const outcome = await execute(command, hookEnv(hook.env), input, hook.timeout);
+  const reason = describeFailure(outcome, hook);
+  if (reason) throw fail(reason);
+}
+
+interface HookCommand {
+  file: string;
+  args: string[];
+  argv0: string;
+}
+
+function hookCommand(hook: Hook, opts: HookOptions): HookCommand {
+  const argv = hook.args && hook.args.length > 0 ? hook.args : [hook.path];
+  if (opts.enterPid === undefined) return { file: hook.path, args: argv.slice(1), argv0: argv[0] };
+  const nsenterArgs = ['--target', String(opts.enterPid), ...namespaceFlags(opts.enterPid)];
+  if (opts.enterRoot) nsenterArgs.push('--root', '--wd');
+  return { file: NSENTER, args: [...nsenterArgs, '--', hook.path, ...argv.slice(1)], argv0: NSENTER };
+}
+
+/** nsenter flags for the namespaces of `pid` that are not already ours. */
+function namespaceFlags(pid: number): string[] {
+  const flags: string[] = [];
+  for (const [file, flag] of NAMESPACE_FLAGS) {
+    const theirs = readNamespace(`/proc/${pid}/ns/${file}`);
+    if (theirs === null) {
+      // time namespaces are missing on old kernels; anything else means the process is gone.
+      if (file === 'time') continue;
+      throw new Error(`cannot enter the namespaces of process ${pid}: it is gone`);
+    }
+    if (theirs !== readNamespace(`/proc/self/ns/${file}`)) flags.push(flag);
+  }
+  return flags;
+}
+
+function readNamespace(link: string): string | null {
+  try {
+    return fs.readlinkSync(link);
+  } catch {
+    return null;
+  }
+}
+
+/** The hook's environment is exactly its `env` list: nothing of ours leaks in. */
+function hookEnv(env: string[] | undefined): NodeJS.ProcessEnv {
+  const result: NodeJS.ProcessEnv = {};
+  for (const entry of env ?? []) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) result[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return result;
+}
+
+interface Outcome {
+  spawnError?: NodeJS.ErrnoException;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+function execute(
+  command: HookCommand,
+  env: NodeJS.ProcessEnv,
+  input: string,
+  timeoutSeconds: number | undefined,
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const child = spawn(command.file, command.args, {
+      argv0: command.argv0,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true, // own session and process group: a timeout kills the group
+    });
+    const stdout = new OutputCollector();
+    const stderr = new OutputCollector();
+    child.stdout.on('data', (chunk: Buffer) => stdout.add(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.add(chunk));
+    child.stdin.on('error', () => {}); // EPIPE when the hook does not read its stdin
+    child.stdin.end(input);
+
+    let timedOut = false;
+    const timer =
+      timeoutSeconds !== undefined && timeoutSeconds > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            killGroup(child.pid);
+          }, timeoutSeconds * 1000)
+        : undefined;
+
+    let settled = false;
+    const finish = (outcome: Omit<Outcome, 'stdout' | 'stderr' | 'timedOut'>) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      // A child of the hook may hold the pipes open; do not wait for it past a short drain.
+      const done = () => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        resolve({ ...outcome, timedOut, stdout: stdout.text(), stderr: stderr.text() });
+      };
+      if (outcome.spawnError) return done();
+      const drain = setTimeout(done, OUTPUT_DRAIN_MS);
+      let open = 2;
+      const onClosed = () => {
+        if (--open === 0) {
+          clearTimeout(drain);
+          done();
+        }
+      };
+      closedOrNow(child.stdout, onClosed);
+      closedOrNow(child.stderr, onClosed);
+    };
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      finish({ spawnError: error, code: null, signal: null }),
+    );
+    child.on('exit', (code, signal) => finish({ code, signal }));
+  });
+}
+
+function closedOrNow(
+  stream: NodeJS.ReadableStream & { readableEnded: boolean; destroyed: boolean },
+  onClosed: () => void,
+): void {
+  if (stream.readableEnded || stream.destroyed) onClosed();
+  else stream.once('close', onClosed);
+}
+
+function killGroup(pid: number | undefined): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is gone already
+  }
+}
+
+class OutputCollector {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  add(chunk: Buffer): void {
+    if (this.size >= OUTPUT_KEEP_BYTES) return;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+function describeFailure(outcome: Outcome, hook: Hook): string | null {
+  if (outcome.spawnError) return `cannot execute ${hook.path}: ${errnoText(outcome.spawnError)}`;
+  if (outcome.timedOut) return `hook ran past specified timeout of ${(hook.timeout ?? 0).toFixed(1)}s`;
+  let status: string;
+  if (outcome.signal) status = `signal: ${outcome.signal}`;
+  else if (outcome.code !== 0) status = `exit status ${outcome.code}`;
+  else return null;
+  return `${status}, stdout: ${excerpt(outcome.stdout)}, stderr: ${excerpt(outcome.stderr)}`;
+}
+
+/** The start of a hook's output, on one line, so the error stays one line. */
+function excerpt(text: string): string {
+  let out = text.trim();
+  if (Buffer.byteLength(out) > OUTPUT_EXCERPT_BYTES) {
+    out = `${Buffer.from(out).subarray(0, OUTPUT_EXCERPT_BYTES).toString('utf8')}...`;
+  }
+  return out.replace(/\r?\n/g, '\\n');
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  ENOEXEC: 'exec format error',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'is a directory',
+};
+
+function errnoText(error: NodeJS.ErrnoException): string {
+  return (error.code && ERRNO_TEXT[error.code]) ?? error.code ?? error.message;
+}

@@ -1,0 +1,234 @@
+// The container state directory: <root>/<id>/state.json plus the exec fifo.
+//
+// The record stores the init's pid AND its start time (field 22 of /proc/<pid>/stat): a pid can be
+// reused by an unrelated process after the init dies, and only the pair names one process.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { CONTAINER_EXISTS, CONTAINER_NOT_EXIST, RuntimeError } from '../runtime/errors';
+import { writeFileAtomic } from '../util/fs';
+
+export const EXEC_FIFO = 'exec.fifo';
+export const STATE_FILE = 'state.json';
+/** The OCI runtime-spec version we implement, reported in `state`. */
+export const OCI_SPEC_VERSION = '1.3.0';
+
+const MAX_ID_LENGTH = 1024;
+const ID_PATTERN = /^[A-Za-z0-9_+.-]+$/;
+
+export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+export interface ContainerRecord {
+  ociVersion: string;
+  id: string;
+  initPid: number;
+  initStartTime: string;
+  bundle: string;
+  rootfs: string;
+  /** RFC3339 with nanoseconds, UTC. */
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+  /** 'creating' until the init is set up and waiting on the exec fifo. */
+  phase: 'creating' | 'created';
+  /** The tsrunc process doing the create: while it lives, a 'creating' record is in progress. */
+  creatorPid: number;
+  creatorStartTime: string;
+  /** The parsed config.json: poststop hooks and later operations need it. */
+  config: unknown;
+  noPivot?: boolean;
+  [k: string]: unknown;
+}
+
+/** The OCI state object, keys in the order `runc state` prints them. */
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  status: Status;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+}
+
+export function validateContainerId(id: string): void {
+  const valid =
+    id.length > 0 && id.length <= MAX_ID_LENGTH && ID_PATTERN.test(id) && id !== '.' && id !== '..';
+  if (!valid) throw new RuntimeError(`invalid container id: ${JSON.stringify(id)}`);
+}
+
+export function stateDir(root: string, id: string): string {
+  return path.join(root, id);
+}
+
+/**
+ * Claim `id` under `root`. mkdir is atomic and exclusive, so when many creates race for one id
+ * exactly one wins and the others get CONTAINER_EXISTS.
+ */
+export function reserveContainer(root: string, id: string): void {
+  validateContainerId(id);
+  fs.mkdirSync(root, { recursive: true, mode: 0o711 });
+  try {
+    fs.mkdirSync(stateDir(root, id), { mode: 0o711 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError(CONTAINER_EXISTS);
+    throw error;
+  }
+}
+
+export function writeRecord(root: string, rec: ContainerRecord): void {
+  writeFileAtomic(path.join(stateDir(root, rec.id), STATE_FILE), JSON.stringify(rec), 0o600);
+}
+
+/**
+ * The record of `id`. A directory without a readable state.json is a create that died before
+ * its first write: it comes back as a 'creating' record with no init and no creator, which
+ * `containerStatus` reports as stopped and `delete` can remove.
+ */
+export function readRecord(root: string, id: string): ContainerRecord {
+  validateContainerId(id);
+  const dir = stateDir(root, id);
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, STATE_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (!isDirectory(dir)) throw new RuntimeError(CONTAINER_NOT_EXIST);
+    return abandonedRecord(id);
+  }
+  try {
+    return JSON.parse(text) as ContainerRecord;
+  } catch {
+    return abandonedRecord(id);
+  }
+}
+
+function abandonedRecord(id: string): ContainerRecord {
+  return {
+    ociVersion: OCI_SPEC_VERSION,
+    id,
+    initPid: 0,
+    initStartTime: '',
+    bundle: '',
+    rootfs: '',
+    created: '',
+    owner: '',
+    phase: 'creating',
+    creatorPid: 0,
+    creatorStartTime: '',
+    config: undefined,
+  };
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export function removeContainerDir(root: string, id: string): void {
+  validateContainerId(id); // never let an id like '..' reach rm -rf
+  fs.rmSync(stateDir(root, id), { recursive: true, force: true });
+}
+
+/** Ids of all containers under `root`, sorted; a missing root has none. */
+export function listIds(root: string): string[] {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(root, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return entries
+    .filter((e) => e.isDirectory() && isValidId(e.name))
+    .map((e) => e.name)
+    .sort();
+}
+
+function isValidId(id: string): boolean {
+  try {
+    validateContainerId(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Fields of /proc/<pid>/stat from field 3 (state) on; null when the process is gone. */
+function statFieldsAfterComm(pid: number): string[] | null {
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // comm (field 2) is in parentheses and may itself contain spaces and ')': the real end of it
+  // is the LAST ')'.
+  const end = stat.lastIndexOf(')');
+  if (end < 0) return null;
+  return stat
+    .slice(end + 1)
+    .trim()
+    .split(' ');
+}
+
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or null if gone. */
+export function processStartTime(pid: number): string | null {
+  const fields = statFieldsAfterComm(pid);
+  return fields?.[22 - 3] ?? null;
+}
+
+/** True for a zombie (or dead) process: it has exited and only waits to be reaped. */
+export function processIsZombie(pid: number): boolean {
+  const state = statFieldsAfterComm(pid)?.[0];
+  return state === 'Z' || state === 'X' || state === 'x';
+}
+
+/** The process named by pid + start time is still alive (not gone, not recycled, not a zombie). */
+export function processAlive(pid: number, startTime: string): boolean {
+  if (pid <= 0 || !startTime) return false;
+  const fields = statFieldsAfterComm(pid);
+  if (!fields) return false;
+  const state = fields[0];
+  return fields[22 - 3] === startTime && state !== 'Z' && state !== 'X' && state !== 'x';
+}
+
+export interface StatusOptions {
+  /** Set once cgroups exist: true when the container's freezer cgroup is frozen. */
+  isPaused?: (rec: ContainerRecord) => boolean;
+}
+
+export function containerStatus(root: string, rec: ContainerRecord, opts: StatusOptions = {}): Status {
+  if (rec.phase === 'creating') {
+    // A create still in progress, or one whose tsrunc died half way (then it is stopped, and
+    // `delete` cleans up what it left).
+    return processAlive(rec.creatorPid, rec.creatorStartTime) ? 'creating' : 'stopped';
+  }
+  if (!processAlive(rec.initPid, rec.initStartTime)) return 'stopped';
+  if (opts.isPaused?.(rec)) return 'paused';
+  // The init blocks on the exec fifo until `start` opens it and removes it.
+  if (fs.existsSync(path.join(stateDir(root, rec.id), EXEC_FIFO))) return 'created';
+  return 'running';
+}
+
+export function ociState(root: string, rec: ContainerRecord, opts: StatusOptions = {}): OciState {
+  const status = containerStatus(root, rec, opts);
+  const state: OciState = {
+    ociVersion: OCI_SPEC_VERSION,
+    id: rec.id,
+    pid: status === 'stopped' ? 0 : rec.initPid,
+    status,
+    bundle: rec.bundle,
+    rootfs: rec.rootfs,
+    created: rec.created,
+    owner: rec.owner,
+  };
+  if (rec.annotations && Object.keys(rec.annotations).length > 0) state.annotations = rec.annotations;
+  return state;
+}

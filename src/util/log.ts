@@ -1,0 +1,99 @@
+// The process-global logger. The CLI configures it once from --log/--log-format/--debug; library
+// code only calls logger().warn(...) etc. Nothing happens at import time: the sink is chosen on
+// the first configureLogger() call, and writes are synchronous so nothing is lost when the CLI
+// calls process.exit() right after an error.
+import * as fs from 'node:fs';
+
+export type LogFormat = 'text' | 'json';
+type Level = 'debug' | 'info' | 'warning' | 'error';
+
+export interface LoggerConfig {
+  /** --log FILE: lines are appended there instead of going to stderr. */
+  file?: string;
+  format: LogFormat;
+  debug: boolean;
+}
+
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+let config: LoggerConfig = { format: 'text', debug: false };
+let cached: Logger | null = null;
+
+export function configureLogger(next: LoggerConfig): void {
+  config = { ...next };
+  cached = null;
+}
+
+export function logger(): Logger {
+  cached ??= {
+    debug: (msg) => {
+      if (config.debug) emit('debug', msg);
+    },
+    info: (msg) => emit('info', msg),
+    warn: (msg) => emit('warning', msg),
+    error: (msg) => emit('error', msg),
+  };
+  return cached;
+}
+
+/**
+ * How the CLI reports the error that ends a command: one bare line on stderr (what a person and
+ * the contract expect) and, when --log is given, an error line in that file, which containerd
+ * shows to its user. Without --log nothing else is printed: stderr already has the line.
+ */
+export function reportFatal(msg: string): void {
+  const line = oneLine(msg);
+  writeStderr(`${line}\n`);
+  if (config.file) emit('error', line);
+}
+
+/** RFC3339 in UTC with second precision, as logrus writes it: 2026-11-22T06:35:16Z. */
+export function rfc3339Now(): string {
+  return `${new Date().toISOString().slice(0, 19)}Z`;
+}
+
+function emit(level: Level, msg: string): void {
+  const line = formatLine(level, oneLine(msg));
+  if (config.file) appendToFile(config.file, line);
+  else writeStderr(line);
+}
+
+function formatLine(level: Level, msg: string): string {
+  const time = rfc3339Now();
+  if (config.format === 'json') return `${JSON.stringify({ level, msg, time })}\n`;
+  return `time="${time}" level=${level} msg=${quoteText(msg)}\n`;
+}
+
+// logrus quotes a text value only when it needs it.
+function quoteText(msg: string): string {
+  return /^[A-Za-z0-9_./:-]+$/.test(msg) ? msg : JSON.stringify(msg);
+}
+
+// A log line is one line: embedded newlines would split one error across several records.
+function oneLine(msg: string): string {
+  return msg.replace(/\r?\n/g, '\\n');
+}
+
+function appendToFile(file: string, line: string): void {
+  try {
+    fs.appendFileSync(file, line, { mode: 0o644 });
+  } catch {
+    // An unwritable log must not turn a working command into a failing one.
+    writeStderr(line);
+  }
+}
+
+// process.stderr writes are synchronous on Linux for files, pipes and terminals, so a
+// process.exit() right after loses nothing.
+function writeStderr(text: string): void {
+  try {
+    process.stderr.write(text);
+  } catch {
+    // stderr closed: nowhere left to report
+  }
+}

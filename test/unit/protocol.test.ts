@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+
+import type { NativeBinding } from '../../src/native';
+import type { BuiltPlan } from '../../src/plan/build';
+import { SyncMessage, type SyncRecord } from '../../src/plan/types';
+import { describeFailure, runCreateHandshake } from '../../src/runtime/protocol';
+
+function record(type: number, fields: Partial<SyncRecord> = {}): SyncRecord {
+  return { type, stage: 0, step: 0, errno: 0, index: 0, pid: 0, ...fields };
+}
+
+// A fake native binding that plays back the child's side of the handshake.
+function fakeNative(script: (SyncRecord | null)[]): { native: NativeBinding; sent: number[] } {
+  const sent: number[] = [];
+  const queue = [...script];
+  const native = {
+    syncRecv: () => (queue.length ? queue.shift()! : null),
+    syncSend: (_fd: number, type: number) => sent.push(type),
+    strerror: (errno: number) => (errno === 1 ? 'Operation not permitted' : errno === 2 ? 'No such file or directory' : `errno ${errno}`),
+  } as unknown as NativeBinding;
+  return { native, sent };
+}
+
+const built = {
+  plan: { args: ['sh'], cwd: '/work', maskedPaths: [], readonlyPaths: [], sysctl: [], plan: 0 },
+  labels: { mounts: ['mounts[0] (proc on /proc)', 'mounts[1] (tmpfs on /dev)'], devices: ['linux.devices[0] (/dev/fuse)'], symlinks: [] },
+  uidMappings: '',
+  gidMappings: '',
+} as unknown as BuiltPlan;
+
+const noHandlers = { onIntermediateReady: () => {}, onInitPid: () => {}, onRunCreateHooks: async () => {} };
+
+describe('runCreateHandshake', () => {
+  it('walks the messages in order and answers each request', async () => {
+    const { native, sent } = fakeNative([
+      record(SyncMessage.IntermediateReady, { pid: 10 }),
+      record(SyncMessage.InitPid, { pid: 11 }),
+      record(SyncMessage.RunCreateHooks),
+      record(SyncMessage.InitReady),
+    ]);
+    const seen: string[] = [];
+    await runCreateHandshake(native, 3, built, {
+      onIntermediateReady: (pid) => seen.push(`maps ${pid}`),
+      onInitPid: (pid) => seen.push(`init ${pid}`),
+      onRunCreateHooks: async () => {
+        seen.push('hooks');
+      },
+    });
+    expect(seen).toEqual(['maps 10', 'init 11', 'hooks']);
+    expect(sent).toEqual([SyncMessage.IntermediateGo, SyncMessage.CreateHooksDone]);
+  });
+
+  it('rejects a message out of order', async () => {
+    const { native, sent } = fakeNative([record(SyncMessage.InitPid, { pid: 11 })]);
+    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(/unexpected sync message 3, wanted 1/);
+    expect(sent).toEqual([]);
+  });
+
+  it('rejects a repeated message', async () => {
+    const { native } = fakeNative([record(SyncMessage.IntermediateReady), record(SyncMessage.IntermediateReady)]);
+    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(/unexpected sync message 1, wanted 3/);
+  });
+
+  it('reports a child that went away', async () => {
+    const { native } = fakeNative([record(SyncMessage.IntermediateReady), null]);
+    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(/exited or timed out/);
+  });
+
+  it('turns an error record into a message naming the config field', async () => {
+    const { native } = fakeNative([
+      record(SyncMessage.IntermediateReady),
+      record(SyncMessage.InitPid),
+      record(SyncMessage.Error, { stage: 2, step: 26, errno: 1, index: 1 }),
+    ]);
+    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(
+      'unable to start container process: mounts[1] (tmpfs on /dev): mount: operation not permitted',
+    );
+  });
+});
+
+describe('describeFailure', () => {
+  const { native } = fakeNative([]);
+  it('uses runc wording for a missing executable', () => {
+    expect(describeFailure(record(SyncMessage.Error, { step: 51, errno: 2 }), built, native)).toBe(
+      'unable to start container process: exec: "sh": executable file not found in $PATH',
+    );
+  });
+  it('names the cwd', () => {
+    expect(describeFailure(record(SyncMessage.Error, { step: 49, errno: 2 }), built, native)).toBe(
+      'unable to start container process: process.cwd: chdir to /work: no such file or directory',
+    );
+  });
+});

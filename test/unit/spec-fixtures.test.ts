@@ -1,0 +1,139 @@
+// Runs every config document in spec-fixtures/{good,bad} through loadConfig + validateConfig and
+// compares with spec-fixtures/expected.json. Needs `node scripts/build-validators.js` first.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { describe, expect, it } from 'vitest';
+
+import { RuntimeError } from '../../src/runtime/errors';
+import { CONFIG_CHECKS, loadConfig, validateConfig } from '../../src/spec/validate';
+
+const FIXTURES = path.resolve(__dirname, '../../spec-fixtures');
+
+interface Expectation {
+  requireProcess?: boolean;
+  warnings?: string[];
+  error?: string;
+  errorMatch?: string;
+}
+
+const expected = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'expected.json'), 'utf8')) as {
+  good: Record<string, Expectation>;
+  bad: Record<string, Expectation>;
+};
+
+/** Copies one fixture into a fresh bundle dir as config.json, so loadConfig reads it for real. */
+function bundleWith(file: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrunc-fixture-'));
+  fs.copyFileSync(file, path.join(dir, 'config.json'));
+  return dir;
+}
+
+function run(file: string, requireProcess: boolean): { warnings: string[] } {
+  const bundle = bundleWith(file);
+  try {
+    return validateConfig(loadConfig(bundle), { requireProcess });
+  } finally {
+    fs.rmSync(bundle, { recursive: true, force: true });
+  }
+}
+
+for (const kind of ['good', 'bad'] as const) {
+  describe(`spec-fixtures/${kind}`, () => {
+    const files = fs
+      .readdirSync(path.join(FIXTURES, kind))
+      .filter((f) => f.endsWith('.json'))
+      .sort();
+
+    it('has an expectation for every file and a file for every expectation', () => {
+      expect(Object.keys(expected[kind]).sort()).toEqual(files);
+    });
+
+    for (const name of files) {
+      const expectation = expected[kind][name];
+      it(name, () => {
+        const file = path.join(FIXTURES, kind, name);
+        const requireProcess = expectation?.requireProcess ?? true;
+        if (kind === 'good') {
+          const result = run(file, requireProcess);
+          expect(result.warnings).toEqual(expectation?.warnings ?? []);
+          return;
+        }
+        let caught: unknown;
+        try {
+          run(file, requireProcess);
+        } catch (error) {
+          caught = error;
+        }
+        expect(caught).toBeInstanceOf(RuntimeError);
+        const message = (caught as Error).message;
+        // One line, `config.json: ...`, no trailing period.
+        expect(message).not.toMatch(/\n/);
+        expect(message).toMatch(/^config\.json: /);
+        expect(message).not.toMatch(/\.$/);
+        if (expectation?.error !== undefined) expect(message).toBe(expectation.error);
+        else expect(message).toMatch(new RegExp(expectation?.errorMatch ?? '^$'));
+      });
+    }
+  });
+}
+
+describe('loadConfig', () => {
+  it('names the bundle when config.json is missing', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrunc-fixture-'));
+    try {
+      expect(() => loadConfig(dir)).toThrow(`config.json: no such file in bundle ${dir}`);
+      expect(() => loadConfig(path.join(dir, 'missing'))).toThrow(/^config\.json: no such file in bundle /);
+      fs.mkdirSync(path.join(dir, 'config.json'));
+      expect(() => loadConfig(dir)).toThrow(`config.json: is a directory in bundle ${dir}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the semantic checks', () => {
+  it('have unique names', () => {
+    const names = CONFIG_CHECKS.map((c) => c.name);
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('every fatal check is exercised by at least one bad fixture', () => {
+    // Run each bad fixture's document through the checks alone and record which check fires.
+    const fired = new Set<string>();
+    for (const name of Object.keys(expected.bad)) {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'bad', name), 'utf8'));
+      } catch {
+        continue;
+      }
+      const opts = { requireProcess: expected.bad[name].requireProcess ?? true };
+      for (const check of CONFIG_CHECKS) {
+        let messages: string[];
+        try {
+          messages = check.check(doc as never, opts);
+        } catch {
+          break; // schema-invalid documents can trip later checks; the schema rejects them first
+        }
+        if (messages.length > 0) {
+          if (check.fatal) fired.add(check.name);
+          if (check.fatal) break;
+        }
+      }
+    }
+    const fatal = CONFIG_CHECKS.filter((c) => c.fatal).map((c) => c.name);
+    expect(fatal.filter((n) => !fired.has(n))).toEqual([]);
+  });
+
+  it('keeps going past warnings to the first fatal problem', () => {
+    const spec = {
+      ociVersion: '1.0.0',
+      root: { path: 'rootfs' },
+      process: { cwd: 'relative', args: ['sh'], apparmorProfile: 'x' },
+    };
+    expect(() => validateConfig(spec, { requireProcess: true })).toThrow(
+      'config.json: process.cwd: must be an absolute path',
+    );
+  });
+});

@@ -1,0 +1,302 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import ts from 'typescript';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { CONTAINER_EXISTS, CONTAINER_NOT_EXIST } from '../../src/runtime/errors';
+import {
+  type ContainerRecord,
+  containerStatus,
+  EXEC_FIFO,
+  listIds,
+  ociState,
+  processIsZombie,
+  processStartTime,
+  readRecord,
+  removeContainerDir,
+  reserveContainer,
+  stateDir,
+  validateContainerId,
+  writeRecord,
+} from '../../src/state/store';
+
+const repo = path.resolve(__dirname, '../..');
+let tmp: string;
+let root: string;
+const children: ChildProcess[] = [];
+
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrunc-store-'));
+  root = path.join(tmp, 'root');
+});
+
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function record(fields: Partial<ContainerRecord> = {}): ContainerRecord {
+  return {
+    ociVersion: '1.3.0',
+    id: 'c1',
+    initPid: 0,
+    initStartTime: '',
+    bundle: '/bundle',
+    rootfs: '/bundle/rootfs',
+    created: '2026-11-22T06:35:16.388778657Z',
+    owner: '',
+    phase: 'created',
+    creatorPid: 0,
+    creatorStartTime: '',
+    config: {},
+    ...fields,
+  };
+}
+
+/** A child that lives until killed; resolves once it has exec'd (its start time is final). */
+async function longLived(file = 'sleep', args = ['100']): Promise<ChildProcess> {
+  const child = spawn(file, args, { stdio: 'ignore' });
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  return child;
+}
+
+async function killAndReap(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('validateContainerId', () => {
+  it.each(['a', 'abc-DEF_1.2+3', '0123', '...', 'a'.repeat(1024)])('accepts %j', (id) => {
+    expect(() => validateContainerId(id)).not.toThrow();
+  });
+  it.each(['', '.', '..', 'a/b', '../x', 'a b', 'ä', 'a\n', 'a:b', 'a'.repeat(1025)])('rejects %j', (id) => {
+    expect(() => validateContainerId(id)).toThrow(`invalid container id: ${JSON.stringify(id)}`);
+  });
+});
+
+describe('reserveContainer', () => {
+  it('creates the root and the container dir with mode 0711', () => {
+    const oldUmask = process.umask(0o022);
+    try {
+      reserveContainer(root, 'c1');
+    } finally {
+      process.umask(oldUmask);
+    }
+    expect(fs.statSync(root).mode & 0o777).toBe(0o711);
+    expect(fs.statSync(stateDir(root, 'c1')).mode & 0o777).toBe(0o711);
+  });
+
+  it('refuses an id that is taken', () => {
+    reserveContainer(root, 'c1');
+    expect(() => reserveContainer(root, 'c1')).toThrow(CONTAINER_EXISTS);
+  });
+
+  it('lets exactly one of 20 concurrent processes win', async () => {
+    const storeJs = transpileStore(path.join(tmp, 'js'));
+    const script = `
+      const { reserveContainer } = require(${JSON.stringify(storeJs)});
+      try { reserveContainer(process.argv[1], 'race'); process.stdout.write('won'); }
+      catch (e) { process.stdout.write(e.message); }`;
+    const outputs = await Promise.all(Array.from({ length: 20 }, () => runNode(['-e', script, root])));
+    expect(outputs.filter((o) => o === 'won')).toHaveLength(1);
+    expect(outputs.filter((o) => o === CONTAINER_EXISTS)).toHaveLength(19);
+  });
+});
+
+/** Compile the store and what it imports to plain CommonJS, for child processes to require. */
+function transpileStore(outDir: string): string {
+  for (const rel of ['state/store.ts', 'runtime/errors.ts', 'util/fs.ts']) {
+    const source = fs.readFileSync(path.join(repo, 'src', rel), 'utf8');
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: {
+        module: ts.ModuleKind.CommonJS,
+        target: ts.ScriptTarget.ES2022,
+        esModuleInterop: true,
+      },
+    });
+    const out = path.join(outDir, rel.replace(/\.ts$/, '.js'));
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, outputText);
+  }
+  return path.join(outDir, 'state/store.js');
+}
+
+function runNode(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', () => resolve(out));
+  });
+}
+
+describe('records', () => {
+  it('round-trips a record, atomically replacing the file and leaving no temp file', () => {
+    reserveContainer(root, 'c1');
+    writeRecord(root, record({ initPid: 1 }));
+    const file = path.join(stateDir(root, 'c1'), 'state.json');
+    const firstInode = fs.statSync(file).ino;
+    writeRecord(root, record({ initPid: 2 }));
+    expect(readRecord(root, 'c1').initPid).toBe(2);
+    // rename() replaced the file: a reader never sees a half-written one.
+    expect(fs.statSync(file).ino).not.toBe(firstInode);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(fs.readdirSync(stateDir(root, 'c1'))).toEqual(['state.json']);
+  });
+
+  it('leaves no temp file when the write fails', () => {
+    expect(() => writeRecord(root, record({ id: 'missing' }))).toThrow();
+    expect(fs.existsSync(root)).toBe(false);
+  });
+
+  it('reports a missing container', () => {
+    expect(() => readRecord(root, 'nope')).toThrow(CONTAINER_NOT_EXIST);
+    fs.mkdirSync(root);
+    expect(() => readRecord(root, 'nope')).toThrow(CONTAINER_NOT_EXIST);
+  });
+
+  it('returns a deletable stopped record for a dir without state.json', () => {
+    reserveContainer(root, 'early');
+    const rec = readRecord(root, 'early');
+    expect(rec).toMatchObject({ id: 'early', phase: 'creating', initPid: 0 });
+    expect(containerStatus(root, rec)).toBe('stopped');
+  });
+
+  it('lists ids sorted and removes one dir', () => {
+    expect(listIds(root)).toEqual([]);
+    for (const id of ['b', 'a', 'c']) reserveContainer(root, id);
+    fs.writeFileSync(path.join(root, 'stray-file'), '');
+    expect(listIds(root)).toEqual(['a', 'b', 'c']);
+    removeContainerDir(root, 'b');
+    expect(listIds(root)).toEqual(['a', 'c']);
+    expect(() => removeContainerDir(root, '..')).toThrow('invalid container id');
+  });
+});
+
+describe('processStartTime', () => {
+  it('reads field 22 even when comm contains spaces and parentheses', async () => {
+    const weird = path.join(tmp, 'a) b (c');
+    fs.copyFileSync(execFileSync('sh', ['-c', 'command -v sleep']).toString().trim(), weird);
+    fs.chmodSync(weird, 0o755);
+    const child = await longLived(weird, ['100']);
+    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const prefix = `${child.pid} (a) b (c) `;
+    expect(stat.startsWith(prefix)).toBe(true);
+    const expected = stat.slice(prefix.length).split(' ')[22 - 3];
+    expect(processStartTime(child.pid!)).toBe(expected);
+    expect(expected).toMatch(/^[0-9]+$/);
+  });
+
+  it('returns null for a process that is gone', async () => {
+    const child = await longLived();
+    await killAndReap(child);
+    expect(processStartTime(child.pid!)).toBeNull();
+    expect(processStartTime(0)).toBeNull();
+  });
+});
+
+describe('containerStatus', () => {
+  it('follows a real init: created, running, stopped', async () => {
+    const child = await longLived();
+    reserveContainer(root, 'c1');
+    const rec = record({ initPid: child.pid!, initStartTime: processStartTime(child.pid!)! });
+    writeRecord(root, rec);
+    fs.writeFileSync(path.join(stateDir(root, 'c1'), EXEC_FIFO), '');
+    expect(containerStatus(root, rec)).toBe('created');
+    fs.rmSync(path.join(stateDir(root, 'c1'), EXEC_FIFO));
+    expect(containerStatus(root, rec)).toBe('running');
+    expect(containerStatus(root, rec, { isPaused: () => true })).toBe('paused');
+    await killAndReap(child);
+    expect(containerStatus(root, rec)).toBe('stopped');
+  });
+
+  it('reports a zombie init as stopped', async () => {
+    // `true` exits in the background; its parent then execs sleep, which never reaps it.
+    const child = spawn('sh', ['-c', 'true & echo $!; exec sleep 100'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    children.push(child);
+    const zombiePid = Number(
+      await new Promise<string>((resolve) =>
+        child.stdout!.once('data', (d: Buffer) => resolve(d.toString())),
+      ),
+    );
+    await waitFor(() => processIsZombie(zombiePid));
+    reserveContainer(root, 'c1');
+    const rec = record({ initPid: zombiePid, initStartTime: processStartTime(zombiePid)! });
+    expect(containerStatus(root, rec)).toBe('stopped');
+    expect(ociState(root, rec).pid).toBe(0);
+  });
+
+  it('reports a recycled pid (different start time) as stopped', async () => {
+    const child = await longLived();
+    reserveContainer(root, 'c1');
+    const rec = record({ initPid: child.pid!, initStartTime: '1' });
+    expect(containerStatus(root, rec)).toBe('stopped');
+  });
+
+  it('reports creating while the creator lives, stopped once it died', async () => {
+    const creator = await longLived();
+    reserveContainer(root, 'c1');
+    const rec = record({
+      phase: 'creating',
+      creatorPid: creator.pid!,
+      creatorStartTime: processStartTime(creator.pid!)!,
+    });
+    expect(containerStatus(root, rec)).toBe('creating');
+    await killAndReap(creator);
+    expect(containerStatus(root, rec)).toBe('stopped');
+  });
+});
+
+describe('ociState', () => {
+  it('has runc key order, pid 0 when stopped, and annotations when set', async () => {
+    const child = await longLived();
+    reserveContainer(root, 'c1');
+    const rec = record({
+      initPid: child.pid!,
+      initStartTime: processStartTime(child.pid!)!,
+      annotations: { a: 'b' },
+    });
+    const s = ociState(root, rec);
+    expect(Object.keys(s)).toEqual([
+      'ociVersion',
+      'id',
+      'pid',
+      'status',
+      'bundle',
+      'rootfs',
+      'created',
+      'owner',
+      'annotations',
+    ]);
+    expect(s).toMatchObject({ ociVersion: '1.3.0', pid: child.pid, status: 'running' });
+    await killAndReap(child);
+    expect(ociState(root, { ...rec, annotations: undefined })).toEqual({
+      ociVersion: '1.3.0',
+      id: 'c1',
+      pid: 0,
+      status: 'stopped',
+      bundle: '/bundle',
+      rootfs: '/bundle/rootfs',
+      created: '2026-11-22T06:35:16.388778657Z',
+      owner: '',
+    });
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
