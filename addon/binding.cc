@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -444,6 +445,76 @@ Napi::Value Umount(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return ThrowErrno(env, "bind", ENAMETOOLONG);
+  memcpy(addr.sun_path, path.c_str(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, "socket", errno);
+  if (bind(fd, (struct sockaddr*)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "listen", err);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// Accepts one connection on a listening socket and receives one fd sent with SCM_RIGHTS (the
+// console socket protocol: a name in the payload, the pty master in the control message).
+Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int listen_fd = info[0].As<Napi::Number>().Int32Value();
+  int timeout_ms = info[1].As<Napi::Number>().Int32Value();
+  struct pollfd pfd = {listen_fd, POLLIN, 0};
+  int ready;
+  do {
+    ready = poll(&pfd, 1, timeout_ms);
+  } while (ready < 0 && errno == EINTR);
+  if (ready <= 0) return ThrowErrno(env, "wait for the console", ready == 0 ? ETIMEDOUT : errno);
+  int conn = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (conn < 0) return ThrowErrno(env, "accept", errno);
+  char name[4096];
+  struct iovec iov = {name, sizeof(name)};
+  char control[CMSG_SPACE(sizeof(int))];
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  do {
+    n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  int err = errno;
+  close(conn);
+  if (n < 0) return ThrowErrno(env, "recvmsg", err);
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  if (cmsg == nullptr || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
+      cmsg->cmsg_len != CMSG_LEN(sizeof(int))) {
+    return ThrowType(env, "console socket: no file descriptor received");
+  }
+  int fd;
+  memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct winsize size;
+  memset(&size, 0, sizeof(size));
+  size.ws_row = (unsigned short)info[1].As<Napi::Number>().Uint32Value();
+  size.ws_col = (unsigned short)info[2].As<Napi::Number>().Uint32Value();
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &size) < 0) {
+    return ThrowErrno(env, "TIOCSWINSZ", errno);
+  }
+  return env.Undefined();
+}
+
 Napi::Value MakeFifo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
@@ -469,6 +540,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("umount", Napi::Function::New(env, Umount));
+  exports.Set("listenUnix", Napi::Function::New(env, ListenUnix));
+  exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd));
+  exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize));
   exports.Set("mkfifo", Napi::Function::New(env, MakeFifo));
   exports.Set("strerror", Napi::Function::New(env, StrError));
   return exports;

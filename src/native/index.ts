@@ -31,6 +31,12 @@ export interface NativeBinding {
   /** Mirror of mount(2)/umount2(2) for tests and cleanup. */
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount(target: string, flags: number): void;
+  /** A listening unix stream socket (O_CLOEXEC) bound to socketPath. */
+  listenUnix(socketPath: string): number;
+  /** Accept one connection and receive the fd it sends with SCM_RIGHTS (a console socket). */
+  receiveFd(listenFd: number, timeoutMs: number): number;
+  /** TIOCSWINSZ on a terminal fd. */
+  setWindowSize(fd: number, rows: number, columns: number): void;
   /** mkfifo(3); Node has no binding for it. */
   mkfifo(fifoPath: string, mode: number): void;
   strerror(errno: number): string;

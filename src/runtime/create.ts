@@ -25,7 +25,7 @@ import {
 import { writeFileAtomic } from '../util/fs';
 import { logger } from '../util/log';
 import { configError, RuntimeError } from './errors';
-import { runHooks } from './hooks';
+import { hookState, runHooks } from './hooks';
 import type { CreateOptions } from './options';
 import { runCreateHandshake } from './protocol';
 
@@ -256,17 +256,6 @@ class CreateAttempt {
     await runHooks('createRuntime', hooks.createRuntime, state, {});
     await runHooks('createContainer', hooks.createContainer, state, { enterPid: this.initPid });
   }
-}
-
-export function hookState(record: ContainerRecord, status: string, pid: number): object {
-  return {
-    ociVersion: record.ociVersion,
-    id: record.id,
-    status,
-    pid,
-    bundle: record.bundle,
-    ...(record.annotations ? { annotations: record.annotations } : {}),
-  };
 }
 
 function hostIdOfRoot(mappings: { containerID: number; hostID: number; size: number }[] | undefined): number {

@@ -12,8 +12,9 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 
-import { RuntimeError } from './errors';
+import type { ContainerRecord } from '../state/store';
 import { logger } from '../util/log';
+import { RuntimeError } from './errors';
 
 export type HookKind =
   'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
@@ -34,6 +35,18 @@ export interface HookOptions {
 }
 
 export const NSENTER = '/usr/bin/nsenter';
+
+/** The OCI state a hook reads on stdin. */
+export function hookState(record: ContainerRecord, status: string, pid: number): object {
+  return {
+    ociVersion: record.ociVersion,
+    id: record.id,
+    status,
+    pid,
+    bundle: record.bundle,
+    ...(record.annotations ? { annotations: record.annotations } : {}),
+  };
+}
 
 /** How much of a failing hook's output goes into the error message. */
 const OUTPUT_EXCERPT_BYTES = 300;

@@ -16,7 +16,7 @@ import {
   validateContainerId,
 } from '../state/store';
 import { CONTAINER_NOT_EXIST, CONTAINER_NOT_RUNNING, NO_SUCH_PROCESS, RuntimeError } from './errors';
-import { type Hook, runHooksWarnOnly } from './hooks';
+import { type Hook, hookState, runHooksWarnOnly } from './hooks';
 import type { GlobalOptions } from './options';
 import { parseSignal } from './signals';
 
@@ -82,7 +82,7 @@ export async function deleteContainer(g: GlobalOptions, id: string, force: boole
   // Poststop hooks run after the container is deleted, before delete returns (runtime-spec).
   // A create that never finished has no hooks to honour.
   if (rec.phase === 'created') {
-    await runHooksWarnOnly('poststop', poststopHooks(rec.config), poststopState(rec), {});
+    await runHooksWarnOnly('poststop', poststopHooks(rec.config), hookState(rec, 'stopped', rec.initPid), {});
   }
 }
 
@@ -168,17 +168,6 @@ async function killAndWait(pid: number, startTime: string): Promise<void> {
 function poststopHooks(config: unknown): Hook[] | undefined {
   const hooks = (config as { hooks?: { poststop?: Hook[] } } | undefined)?.hooks;
   return hooks?.poststop;
-}
-
-function poststopState(rec: ContainerRecord): object {
-  return {
-    ociVersion: rec.ociVersion,
-    id: rec.id,
-    status: 'stopped',
-    pid: rec.initPid,
-    bundle: rec.bundle,
-    ...(rec.annotations ? { annotations: rec.annotations } : {}),
-  };
 }
 
 function isNotExist(error: unknown): boolean {

@@ -4,9 +4,8 @@ import * as path from 'node:path';
 
 import type { Spec } from '../spec/types';
 import { type ContainerRecord, containerStatus, EXEC_FIFO, processAlive, readRecord, stateDir } from '../state/store';
-import { hookState } from './create';
 import { RuntimeError } from './errors';
-import { runHooks, runHooksWarnOnly } from './hooks';
+import { hookState, runHooks, runHooksWarnOnly } from './hooks';
 import type { GlobalOptions } from './options';
 
 const FIFO_WAIT_MS = 10_000;
