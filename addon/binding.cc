@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
+#include <napi.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -16,17 +17,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <termios.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <deque>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <napi.h>
 
 #include "plan.h"
 
@@ -81,7 +80,9 @@ class Decoder {
     if (!v.IsString()) return Fail(key, "string"), std::string();
     return v.As<Napi::String>().Utf8Value();
   }
-  const char* KeptStr(const Napi::Object& o, const char* key) { return storage_->Keep(Str(o, key)); }
+  const char* KeptStr(const Napi::Object& o, const char* key) {
+    return storage_->Keep(Str(o, key));
+  }
   const char* KeptStrOrNull(const Napi::Object& o, const char* key) {
     Napi::Value v = o.Get(key);
     if (v.IsNull() || v.IsUndefined()) return nullptr;

@@ -309,8 +309,7 @@ void ApplyMounts(const Plan& plan, int root_fd) {
   for (int i = 0; i < plan.mount_count; i++) {
     const MountRecord& m = plan.mounts[i];
     bool is_remount = (m.flags & MS_REMOUNT) != 0;
-    if (!is_remount &&
-        MkdirAllInRoot(root_fd, m.destination, m.destination_is_file, 0755) < 0) {
+    if (!is_remount && MkdirAllInRoot(root_fd, m.destination, m.destination_is_file, 0755) < 0) {
       Fail(kStage2, kStepMountTarget, errno, i);
     }
     uint64_t resolve = m.no_symlinks ? RESOLVE_NO_SYMLINKS : 0;
@@ -319,7 +318,8 @@ void ApplyMounts(const Plan& plan, int root_fd) {
     if (!FdIsUnder(target, plan.rootfs)) Fail(kStage2, kStepMountTarget, EXDEV, i);
     if (m.no_symlinks) {
       struct stat st;
-      if (fstat(target, &st) < 0 || !S_ISDIR(st.st_mode)) Fail(kStage2, kStepMountTarget, ENOTDIR, i);
+      if (fstat(target, &st) < 0 || !S_ISDIR(st.st_mode))
+        Fail(kStage2, kStepMountTarget, ENOTDIR, i);
     }
     char target_path[32];
     FdPath(target_path, target);
@@ -362,7 +362,8 @@ void CreateDevices(const Plan& plan, int root_fd) {
       if (fd < 0) Fail(kStage2, kStepDevice, errno, i);
       char fd_path[32];
       FdPath(fd_path, fd);
-      if (mount(d.path, fd_path, nullptr, MS_BIND, nullptr) < 0) Fail(kStage2, kStepDevice, errno, i);
+      if (mount(d.path, fd_path, nullptr, MS_BIND, nullptr) < 0)
+        Fail(kStage2, kStepDevice, errno, i);
       close(fd);
     } else {
       dev_t dev = makedev(d.major, d.minor);
@@ -383,7 +384,8 @@ void CreateSymlinks(const Plan& plan, int root_fd) {
     char name[256];
     int dir = OpenParentInRoot(root_fd, s.path, name, sizeof(name));
     if (dir < 0) Fail(kStage2, kStepSymlink, errno, i);
-    if (symlinkat(s.target, dir, name) < 0 && errno != EEXIST) Fail(kStage2, kStepSymlink, errno, i);
+    if (symlinkat(s.target, dir, name) < 0 && errno != EEXIST)
+      Fail(kStage2, kStepSymlink, errno, i);
     close(dir);
   }
 }
@@ -393,7 +395,8 @@ void PivotRoot(const Plan& plan) {
     // MS_MOVE the rootfs over "/" and chroot: for callers on a ramfs root where pivot_root
     // is impossible (runc --no-pivot).
     if (chdir(plan.rootfs) < 0) Fail(kStage2, kStepPivotRoot, errno);
-    if (mount(plan.rootfs, "/", nullptr, MS_MOVE, nullptr) < 0) Fail(kStage2, kStepPivotRoot, errno);
+    if (mount(plan.rootfs, "/", nullptr, MS_MOVE, nullptr) < 0)
+      Fail(kStage2, kStepPivotRoot, errno);
     if (chroot(".") < 0) Fail(kStage2, kStepPivotRoot, errno);
     if (chdir("/") < 0) Fail(kStage2, kStepPivotRoot, errno);
     return;
@@ -406,7 +409,8 @@ void PivotRoot(const Plan& plan) {
   if (syscall(SYS_pivot_root, ".", ".") < 0) Fail(kStage2, kStepPivotRoot, errno);
   if (fchdir(old_root) < 0) Fail(kStage2, kStepPivotRoot, errno);
   // Slave first, so the unmount below does not propagate back to the host.
-  if (mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) < 0) Fail(kStage2, kStepPivotRoot, errno);
+  if (mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
+    Fail(kStage2, kStepPivotRoot, errno);
   if (umount2(".", MNT_DETACH) < 0) Fail(kStage2, kStepPivotRoot, errno);
   if (chdir("/") < 0) Fail(kStage2, kStepPivotRoot, errno);
   close(old_root);
@@ -442,7 +446,8 @@ void SetupConsole(const Plan& plan) {
   cmsg->cmsg_type = SCM_RIGHTS;
   cmsg->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
-  if (sendmsg(plan.console_socket_fd, &msg, MSG_NOSIGNAL) < 0) Fail(kStage2, kStepConsole, errno, 4);
+  if (sendmsg(plan.console_socket_fd, &msg, MSG_NOSIGNAL) < 0)
+    Fail(kStage2, kStepConsole, errno, 4);
   close(master);
   close(plan.console_socket_fd);
 
@@ -534,7 +539,8 @@ void ReadonlyPaths(const Plan& plan) {
 void WriteSysctls(const Plan& plan) {
   for (int i = 0; i < plan.sysctl_count; i++) {
     char path[kPathMax] = "/proc/sys/";
-    if (!Append(path, sizeof(path), plan.sysctls[i].path)) Fail(kStage2, kStepSysctl, ENAMETOOLONG, i);
+    if (!Append(path, sizeof(path), plan.sysctls[i].path))
+      Fail(kStage2, kStepSysctl, ENAMETOOLONG, i);
     int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) Fail(kStage2, kStepSysctl, errno, i);
     // Only ever write into a real procfs (CVE-2019-16884: /proc replaced by something else).
@@ -767,7 +773,8 @@ void ResetSignals() {
     close(plan.joins[i].fd);
   }
   bool in_user_namespace = plan.new_user_namespace;
-  for (int i = 0; i < plan.join_count; i++) in_user_namespace |= plan.joins[i].type == CLONE_NEWUSER;
+  for (int i = 0; i < plan.join_count; i++)
+    in_user_namespace |= plan.joins[i].type == CLONE_NEWUSER;
   if (plan.new_user_namespace && unshare(CLONE_NEWUSER) < 0) Fail(kStage1, kStepUnshareUser, errno);
 
   SendRecord(kIntermediateReady, kStage1, 0, 0, 0, getpid());

@@ -77,7 +77,9 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
   const setupRootfs = (newFlags & CLONE.NEWNS) !== 0;
 
   const mounts = setupRootfs ? buildMounts(spec, ctx) : { records: [], labels: [] };
-  const devices = setupRootfs ? buildDevices(spec, inUserNamespace) : { records: [], labels: [], devOnTmpfs: false };
+  const devices = setupRootfs
+    ? buildDevices(spec, inUserNamespace)
+    : { records: [], labels: [], devOnTmpfs: false };
   const symlinks: NativeSymlink[] = [];
   if (setupRootfs && devices.devOnTmpfs) {
     symlinks.push(...DEFAULT_DEV_SYMLINKS);
@@ -98,7 +100,8 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     oomScoreAdj: process.oomScoreAdj ?? null,
     rlimits: (process.rlimits ?? []).map((limit, i) => {
       const resource = RLIMITS[limit.type];
-      if (resource === undefined) throw configError(`process.rlimits[${i}].type`, `unknown rlimit ${limit.type}`);
+      if (resource === undefined)
+        throw configError(`process.rlimits[${i}].type`, `unknown rlimit ${limit.type}`);
       return { resource, soft: clampRlimit(limit.soft), hard: clampRlimit(limit.hard) };
     }),
     sessionKeyringName: ctx.noNewKeyring ? null : `_ses.${ctx.id}`,
@@ -114,7 +117,10 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     symlinks,
     maskedPaths: setupRootfs ? (linux.maskedPaths ?? []) : [],
     readonlyPaths: setupRootfs ? (linux.readonlyPaths ?? []) : [],
-    sysctl: Object.entries(linux.sysctl ?? {}).map(([key, value]) => ({ path: key.replace(/\./g, '/'), value })),
+    sysctl: Object.entries(linux.sysctl ?? {}).map(([key, value]) => ({
+      path: key.replace(/\./g, '/'),
+      value,
+    })),
     hostname: spec.hostname ? spec.hostname : null,
     domainname: spec.domainname ? spec.domainname : null,
 
@@ -152,7 +158,8 @@ export function resolveRootfs(spec: Spec, bundle: string): string {
   } catch {
     throw configError('root.path', `rootfs ${absolute} does not exist`);
   }
-  if (!fs.statSync(real).isDirectory()) throw configError('root.path', `rootfs ${absolute} is not a directory`);
+  if (!fs.statSync(real).isDirectory())
+    throw configError('root.path', `rootfs ${absolute} is not a directory`);
   return real;
 }
 
@@ -271,7 +278,9 @@ function cgroupMounts(destination: string, flags: number, ctx: PlanContext): Nat
 // /proc/self/cgroup names a v1 hierarchy by its controllers ("cpu,cpuacct", "name=systemd");
 // mountinfo lists them among the super options (rw,cpu,cpuacct).
 function controllerKey(superOptions: string): string {
-  const options = superOptions.split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('release_agent'));
+  const options = superOptions
+    .split(',')
+    .filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('release_agent'));
   return options
     .filter((o) => o.startsWith('name=') || /^[a-z_]+$/.test(o))
     .filter((o) => !['noprefix', 'clone_children', 'xattr', 'cpuset_v2_mode'].includes(o))
@@ -310,7 +319,8 @@ function buildDevices(
   }
   configDevices.forEach((device, i) => {
     const type = { c: S_IF.CHR, u: S_IF.CHR, b: S_IF.BLK, p: S_IF.FIFO }[device.type];
-    if (type === undefined) throw configError(`linux.devices[${i}].type`, `unknown device type ${device.type}`);
+    if (type === undefined)
+      throw configError(`linux.devices[${i}].type`, `unknown device type ${device.type}`);
     records.push({
       path: device.path,
       type,

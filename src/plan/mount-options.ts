@@ -96,5 +96,12 @@ export function rootPropagationFlags(value: string | undefined): number {
 
 // Flags a bind mount can only get through a second, MS_REMOUNT call.
 export const BIND_REMOUNT_FLAGS =
-  MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME |
-  MS.STRICTATIME | MS.NOSYMFOLLOW;
+  MS.RDONLY |
+  MS.NOSUID |
+  MS.NODEV |
+  MS.NOEXEC |
+  MS.NOATIME |
+  MS.NODIRATIME |
+  MS.RELATIME |
+  MS.STRICTATIME |
+  MS.NOSYMFOLLOW;

@@ -28,15 +28,24 @@ export async function runCreateHandshake(
   built: BuiltPlan,
   handlers: HandshakeHandlers,
 ): Promise<void> {
-  const order = [SyncMessage.IntermediateReady, SyncMessage.InitPid, SyncMessage.RunCreateHooks, SyncMessage.InitReady];
+  const order = [
+    SyncMessage.IntermediateReady,
+    SyncMessage.InitPid,
+    SyncMessage.RunCreateHooks,
+    SyncMessage.InitReady,
+  ];
   for (const expected of order) {
     const record = native.syncRecv(syncFd, STEP_TIMEOUT_MS);
     if (record === null) {
-      throw new RuntimeError('unable to start container process: container init exited or timed out during setup');
+      throw new RuntimeError(
+        'unable to start container process: container init exited or timed out during setup',
+      );
     }
     if (record.type === SyncMessage.Error) throw new RuntimeError(describeFailure(record, built, native));
     if (record.type !== expected) {
-      throw new RuntimeError(`unable to start container process: unexpected sync message ${record.type}, wanted ${expected}`);
+      throw new RuntimeError(
+        `unable to start container process: unexpected sync message ${record.type}, wanted ${expected}`,
+      );
     }
     switch (record.type) {
       case SyncMessage.IntermediateReady:
@@ -106,12 +115,21 @@ export const FAILURE_STEPS: Record<number, Describe> = {
   52: (r) => `--preserve-fds: fd ${r.index}`,
 };
 
-export function describeFailure(record: SyncRecord, built: BuiltPlan, native: Pick<NativeBinding, 'strerror'>): string {
+export function describeFailure(
+  record: SyncRecord,
+  built: BuiltPlan,
+  native: Pick<NativeBinding, 'strerror'>,
+): string {
   const reason = native.strerror(record.errno).toLowerCase();
   // runc's wording for a missing binary; callers and users know it.
   if (record.step === 51) {
     const name = built.plan.args[0];
-    const what = record.errno === 2 ? (name.includes('/') ? 'no such file or directory' : 'executable file not found in $PATH') : reason;
+    const what =
+      record.errno === 2
+        ? name.includes('/')
+          ? 'no such file or directory'
+          : 'executable file not found in $PATH'
+        : reason;
     return `unable to start container process: exec: "${name}": ${what}`;
   }
   const describe = FAILURE_STEPS[record.step];

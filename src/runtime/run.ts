@@ -13,7 +13,8 @@ const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIG
 
 export async function run(opts: RunOptions): Promise<number> {
   // In the foreground without a console socket, a terminal is ours to proxy (as runc does).
-  const ownConsole = !opts.detach && !opts.consoleSocket && wantsTerminal(opts.bundle) ? new ConsoleSocket() : null;
+  const ownConsole =
+    !opts.detach && !opts.consoleSocket && wantsTerminal(opts.bundle) ? new ConsoleSocket() : null;
   let proxy: ConsoleProxy | null = null;
   let record;
   try {

@@ -3,7 +3,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Spec } from '../spec/types';
-import { type ContainerRecord, containerStatus, EXEC_FIFO, processAlive, readRecord, stateDir } from '../state/store';
+import {
+  type ContainerRecord,
+  containerStatus,
+  EXEC_FIFO,
+  processAlive,
+  readRecord,
+  stateDir,
+} from '../state/store';
 import { RuntimeError } from './errors';
 import { hookState, runHooks, runHooksWarnOnly } from './hooks';
 import type { GlobalOptions } from './options';

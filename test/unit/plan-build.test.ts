@@ -23,7 +23,12 @@ const hostMounts: HostMount[] = [
   { mountPoint: '/', fstype: 'ext4', superOptions: 'rw', root: '/' },
   { mountPoint: '/sys/fs/cgroup', fstype: 'tmpfs', superOptions: 'rw', root: '/' },
   { mountPoint: '/sys/fs/cgroup/cpu', fstype: 'cgroup', superOptions: 'rw,cpu', root: '/' },
-  { mountPoint: '/sys/fs/cgroup/systemd', fstype: 'cgroup', superOptions: 'rw,xattr,name=systemd', root: '/' },
+  {
+    mountPoint: '/sys/fs/cgroup/systemd',
+    fstype: 'cgroup',
+    superOptions: 'rw,xattr,name=systemd',
+    root: '/',
+  },
   { mountPoint: '/sys/fs/cgroup/unified', fstype: 'cgroup2', superOptions: 'rw', root: '/' },
 ];
 
@@ -63,7 +68,9 @@ function spec(overrides: Partial<Spec> & { linux?: Spec['linux'] } = {}): Spec {
 describe('buildPlan', () => {
   it('creates the configured namespaces, the user namespace apart', () => {
     const { plan } = buildPlan(
-      spec({ linux: { namespaces: [{ type: 'user' }, { type: 'mount' }, { type: 'uts' }, { type: 'network' }] } }),
+      spec({
+        linux: { namespaces: [{ type: 'user' }, { type: 'mount' }, { type: 'uts' }, { type: 'network' }] },
+      }),
       context(),
     );
     expect(plan.newUserNamespace).toBe(true);
@@ -79,7 +86,10 @@ describe('buildPlan', () => {
 
   it('does no rootfs work when the mount namespace is joined', () => {
     const { plan } = buildPlan(
-      spec({ linux: { namespaces: [{ type: 'mount', path: '/proc/1/ns/mnt' }] }, mounts: [{ destination: '/proc', type: 'proc' }] }),
+      spec({
+        linux: { namespaces: [{ type: 'mount', path: '/proc/1/ns/mnt' }] },
+        mounts: [{ destination: '/proc', type: 'proc' }],
+      }),
       context({ joins: [{ type: CLONE.NEWNS, fd: 9 }] }),
     );
     expect(plan.setupRootfs).toBe(false);
@@ -103,7 +113,9 @@ describe('buildPlan', () => {
   });
 
   it('names a missing rootfs', () => {
-    expect(() => buildPlan(spec({ root: { path: 'nope' } }), context())).toThrow(/config.json: root.path: rootfs .*nope does not exist/);
+    expect(() => buildPlan(spec({ root: { path: 'nope' } }), context())).toThrow(
+      /config.json: root.path: rootfs .*nope does not exist/,
+    );
   });
 
   it('computes flags for kernel filesystems and marks proc/sysfs as no-symlink targets', () => {
@@ -111,22 +123,45 @@ describe('buildPlan', () => {
       spec({
         mounts: [
           { destination: '/proc', type: 'proc', source: 'proc' },
-          { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-          { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+          {
+            destination: '/dev',
+            type: 'tmpfs',
+            source: 'tmpfs',
+            options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+          },
+          {
+            destination: '/sys',
+            type: 'sysfs',
+            source: 'sysfs',
+            options: ['nosuid', 'noexec', 'nodev', 'ro'],
+          },
         ],
       }),
       context(),
     );
     expect(plan.mounts[0]).toMatchObject({ fstype: 'proc', flags: 0, noSymlinks: true });
-    expect(plan.mounts[1]).toMatchObject({ fstype: 'tmpfs', flags: MS.NOSUID | MS.STRICTATIME, data: 'mode=755,size=65536k', noSymlinks: false });
-    expect(plan.mounts[2]).toMatchObject({ flags: MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RDONLY, noSymlinks: true });
+    expect(plan.mounts[1]).toMatchObject({
+      fstype: 'tmpfs',
+      flags: MS.NOSUID | MS.STRICTATIME,
+      data: 'mode=755,size=65536k',
+      noSymlinks: false,
+    });
+    expect(plan.mounts[2]).toMatchObject({
+      flags: MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RDONLY,
+      noSymlinks: true,
+    });
   });
 
   it('binds with a remount for the flags a bind cannot take directly', () => {
     const { plan } = buildPlan(
       spec({
         mounts: [
-          { destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'ro', 'nosuid', 'rprivate'] },
+          {
+            destination: '/data',
+            type: 'bind',
+            source: 'data',
+            options: ['rbind', 'ro', 'nosuid', 'rprivate'],
+          },
           { destination: '/etc/f', source: path.join(bundle, 'file.txt'), options: ['bind'] },
         ],
       }),
@@ -143,14 +178,26 @@ describe('buildPlan', () => {
   });
 
   it('names a missing bind source', () => {
-    expect(() => buildPlan(spec({ mounts: [{ destination: '/x', type: 'bind', source: '/does/not/exist', options: ['bind'] }] }), context())).toThrow(
-      'config.json: mounts[0].source: bind source /does/not/exist does not exist',
-    );
+    expect(() =>
+      buildPlan(
+        spec({ mounts: [{ destination: '/x', type: 'bind', source: '/does/not/exist', options: ['bind'] }] }),
+        context(),
+      ),
+    ).toThrow('config.json: mounts[0].source: bind source /does/not/exist does not exist');
   });
 
   it('expands a cgroup mount into a tmpfs, one bind per hierarchy, and a read-only remount', () => {
     const { plan, labels } = buildPlan(
-      spec({ mounts: [{ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] }] }),
+      spec({
+        mounts: [
+          {
+            destination: '/sys/fs/cgroup',
+            type: 'cgroup',
+            source: 'cgroup',
+            options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
+          },
+        ],
+      }),
       context(),
     );
     expect(plan.mounts.map((m) => [m.fstype, m.source, m.destination])).toEqual([
@@ -180,15 +227,39 @@ describe('buildPlan', () => {
       context(),
     );
     const byPath = new Map(plan.devices.map((d) => [d.path, d]));
-    expect([...byPath.keys()].sort()).toEqual(['/dev/full', '/dev/fuse', '/dev/null', '/dev/random', '/dev/tty', '/dev/urandom', '/dev/zero']);
-    expect(byPath.get('/dev/fuse')).toMatchObject({ type: S_IF.CHR, major: 10, minor: 229, mode: 0o600, uid: 5, gid: 6 });
+    expect([...byPath.keys()].sort()).toEqual([
+      '/dev/full',
+      '/dev/fuse',
+      '/dev/null',
+      '/dev/random',
+      '/dev/tty',
+      '/dev/urandom',
+      '/dev/zero',
+    ]);
+    expect(byPath.get('/dev/fuse')).toMatchObject({
+      type: S_IF.CHR,
+      major: 10,
+      minor: 229,
+      mode: 0o600,
+      uid: 5,
+      gid: 6,
+    });
     expect(byPath.get('/dev/null')!.mode).toBe(0o644);
-    expect(plan.symlinks.map((s) => s.path)).toEqual(['/dev/fd', '/dev/stdin', '/dev/stdout', '/dev/stderr', '/dev/ptmx']);
+    expect(plan.symlinks.map((s) => s.path)).toEqual([
+      '/dev/fd',
+      '/dev/stdin',
+      '/dev/stdout',
+      '/dev/stderr',
+      '/dev/ptmx',
+    ]);
   });
 
   it('bind-mounts devices from the host inside a user namespace', () => {
     const { plan } = buildPlan(
-      spec({ mounts: [{ destination: '/dev', type: 'tmpfs', source: 'tmpfs' }], linux: { namespaces: [{ type: 'mount' }, { type: 'user' }] } }),
+      spec({
+        mounts: [{ destination: '/dev', type: 'tmpfs', source: 'tmpfs' }],
+        linux: { namespaces: [{ type: 'mount' }, { type: 'user' }] },
+      }),
       context(),
     );
     expect(plan.devices.every((d) => d.bindFromHost)).toBe(true);
@@ -199,7 +270,10 @@ describe('buildPlan', () => {
       buildPlan(
         spec({
           mounts: [{ destination: '/dev', type: 'bind', source: '/dev', options: ['rbind'] }],
-          linux: { namespaces: [{ type: 'mount' }], devices: [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229 }] },
+          linux: {
+            namespaces: [{ type: 'mount' }],
+            devices: [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229 }],
+          },
         }),
         context(),
       ),
@@ -213,18 +287,38 @@ describe('buildPlan', () => {
           cwd: '/',
           args: ['sh'],
           user: { uid: 0, gid: 0 },
-          capabilities: { bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'], inheritable: [], ambient: [] },
+          capabilities: {
+            bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'],
+            effective: ['CAP_KILL'],
+            permitted: ['CAP_KILL'],
+            inheritable: [],
+            ambient: [],
+          },
         },
       }),
       context(),
     );
-    expect(plan.capabilities).toEqual({ bounding: (1n << 0n) | (1n << 5n) | (1n << 10n), effective: 1n << 5n, permitted: 1n << 5n, inheritable: 0n, ambient: 0n, lastCap: 40 });
+    expect(plan.capabilities).toEqual({
+      bounding: (1n << 0n) | (1n << 5n) | (1n << 10n),
+      effective: 1n << 5n,
+      permitted: 1n << 5n,
+      inheritable: 0n,
+      ambient: 0n,
+      lastCap: 40,
+    });
   });
 
   it('skips capabilities the kernel does not know, with a warning', () => {
     const warnings: string[] = [];
     const { plan } = buildPlan(
-      spec({ process: { cwd: '/', args: ['sh'], user: { uid: 0, gid: 0 }, capabilities: { bounding: ['CAP_CHECKPOINT_RESTORE', 'CAP_CHOWN'] } } }),
+      spec({
+        process: {
+          cwd: '/',
+          args: ['sh'],
+          user: { uid: 0, gid: 0 },
+          capabilities: { bounding: ['CAP_CHECKPOINT_RESTORE', 'CAP_CHOWN'] },
+        },
+      }),
       context({ lastCap: 39, warn: (m) => warnings.push(m) }),
     );
     expect(plan.capabilities!.bounding).toBe(1n);
@@ -269,7 +363,11 @@ describe('buildPlan', () => {
           noNewPrivileges: true,
           oomScoreAdj: 100,
         },
-        linux: { namespaces: [{ type: 'mount' }, { type: 'uts' }], sysctl: { 'kernel.domainname': 'x', 'net.ipv4.ip_forward': '1' }, personality: { domain: 'LINUX32' } },
+        linux: {
+          namespaces: [{ type: 'mount' }, { type: 'uts' }],
+          sysctl: { 'kernel.domainname': 'x', 'net.ipv4.ip_forward': '1' },
+          personality: { domain: 'LINUX32' },
+        },
       }),
       context({ noNewKeyring: true }),
     );

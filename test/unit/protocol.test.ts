@@ -16,14 +16,19 @@ function fakeNative(script: (SyncRecord | null)[]): { native: NativeBinding; sen
   const native = {
     syncRecv: () => (queue.length ? queue.shift()! : null),
     syncSend: (_fd: number, type: number) => sent.push(type),
-    strerror: (errno: number) => (errno === 1 ? 'Operation not permitted' : errno === 2 ? 'No such file or directory' : `errno ${errno}`),
+    strerror: (errno: number) =>
+      errno === 1 ? 'Operation not permitted' : errno === 2 ? 'No such file or directory' : `errno ${errno}`,
   } as unknown as NativeBinding;
   return { native, sent };
 }
 
 const built = {
   plan: { args: ['sh'], cwd: '/work', maskedPaths: [], readonlyPaths: [], sysctl: [], plan: 0 },
-  labels: { mounts: ['mounts[0] (proc on /proc)', 'mounts[1] (tmpfs on /dev)'], devices: ['linux.devices[0] (/dev/fuse)'], symlinks: [] },
+  labels: {
+    mounts: ['mounts[0] (proc on /proc)', 'mounts[1] (tmpfs on /dev)'],
+    devices: ['linux.devices[0] (/dev/fuse)'],
+    symlinks: [],
+  },
   uidMappings: '',
   gidMappings: '',
 } as unknown as BuiltPlan;
@@ -52,13 +57,20 @@ describe('runCreateHandshake', () => {
 
   it('rejects a message out of order', async () => {
     const { native, sent } = fakeNative([record(SyncMessage.InitPid, { pid: 11 })]);
-    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(/unexpected sync message 3, wanted 1/);
+    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(
+      /unexpected sync message 3, wanted 1/,
+    );
     expect(sent).toEqual([]);
   });
 
   it('rejects a repeated message', async () => {
-    const { native } = fakeNative([record(SyncMessage.IntermediateReady), record(SyncMessage.IntermediateReady)]);
-    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(/unexpected sync message 1, wanted 3/);
+    const { native } = fakeNative([
+      record(SyncMessage.IntermediateReady),
+      record(SyncMessage.IntermediateReady),
+    ]);
+    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(
+      /unexpected sync message 1, wanted 3/,
+    );
   });
 
   it('reports a child that went away', async () => {
