@@ -277,6 +277,8 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.no_new_privileges = d.Bool(o, "noNewPrivileges");
   p.personality_domain = (int)d.Int(o, "personality");
   p.terminal = d.Bool(o, "terminal");
+  p.console_rows = (unsigned)d.Int(o, "consoleRows");
+  p.console_columns = (unsigned)d.Int(o, "consoleColumns");
   p.console_socket_fd = (int)d.Int(o, "consoleSocketFd");
   p.exec_fifo_dir_fd = (int)d.Int(o, "execFifoDirFd");
   p.preserve_fds = (int)d.Int(o, "preserveFds");

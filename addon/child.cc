@@ -182,10 +182,45 @@ int OpenInRoot(int root_fd, const char* path, int flags, uint64_t extra_resolve)
   return fd;
 }
 
+constexpr int kMaxSymlinkHops = 40;
+
+int MkdirAllInRootHops(int root_fd, const char* path, bool last_is_file, mode_t dir_mode, int hops);
+
+// A component that exists as a dangling symlink: continue with the link's target (read
+// relative to the rootfs, as RESOLVE_IN_ROOT would) followed by the rest of the path.
+int FollowDanglingLink(int root_fd, int parent_fd, const char* name, const char* path, size_t start,
+                       size_t rest, bool last_is_file, mode_t dir_mode, int hops) {
+  char target[kPathMax];
+  ssize_t n = readlinkat(parent_fd, name, target, sizeof(target) - 1);
+  if (n < 0) return -1;  // EINVAL: not a symlink, then the EEXIST stands
+  target[n] = '\0';
+  if (hops >= kMaxSymlinkHops) {
+    errno = ELOOP;
+    return -1;
+  }
+  char next[kPathMax];
+  next[0] = '\0';
+  if (target[0] != '/') {
+    memcpy(next, path, start);
+    next[start] = '\0';
+  }
+  if (!Append(next, sizeof(next), target) || !Append(next, sizeof(next), path + rest)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return MkdirAllInRootHops(root_fd, next, last_is_file, dir_mode, hops + 1);
+}
+
 // mkdir -p inside the rootfs, one component at a time, each created relative to the fd of its
 // parent so a racing symlink cannot send the mkdir outside. The last component becomes an
-// empty file when last_is_file. Returns 0 or -1 with errno.
+// empty file when last_is_file. A dangling symlink on the way is followed inside the rootfs.
+// Returns 0 or -1 with errno.
 int MkdirAllInRoot(int root_fd, const char* path, bool last_is_file, mode_t dir_mode) {
+  return MkdirAllInRootHops(root_fd, path, last_is_file, dir_mode, 0);
+}
+
+int MkdirAllInRootHops(int root_fd, const char* path, bool last_is_file, mode_t dir_mode,
+                       int hops) {
   char prefix[kPathMax];
   size_t len = StrLen(path);
   if (len >= kPathMax) {
@@ -236,8 +271,23 @@ int MkdirAllInRoot(int root_fd, const char* path, bool last_is_file, mode_t dir_
       rc = mkdirat(parent_fd, name, dir_mode);
     }
     int saved = errno;
+    if (rc < 0 && saved == EEXIST) {
+      fd = OpenInRoot(root_fd, prefix, O_PATH | (want_file ? 0 : O_DIRECTORY), 0);
+      if (fd >= 0) {  // created meanwhile by someone else
+        close(fd);
+        close(parent_fd);
+        continue;
+      }
+      int followed = FollowDanglingLink(root_fd, parent_fd, name, path, start, pos, last_is_file,
+                                        dir_mode, hops);
+      saved = errno;
+      close(parent_fd);
+      if (followed == 0) return 0;
+      errno = saved == EINVAL ? EEXIST : saved;
+      return -1;
+    }
     close(parent_fd);
-    if (rc < 0 && saved != EEXIST) {
+    if (rc < 0) {
       errno = saved;
       return -1;
     }
@@ -427,6 +477,13 @@ void SetupConsole(const Plan& plan) {
   // TIOCGPTPEER opens the peer through the master, not by a /dev/pts path that could be a link.
   int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (peer < 0) Fail(kStage2, kStepConsole, errno, 2);
+  if (plan.console_rows > 0 || plan.console_columns > 0) {
+    struct winsize size;
+    memset(&size, 0, sizeof(size));
+    size.ws_row = (unsigned short)plan.console_rows;
+    size.ws_col = (unsigned short)plan.console_columns;
+    if (ioctl(master, TIOCSWINSZ, &size) < 0) Fail(kStage2, kStepConsole, errno, 9);
+  }
   unsigned pty_number = 0;
   if (ioctl(master, TIOCGPTN, &pty_number) < 0) Fail(kStage2, kStepConsole, errno, 3);
 
@@ -501,6 +558,15 @@ void MaskPaths(const Plan& plan) {
       if (mount(null_path, target_path, nullptr, MS_BIND, nullptr) < 0) {
         Fail(kStage2, kStepMaskPath, errno, i);
       }
+      // Read-only too: writes must not reach the device behind the mask.
+      int masked = OpenInRoot(root_fd, plan.masked_paths[i], O_PATH | O_NOFOLLOW, 0);
+      if (masked < 0) Fail(kStage2, kStepMaskPath, errno, i);
+      FdPath(target_path, masked);
+      unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | LockedMountFlags(masked);
+      if (mount(nullptr, target_path, nullptr, flags, nullptr) < 0) {
+        Fail(kStage2, kStepMaskPath, errno, i);
+      }
+      close(masked);
     }
     close(target);
   }
@@ -675,8 +741,17 @@ void ResetSignals() {
   SendRecord(kRunCreateHooks, kStage2, 0, 0, 0, 0);
   Expect(kStage2, kCreateHooksDone);
 
-  if (plan.setup_rootfs) PivotRoot(plan);
+  if (plan.setup_rootfs) {
+    PivotRoot(plan);
+    // The bind that became "/" copied the (private) parent; shared must be asked for again.
+    if ((plan.root_propagation & MS_SHARED) &&
+        mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) < 0) {
+      Fail(kStage2, kStepRootPropagation, errno);
+    }
+  }
   if (plan.terminal) SetupConsole(plan);
+  // Before readonlyPaths: the usual config makes /proc/sys read-only.
+  WriteSysctls(plan);
   if (plan.setup_rootfs) {
     MaskPaths(plan);
     ReadonlyPaths(plan);
@@ -689,7 +764,6 @@ void ResetSignals() {
       close(root);
     }
   }
-  WriteSysctls(plan);
   if (plan.hostname && sethostname(plan.hostname, StrLen(plan.hostname)) < 0) {
     Fail(kStage2, kStepHostname, errno);
   }
@@ -735,6 +809,12 @@ void ResetSignals() {
     close(plan.exec_fifo_dir_fd);
   }
   if (plan.umask_value >= 0) umask((mode_t)plan.umask_value);
+  // Last, so a small RLIMIT_NOFILE or RLIMIT_NPROC limits the container, not our setup. Only
+  // lowering is left to do here (RaiseHardLimits ran with privileges), so this cannot fail.
+  for (int i = 0; i < plan.rlimit_count; i++) {
+    struct rlimit limit = {(rlim_t)plan.rlimits[i].soft, (rlim_t)plan.rlimits[i].hard};
+    if (setrlimit((__rlimit_resource_t)plan.rlimits[i].resource, &limit) < 0) _exit(127);
+  }
   // Anything the runtime opened is O_CLOEXEC already; this also drops what Node inherited.
   syscall(SYS_close_range, 3 + plan.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
   ResetSignals();
@@ -746,9 +826,50 @@ void ResetSignals() {
 
 }  // namespace
 
+// Hard limits above the current ones need CAP_SYS_RESOURCE, which the process may not keep:
+// raise them now, and report a refusal as the config's fault while `create` can still tell.
+void RaiseHardLimits(const Plan& plan) {
+  for (int i = 0; i < plan.rlimit_count; i++) {
+    __rlimit_resource_t resource = (__rlimit_resource_t)plan.rlimits[i].resource;
+    struct rlimit current;
+    if (getrlimit(resource, &current) < 0) Fail(kStage1, kStepRlimit, errno, i);
+    if ((rlim_t)plan.rlimits[i].hard <= current.rlim_max) continue;
+    struct rlimit raised = {current.rlim_cur, (rlim_t)plan.rlimits[i].hard};
+    if (setrlimit(resource, &raised) < 0) Fail(kStage1, kStepRlimit, errno, i);
+  }
+}
+
+// Closes every fd the Node process had except those the plan names: stdio, the sync socket,
+// the preserved fds, and the ones the plan passes in.
+void CloseInheritedFds(const Plan& plan, int sync_fd) {
+  int keep[16 + 64];
+  int count = 0;
+  keep[count++] = sync_fd;
+  if (plan.console_socket_fd >= 0) keep[count++] = plan.console_socket_fd;
+  if (plan.exec_fifo_dir_fd >= 0) keep[count++] = plan.exec_fifo_dir_fd;
+  for (int i = 0; i < plan.join_count && count < (int)(sizeof(keep) / sizeof(keep[0])); i++) {
+    keep[count++] = plan.joins[i].fd;
+  }
+  for (int i = 1; i < count; i++) {  // insertion sort: a handful of numbers
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  }
+  unsigned next = 3 + (unsigned)plan.preserve_fds;
+  for (int i = 0; i < count; i++) {
+    if ((unsigned)keep[i] < next) continue;
+    if ((unsigned)keep[i] > next) syscall(SYS_close_range, next, (unsigned)keep[i] - 1, 0);
+    next = (unsigned)keep[i] + 1;
+  }
+  syscall(SYS_close_range, next, ~0U, 0);
+}
+
 [[noreturn]] void RunStage1(const Plan& plan, int sync_fd) {
   g_sync_fd = sync_fd;
   ResetSignals();
+  CloseInheritedFds(plan, sync_fd);
   // Die with the runtime while the container is still being built.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   // Not dumpable before joining anything: a process already in a joined namespace must not
@@ -762,12 +883,7 @@ void ResetSignals() {
     if (fd < 0 || !WriteAll(fd, value, StrLen(value))) Fail(kStage1, kStepOomScoreAdj, errno);
     close(fd);
   }
-  for (int i = 0; i < plan.rlimit_count; i++) {
-    struct rlimit limit = {(rlim_t)plan.rlimits[i].soft, (rlim_t)plan.rlimits[i].hard};
-    if (setrlimit((__rlimit_resource_t)plan.rlimits[i].resource, &limit) < 0) {
-      Fail(kStage1, kStepRlimit, errno, i);
-    }
-  }
+  RaiseHardLimits(plan);
   for (int i = 0; i < plan.join_count; i++) {
     if (setns(plan.joins[i].fd, plan.joins[i].type) < 0) Fail(kStage1, kStepSetns, errno, i);
     close(plan.joins[i].fd);
@@ -797,9 +913,20 @@ void ResetSignals() {
   }
   // CLONE_PARENT: the init becomes a child of the runtime process itself (not of this
   // short-lived stage), so `tsrunc run` can wait for it and a subreaper above inherits it.
+  // The init shares the sync socket; it must not speak before InitPid is sent, so it waits for
+  // this pipe to close, which happens when stage 1 exits right after sending.
+  int order[2];
+  if (pipe2(order, O_CLOEXEC) < 0) Fail(kStage1, kStepCloneInit, errno);
   long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
   if (pid < 0) Fail(kStage1, kStepCloneInit, errno);
-  if (pid == 0) RunStage2(plan);
+  if (pid == 0) {
+    close(order[1]);
+    char byte;
+    while (read(order[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    close(order[0]);
+    RunStage2(plan);
+  }
   SendRecord(kInitPid, kStage1, 0, 0, 0, (int32_t)pid);
   _exit(0);
 }

@@ -106,6 +106,8 @@ struct Plan {
   bool no_new_privileges;
   int personality_domain;  // -1: leave
   bool terminal;
+  unsigned console_rows;  // 0 with console_columns 0: leave the pty's size
+  unsigned console_columns;
   int console_socket_fd;
   int exec_fifo_dir_fd;
   int preserve_fds;

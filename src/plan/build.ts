@@ -8,7 +8,7 @@ import { configError } from '../runtime/errors';
 import { CAPABILITIES } from '../spec/capabilities';
 import { RLIMITS } from '../spec/rlimits';
 import type { Spec } from '../spec/types';
-import { type HostMount, mountPointOf } from './host';
+import { type HostMount, mountOf } from './host';
 import { CLONE, MS, NAMESPACES, PERSONALITY, S_IF } from './linux';
 import { BIND_REMOUNT_FLAGS, parseMountOptions, rootPropagationFlags } from './mount-options';
 import type { NativeDevice, NativeMount, NativeNamespaceJoin, NativePlan, NativeSymlink } from './types';
@@ -107,7 +107,9 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     sessionKeyringName: ctx.noNewKeyring ? null : `_ses.${ctx.id}`,
 
     rootfs,
-    rootfsParentMount: setupRootfs ? mountPointOf(rootfs, ctx.hostMounts) : '',
+    rootfsParentMount: setupRootfs
+      ? parentMountToMakePrivate(rootfs, linux.rootfsPropagation, ctx.hostMounts)
+      : '',
     setupRootfs,
     rootPropagation: rootPropagationFlags(linux.rootfsPropagation),
     rootReadonly: spec.root?.readonly === true,
@@ -136,6 +138,8 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     noNewPrivileges: process.noNewPrivileges === true,
     personality: personality(spec),
     terminal: process.terminal === true,
+    consoleRows: process.consoleSize?.height ?? 0,
+    consoleColumns: process.consoleSize?.width ?? 0,
     consoleSocketFd: ctx.consoleSocketFd,
     execFifoDirFd: ctx.execFifoDirFd,
     preserveFds: ctx.preserveFds,
@@ -161,6 +165,23 @@ export function resolveRootfs(spec: Spec, bundle: string): string {
   if (!fs.statSync(real).isDirectory())
     throw configError('root.path', `rootfs ${absolute} is not a directory`);
   return real;
+}
+
+// pivot_root refuses a new root whose parent mount is shared. After "/" gets the root
+// propagation, the mount holding the rootfs is still shared when that propagation is shared, or
+// when it was not applied recursively and the host mount is shared: only then is it made
+// private (a private parent would also make the rootfs bind private, losing rslave).
+function parentMountToMakePrivate(
+  rootfs: string,
+  propagation: string | undefined,
+  mounts: HostMount[],
+): string {
+  const parent = mountOf(rootfs, mounts);
+  if (parent === undefined) return '';
+  const flags = rootPropagationFlags(propagation);
+  const appliesToParent = (flags & MS.REC) !== 0 || parent.mountPoint === '/';
+  const stillShared = appliesToParent ? (flags & MS.SHARED) !== 0 : parent.shared;
+  return stillShared ? parent.mountPoint : '';
 }
 
 // The user namespace must be joined before any other (they are owned by it), and the mount

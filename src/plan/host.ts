@@ -7,6 +7,8 @@ export interface HostMount {
   /** Super options (field after the source): for cgroup v1 they name the controllers. */
   superOptions: string;
   root: string;
+  /** In a shared peer group ("shared:N" among the optional fields). */
+  shared: boolean;
 }
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
@@ -27,18 +29,19 @@ export function readMountInfo(pid: number | 'self' = 'self'): HostMount[] {
       mountPoint: unescapeMountPath(fields[4]),
       fstype: fields[separator + 1],
       superOptions: fields[separator + 3] ?? '',
+      shared: fields.slice(6, separator).some((field) => field.startsWith('shared:')),
     });
   }
   return mounts;
 }
 
-/** The mount point that holds `target` (longest prefix match, last mount wins). */
-export function mountPointOf(target: string, mounts: HostMount[]): string {
-  let best = '/';
+/** The mount that holds `target` (longest prefix match, last mount wins). */
+export function mountOf(target: string, mounts: HostMount[]): HostMount | undefined {
+  let best: HostMount | undefined;
   for (const mount of mounts) {
     const point = mount.mountPoint;
     const inside = target === point || target.startsWith(point.endsWith('/') ? point : `${point}/`);
-    if (inside && point.length >= best.length) best = point;
+    if (inside && point.length >= (best?.mountPoint.length ?? 0)) best = mount;
   }
   return best;
 }

@@ -121,6 +121,9 @@ export interface NativePlan {
   /** personality(2) domain, or -1. */
   personality: number;
   terminal: boolean;
+  /** process.consoleSize; 0 and 0 leave the pty's size as it is. */
+  consoleRows: number;
+  consoleColumns: number;
   /** Connected unix socket to send the pty master to, or -1. */
   consoleSocketFd: number;
   /** O_PATH fd of the state dir holding the exec fifo `exec.fifo`, or -1 (no wait). */

@@ -69,12 +69,31 @@ function checkTerminalOptions(spec: Spec, opts: CreateOptions): void {
   }
 }
 
-// Preserved fds are passed by our caller at 3..3+N-1; they must really be open, or the fds the
-// runtime opens itself could take those numbers and leak into the container.
+// Preserved fds are passed by our caller at 3..3+N-1. Node opens its own fds at startup (its
+// epoll instance first, then pipes and eventfds) at the lowest free numbers, so every fd the
+// caller passed lies below Node's epoll fd. An fd at or above it is Node's, and must not reach
+// the container. (FD_CLOEXEC cannot tell: Node sets it on fds 0-15 at startup.)
 function checkPreservedFds(count: number): void {
   if (!Number.isInteger(count) || count < 0) throw new RuntimeError(`--preserve-fds: invalid count ${count}`);
+  if (count === 0) return;
+  let firstOwnFd = Infinity;
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    const fd = Number(name);
+    if (fd < firstOwnFd && readLinkOrNull(`/proc/self/fd/${name}`) === 'anon_inode:[eventpoll]')
+      firstOwnFd = fd;
+  }
   for (let fd = 3; fd < 3 + count; fd++) {
-    if (!fs.existsSync(`/proc/self/fd/${fd}`)) throw new RuntimeError(`--preserve-fds: fd ${fd} is not open`);
+    if (readLinkOrNull(`/proc/self/fd/${fd}`) === null)
+      throw new RuntimeError(`--preserve-fds: fd ${fd} is not open`);
+    if (fd >= firstOwnFd) throw new RuntimeError(`--preserve-fds: fd ${fd} was not passed to tsrunc`);
+  }
+}
+
+function readLinkOrNull(link: string): string | null {
+  try {
+    return fs.readlinkSync(link);
+  } catch {
+    return null;
   }
 }
 

@@ -20,16 +20,16 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(bundle, { recursive: true, force: true }));
 
 const hostMounts: HostMount[] = [
-  { mountPoint: '/', fstype: 'ext4', superOptions: 'rw', root: '/' },
-  { mountPoint: '/sys/fs/cgroup', fstype: 'tmpfs', superOptions: 'rw', root: '/' },
-  { mountPoint: '/sys/fs/cgroup/cpu', fstype: 'cgroup', superOptions: 'rw,cpu', root: '/' },
+  { mountPoint: '/', fstype: 'ext4', superOptions: 'rw', root: '/', shared: false },
+  { mountPoint: '/sys/fs/cgroup', fstype: 'tmpfs', superOptions: 'rw', root: '/', shared: false },
+  { mountPoint: '/sys/fs/cgroup/cpu', fstype: 'cgroup', superOptions: 'rw,cpu', root: '/', shared: false },
   {
     mountPoint: '/sys/fs/cgroup/systemd',
     fstype: 'cgroup',
     superOptions: 'rw,xattr,name=systemd',
     root: '/',
   },
-  { mountPoint: '/sys/fs/cgroup/unified', fstype: 'cgroup2', superOptions: 'rw', root: '/' },
+  { mountPoint: '/sys/fs/cgroup/unified', fstype: 'cgroup2', superOptions: 'rw', root: '/', shared: false },
 ];
 
 function context(overrides: Partial<PlanContext> = {}): PlanContext {
@@ -105,6 +105,19 @@ describe('buildPlan', () => {
     ];
     const { plan } = buildPlan(spec(), context({ joins }));
     expect(plan.joinNamespaces.map((j) => j.fd)).toEqual([7, 6, 5]);
+  });
+
+  it('makes the rootfs parent mount private only when it would stay shared', () => {
+    const sharedHost = hostMounts.map((m) => ({ ...m, shared: true }));
+    const parentFor = (rootfsPropagation: string | undefined) =>
+      buildPlan(
+        spec({ linux: { namespaces: [{ type: 'mount' }], rootfsPropagation } }),
+        context({ hostMounts: sharedHost }),
+      ).plan.rootfsParentMount;
+    expect(parentFor(undefined)).toBe('');
+    expect(parentFor('rprivate')).toBe('');
+    expect(parentFor('rshared')).toBe('/');
+    expect(parentFor('shared')).toBe('/');
   });
 
   it('resolves the rootfs against the bundle', () => {
