@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
+# Style is part of the build: eslint and prettier over src/ and test/ (a few seconds).
+npm run --silent lint
+
 set +e
 npx --no-install vitest run "$@"
 rc=$?

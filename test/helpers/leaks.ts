@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ENV_VAR } from './env';
 
 const RUN_DIR = '/run';
 const STATE_PREFIX = 'tsrunc-test-';
@@ -52,6 +53,39 @@ export interface Leaks {
   fds: string[];
 }
 
+// Several `vitest run`s may share this host (one per engineer): each must leave the others'
+// containers, state dirs and mounts alone, or its leak check reports them and its cleanup kills
+// them. Everything a run makes carries its tag `tsrunc-test-<runId>` (state dirs, bundle and
+// rootfs paths, the runtime's --root/--bundle arguments); things tagged for another run are
+// not ours. Untagged things still count, so a real leak of ours is never missed.
+const RUN_TAG = /tsrunc-test-[0-9]+-[0-9a-f]+/g;
+
+function ownRunTag(): string | null {
+  try {
+    const env = JSON.parse(process.env[ENV_VAR] ?? 'null') as { runId?: string } | null;
+    return env?.runId ? `${STATE_PREFIX}${env.runId}` : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `text` names another run's things and none of ours. */
+function belongsToOtherRun(text: string): boolean {
+  const own = ownRunTag();
+  if (!own) return false;
+  const tags = text.match(RUN_TAG);
+  return tags !== null && tags.every((t) => t !== own);
+}
+
+/** The path (in its file system) of the mount that is the process's "/": a container's rootfs. */
+function rootMountSource(pid: number): string {
+  for (const line of (readText(`/proc/${pid}/mountinfo`) ?? '').split('\n')) {
+    const f = line.split(' ');
+    if (f.length > 4 && f[4] === '/') return unescapeMount(f[3]);
+  }
+  return '';
+}
+
 function readText(p: string): string | null {
   try {
     return fs.readFileSync(p, 'utf8');
@@ -88,7 +122,7 @@ function snapshotState(): Set<string> {
   };
   for (const e of listDir(RUN_DIR)) {
     if (!e.isDirectory()) continue;
-    if (e.name.startsWith(STATE_PREFIX)) {
+    if (e.name.startsWith(STATE_PREFIX) && !belongsToOtherRun(e.name)) {
       out.add(path.join(RUN_DIR, e.name) + '/');
       walk(path.join(RUN_DIR, e.name), 1);
     }
@@ -108,7 +142,8 @@ function snapshotMounts(): Map<string, string> {
     const f = line.split(' ');
     if (f.length < 5) continue;
     const mountPoint = unescapeMount(f[4]);
-    if (mountPoint.includes('tsrunc')) out.set(`${f[0]} ${mountPoint}`, mountPoint);
+    if (mountPoint.includes('tsrunc') && !belongsToOtherRun(mountPoint))
+      out.set(`${f[0]} ${mountPoint}`, mountPoint);
   }
   return out;
 }
@@ -204,6 +239,7 @@ export function findLeaks(before: HostSnapshot, opts: LeakCheckOptions = {}): Le
     .map(([, p]) => p)
     .filter((p) => {
       if (p.pid === process.pid) return false;
+      if (belongsToOtherRun(`${p.cmdline.join(' ')} ${rootMountSource(p.pid)}`)) return false;
       // A zombie is ours when its parent is us or new; an orphan (e.g. a killed container init)
       // waiting for pid 1 to reap it is not: this machine's pid 1 reaps only every second or so.
       if (p.state === 'Z') return p.ppid === process.pid || isNew(p.ppid);

@@ -338,6 +338,29 @@ describe('buildPlan', () => {
     expect(warnings[0]).toMatch(/CAP_CHECKPOINT_RESTORE is not supported/);
   });
 
+  it('raises only ambient capabilities that are permitted and inheritable, warning about the rest', () => {
+    const warnings: string[] = [];
+    const { plan } = buildPlan(
+      spec({
+        process: {
+          cwd: '/',
+          args: ['sh'],
+          user: { uid: 0, gid: 0 },
+          capabilities: {
+            permitted: ['CAP_KILL', 'CAP_CHOWN'],
+            inheritable: ['CAP_CHOWN'],
+            ambient: ['CAP_KILL', 'CAP_CHOWN'],
+          },
+        },
+      }),
+      context({ warn: (m) => warnings.push(m) }),
+    );
+    expect(plan.capabilities!.ambient).toBe(1n);
+    expect(warnings).toEqual([
+      'process.capabilities.ambient: CAP_KILL not raised: not both permitted and inheritable',
+    ]);
+  });
+
   it('keeps no capability state when the config has none', () => {
     expect(buildPlan(spec(), context()).plan.capabilities).toBeNull();
   });

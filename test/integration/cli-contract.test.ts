@@ -1,0 +1,362 @@
+// What callers (docker, containerd, podman, people) rely on: the list formats, the one-line
+// errors and exit codes, the --log file, and that a create that fails leaves nothing behind.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { containerId, makeBundle, tempDir, type Bundle, type Config } from '../helpers/bundle';
+import {
+  createContainer,
+  expectOneLineError,
+  mountsContaining,
+  processesMatching,
+  stateDirOf,
+  stateOf,
+  waitFor,
+  waitForStatus,
+} from '../helpers/lifecycle-helpers';
+import { stateRoot, tsrunc } from '../helpers/tsrunc';
+
+const HEADER_COLUMNS = ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'];
+
+/** Split a `list` table into header column offsets and checked rows. */
+function parseTable(text: string): { offsets: number[]; rows: string[][] } {
+  expect(text.endsWith('\n')).toBe(true);
+  const [header, ...rowLines] = text.slice(0, -1).split('\n');
+  expect(header).toMatch(/^ID +PID +STATUS +BUNDLE +CREATED +OWNER$/);
+  const offsets = HEADER_COLUMNS.map((name) => header.indexOf(name));
+  const rows = rowLines.map((line) => {
+    // Every cell starts exactly under its header (cells contain no spaces here).
+    const cells = offsets.map((start, i) => {
+      const end = i + 1 < offsets.length ? offsets[i + 1] : line.length;
+      const cell = line.slice(start, end);
+      if (i > 0)
+        expect(line[start - 1], `before column ${HEADER_COLUMNS[i]} in ${JSON.stringify(line)}`).toBe(' ');
+      return cell.trimEnd();
+    });
+    for (const cell of cells.slice(0, -1)) expect(cell).not.toContain(' ');
+    return cells;
+  });
+  return { offsets, rows };
+}
+
+function rootEntries(): string[] {
+  try {
+    return fs.readdirSync(stateRoot()).filter((n) => !n.startsWith('.'));
+  } catch {
+    return [];
+  }
+}
+
+describe('list', () => {
+  it('prints only the header on an empty root', async () => {
+    const res = await tsrunc(['list']);
+    expect(res).toMatchObject({ code: 0, stderr: '' });
+    expect(parseTable(res.stdout).rows).toEqual([]);
+    const q = await tsrunc(['list', '-q']);
+    expect(q).toMatchObject({ code: 0, stdout: '', stderr: '' });
+  });
+
+  it('table, --format json and -q agree with state', async () => {
+    const a = await createContainer((c) => {
+      c.process.args = ['sleep', '1000'];
+    });
+    const b = await createContainer((c) => {
+      c.process.args = ['sleep', '1000'];
+      c.annotations = { 'org.test': 'b' };
+    });
+    try {
+      expect((await tsrunc(['start', b.id])).code).toBe(0);
+      const states = [await stateOf(a.id), await stateOf(b.id)];
+      expect(states.map((s) => s.status)).toEqual(['created', 'running']);
+
+      const table = await tsrunc(['list']);
+      expect(table).toMatchObject({ code: 0, stderr: '' });
+      const { rows } = parseTable(table.stdout);
+      expect(rows).toHaveLength(2);
+      const expectedRows = states.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created, s.owner]);
+      expect([...rows].sort()).toEqual([...expectedRows].sort());
+
+      for (const args of [
+        ['list', '--format', 'json'],
+        ['list', '-f', 'json'],
+        ['list', '--format=json'],
+      ]) {
+        const json = await tsrunc(args);
+        expect(json, args.join(' ')).toMatchObject({ code: 0, stderr: '' });
+        const parsed = JSON.parse(json.stdout);
+        expect(Array.isArray(parsed)).toBe(true);
+        const byId = (x: { id: string }, y: { id: string }) => x.id.localeCompare(y.id);
+        expect([...parsed].sort(byId)).toEqual([...states].sort(byId));
+      }
+
+      for (const args of [
+        ['list', '-q'],
+        ['list', '--quiet'],
+      ]) {
+        const q = await tsrunc(args);
+        expect(q).toMatchObject({ code: 0, stderr: '' });
+        expect(q.stdout.split('\n').filter(Boolean).sort()).toEqual([a.id, b.id].sort());
+        expect(q.stdout.endsWith('\n')).toBe(true);
+      }
+
+      // A stopped container is listed as stopped with pid 0.
+      expect((await tsrunc(['kill', b.id, 'KILL'])).code).toBe(0);
+      await waitForStatus(b.id, 'stopped');
+      const after = parseTable((await tsrunc(['list'])).stdout).rows.find((r) => r[0] === b.id);
+      expect(after?.slice(1, 3)).toEqual(['0', 'stopped']);
+    } finally {
+      await a.cleanup();
+      await b.cleanup();
+    }
+  });
+
+  it('an unknown --format is an error', async () => {
+    const res = await tsrunc(['list', '--format', 'yaml']);
+    expect(expectOneLineError(res)).toContain('yaml');
+    expect(res.stdout).toBe('');
+  });
+});
+
+describe('errors and --log', () => {
+  it('--log FILE --log-format json appends an error line with level, msg and time', async () => {
+    const dir = tempDir('log');
+    const log = path.join(dir, 'log.json');
+    try {
+      fs.writeFileSync(log, '{"level":"info","msg":"earlier","time":"2026-01-01T00:00:00Z"}\n');
+      const missing = containerId();
+      const res = await tsrunc(['--log', log, '--log-format', 'json', 'state', missing]);
+      expect(expectOneLineError(res)).toBe('container does not exist');
+      const res2 = await tsrunc(['--log', log, '--log-format', 'json', 'kill', missing, 'KILL']);
+      expect(expectOneLineError(res2)).toBe('container does not exist');
+      const text = fs.readFileSync(log, 'utf8');
+      const logLines = text.split('\n');
+      expect(logLines.pop()).toBe('');
+      expect(logLines).toHaveLength(3);
+      expect(logLines[0]).toBe('{"level":"info","msg":"earlier","time":"2026-01-01T00:00:00Z"}');
+      for (const line of logLines.slice(1)) {
+        const entry = JSON.parse(line);
+        expect(Object.keys(entry).sort()).toEqual(['level', 'msg', 'time']);
+        expect(entry).toMatchObject({ level: 'error', msg: 'container does not exist' });
+        expect(entry.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+        expect(Math.abs(Date.parse(entry.time) - Date.now())).toBeLessThan(60_000);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--log FILE in text format writes a logrus-style error line', async () => {
+    const dir = tempDir('log');
+    const log = path.join(dir, 'log.txt');
+    try {
+      const res = await tsrunc(['--log', log, 'delete', containerId()]);
+      expect(expectOneLineError(res)).toBe('container does not exist');
+      const text = fs.readFileSync(log, 'utf8');
+      expect(text).toMatch(
+        /^time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" level=error msg="container does not exist"\n$/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a failing create logs its error line too', async () => {
+    const dir = tempDir('log');
+    const log = path.join(dir, 'log.json');
+    const bundle = await makeBundle((c) => {
+      c.process.cwd = 'relative';
+    });
+    try {
+      const res = await tsrunc([
+        '--log',
+        log,
+        '--log-format',
+        'json',
+        'create',
+        '--bundle',
+        bundle.dir,
+        containerId(),
+      ]);
+      const line = expectOneLineError(res);
+      const entries = fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(entries.at(-1)).toMatchObject({ level: 'error', msg: line });
+    } finally {
+      await bundle.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('usage errors are one line with exit 1', async () => {
+    for (const args of [['create'], ['frobnicate'], ['state'], ['kill'], ['list', '--bogus-flag']]) {
+      const res = await tsrunc(args);
+      expect(expectOneLineError(res).length, args.join(' ')).toBeGreaterThan(0);
+      expect(res.stdout).toBe('');
+    }
+    expect(expectOneLineError(await tsrunc(['frobnicate']))).toContain('frobnicate');
+  });
+
+  it('--version prints the version and the spec version', async () => {
+    const res = await tsrunc(['--version']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^tsrunc version \d+\.\d+\.\d+\nspec: \d+\.\d+\.\d+\n$/);
+  });
+
+  it('an invalid id is rejected by every command', async () => {
+    for (const cmd of ['state', 'start', 'kill', 'delete']) {
+      const res = await tsrunc([cmd, 'a/b']);
+      expect(expectOneLineError(res), cmd).toBe('invalid container id: "a/b"');
+    }
+  });
+});
+
+/** One bad-input case: how to break the bundle, and what the one error line must name. */
+interface BadCase {
+  name: string;
+  /** Break the config (and/or the bundle). Default: leave it valid. */
+  mutate?: (c: Config, b: Bundle) => void;
+  /** Replace config.json with this text after the bundle is made. */
+  rawConfig?: string | null;
+  /** Container id (default: a fresh valid one). */
+  id?: string;
+  /** Extra create arguments; `@BUNDLE` stands for the bundle dir. */
+  args?: string[];
+  /** Pass this as --bundle instead of the bundle dir; `@BUNDLE` stands for the bundle dir. */
+  bundleArg?: string;
+  /** Substrings the error line must contain. */
+  names: string[];
+}
+
+const BAD_CASES: BadCase[] = [
+  {
+    name: 'malformed config.json',
+    rawConfig: '{"ociVersion": "1.0.2", ',
+    names: ['config.json', 'invalid JSON'],
+  },
+  { name: 'config.json that is not an object', rawConfig: '[]', names: ['config.json'] },
+  { name: 'missing config.json', rawConfig: null, names: ['config.json'] },
+  {
+    name: 'missing ociVersion',
+    mutate: (c) => delete c.ociVersion,
+    names: ['ociVersion'],
+  },
+  { name: 'missing process', mutate: (c) => delete c.process, names: ['process'] },
+  { name: 'empty args', mutate: (c) => (c.process.args = []), names: ['process.args'] },
+  { name: 'relative cwd', mutate: (c) => (c.process.cwd = 'tmp'), names: ['process.cwd', 'absolute'] },
+  {
+    name: 'missing rootfs',
+    mutate: (c) => (c.root.path = 'no-such-rootfs'),
+    names: ['root.path', 'no-such-rootfs'],
+  },
+  {
+    name: 'bind mount with a missing source',
+    mutate: (c) =>
+      c.mounts.push({
+        destination: '/mnt',
+        type: 'bind',
+        source: '/nonexistent-tsrunc-src',
+        options: ['rbind'],
+      }),
+    names: ['mounts[', '/nonexistent-tsrunc-src'],
+  },
+  {
+    name: 'duplicated namespace type',
+    mutate: (c) => c.linux.namespaces.push({ type: 'pid' }),
+    names: ['linux.namespaces', 'pid'],
+  },
+  {
+    name: 'unknown namespace type',
+    mutate: (c) => c.linux.namespaces.push({ type: 'bogus' }),
+    names: ['linux.namespaces', 'bogus'],
+  },
+  {
+    name: 'namespace path that is not a namespace',
+    mutate: (c) => c.linux.namespaces.push({ type: 'network', path: '/etc/hostname' }),
+    names: ['linux.namespaces', '/etc/hostname'],
+  },
+  {
+    name: 'duplicated rlimit',
+    mutate: (c) => c.process.rlimits.push({ type: 'RLIMIT_NOFILE', hard: 10, soft: 10 }),
+    names: ['rlimits', 'RLIMIT_NOFILE'],
+  },
+  {
+    name: 'a process binary that does not exist',
+    mutate: (c) => (c.process.args = ['/no-such-binary']),
+    names: ['/no-such-binary'],
+  },
+  {
+    name: '--pid-file in a missing directory',
+    mutate: (c) => (c.process.args = ['sleep', '1000']),
+    args: ['--pid-file', '@BUNDLE/no-such-dir/init.pid'],
+    names: ['no-such-dir'],
+  },
+  {
+    name: 'a bundle dir that does not exist',
+    bundleArg: '@BUNDLE/missing-bundle',
+    names: ['missing-bundle'],
+  },
+  { name: 'id with a slash', id: 'a/b', names: ['invalid container id', 'a/b'] },
+  { name: 'id ..', id: '..', names: ['invalid container id', '..'] },
+  { name: 'id .', id: '.', names: ['invalid container id'] },
+  { name: 'empty id', id: '', names: ['invalid container id'] },
+  { name: 'id of 2000 characters', id: 'x'.repeat(2000), names: ['invalid container id'] },
+  { name: 'id with a newline', id: 'tsrunc\nx', names: ['invalid container id'] },
+];
+
+describe('a create that fails leaves nothing', () => {
+  for (const bad of BAD_CASES) {
+    it(`${bad.name}: exit 1, one line naming the problem, nothing left`, async () => {
+      // The network namespace of the default config is replaced, so the path case has no duplicate.
+      const bundle = await makeBundle((c, b) => {
+        if (bad.name === 'namespace path that is not a namespace') {
+          c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
+        }
+        bad.mutate?.(c, b);
+      });
+      if (bad.rawConfig === null) fs.rmSync(bundle.configPath);
+      else if (bad.rawConfig !== undefined) fs.writeFileSync(bundle.configPath, bad.rawConfig);
+      const id = bad.id ?? containerId();
+      try {
+        const sub = (a: string) => a.replace('@BUNDLE', bundle.dir);
+        const bundleArg = sub(bad.bundleArg ?? '@BUNDLE');
+        const res = await tsrunc(['create', '--bundle', bundleArg, ...(bad.args ?? []).map(sub), id]);
+        const line = expectOneLineError(res);
+        for (const n of bad.names) expect(line).toContain(n);
+        expect(res.stdout).toBe('');
+        // Nothing left: no state dir (nor anything else) under --root, no process, no mount.
+        expect(rootEntries()).toEqual([]);
+        await waitFor('no process of the bundle', () => processesMatching(bundle.dir).length === 0, 2000);
+        expect(mountsContaining(bundle.dir)).toEqual([]);
+        expect(fs.existsSync(path.join(bundle.rootfs, 'bin', 'busybox'))).toBe(true);
+        // And the runtime still works with this root: list shows nothing.
+        expect((await tsrunc(['list', '-q'])).stdout).toBe('');
+      } finally {
+        if (bad.id === undefined) await tsrunc(['delete', '--force', id]);
+        await bundle.cleanup();
+      }
+    });
+  }
+
+  it('the same bad create repeated leaves nothing and a good create of that id then works', async () => {
+    const id = containerId();
+    const bundle = await makeBundle((c) => {
+      c.process.args = ['sleep', '1000'];
+      c.process.cwd = 'rel';
+    });
+    try {
+      for (let i = 0; i < 3; i++) expectOneLineError(await tsrunc(['create', '--bundle', bundle.dir, id]));
+      expect(fs.existsSync(stateDirOf(id))).toBe(false);
+      bundle.config.process.cwd = '/';
+      bundle.writeConfig();
+      const ok = await tsrunc(['create', '--bundle', bundle.dir, id]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect((await stateOf(id)).status).toBe('created');
+    } finally {
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+    }
+  });
+});

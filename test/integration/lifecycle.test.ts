@@ -1,0 +1,836 @@
+// create / start / kill / delete / run and the state they leave, against real containers.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { containerId, makeBundle, tempDir, type Config } from '../helpers/bundle';
+import {
+  childExited,
+  createContainer,
+  expectOneLineError,
+  killChild,
+  mountsContaining,
+  procAlive,
+  processesMatching,
+  procStartTime,
+  readLinkOrNull,
+  RFC3339,
+  sleep,
+  spawnHostSleep,
+  spawnTsrunc,
+  stateDirOf,
+  stateOf,
+  waitFor,
+  waitForStatus,
+  writeScript,
+} from '../helpers/lifecycle-helpers';
+import { runContainer, tsrunc } from '../helpers/tsrunc';
+
+/** Writable rootfs; the process records that it ran and which signals it caught in /tmp. */
+const SIGNAL_SCRIPT = [
+  'trap "echo TERM >> /tmp/sig; exit 7" TERM',
+  'trap "echo USR1 >> /tmp/sig" USR1',
+  'trap "echo HUP >> /tmp/sig" HUP',
+  'touch /tmp/ran',
+  'while :; do sleep 0.1; done',
+].join('; ');
+
+function signalContainer(c: Config): void {
+  c.root.readonly = false;
+  c.process.args = ['sh', '-c', SIGNAL_SCRIPT];
+}
+
+function sleeper(c: Config): void {
+  c.process.args = ['sleep', '1000'];
+}
+
+function readSig(rootfs: string): string[] {
+  try {
+    return fs
+      .readFileSync(path.join(rootfs, 'tmp', 'sig'), 'utf8')
+      .split('\n')
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+describe('create', () => {
+  it('reports status created with the init pid, bundle, rootfs, created, owner and annotations', async () => {
+    const before = Date.now();
+    const c = await createContainer((cfg) => {
+      signalContainer(cfg);
+      cfg.annotations = { 'org.example.key': 'value-1', 'tsrunc.test': 'yes' };
+    });
+    try {
+      expect(c.result.code).toBe(0);
+      const raw = await tsrunc(['state', c.id]);
+      expect(raw).toMatchObject({ code: 0, stderr: '' });
+      // Pretty-printed (2 spaces), keys in runc's order, one trailing newline.
+      expect(raw.stdout).toMatch(/^\{\n  "ociVersion": "[^"]+",\n  "id": /);
+      expect(raw.stdout.endsWith('}\n')).toBe(true);
+      expect(Object.keys(JSON.parse(raw.stdout))).toEqual([
+        'ociVersion',
+        'id',
+        'pid',
+        'status',
+        'bundle',
+        'rootfs',
+        'created',
+        'owner',
+        'annotations',
+      ]);
+      const s = await stateOf(c.id);
+      expect(s).toMatchObject({
+        id: c.id,
+        status: 'created',
+        pid: c.pid,
+        bundle: c.bundle.dir,
+        rootfs: c.bundle.rootfs,
+        owner: '',
+        annotations: { 'org.example.key': 'value-1', 'tsrunc.test': 'yes' },
+      });
+      expect(typeof s.ociVersion).toBe('string');
+      expect(s.ociVersion).toMatch(/^1\.\d+\.\d+/);
+      expect(s.created).toMatch(RFC3339);
+      const created = Date.parse(s.created);
+      expect(created).toBeGreaterThanOrEqual(before - 2000);
+      expect(created).toBeLessThanOrEqual(Date.now() + 2000);
+      // The pid is a live host process in a pid namespace of its own.
+      expect(c.pid).toBeGreaterThan(1);
+      expect(procAlive(c.pid)).toBe(true);
+      const ns = readLinkOrNull(`/proc/${c.pid}/ns/pid`);
+      expect(ns).toMatch(/^pid:\[\d+\]$/);
+      expect(ns).not.toBe(fs.readlinkSync('/proc/self/ns/pid'));
+      // The state dir holds state.json with the init's start time.
+      const stateFile = path.join(stateDirOf(c.id), 'state.json');
+      expect(fs.existsSync(stateFile)).toBe(true);
+      const rec = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+      const startTime = procStartTime(c.pid);
+      expect(startTime).toMatch(/^\d+$/);
+      const values = Object.values(rec).map(String);
+      expect(values).toContain(String(c.pid));
+      expect(values).toContain(startTime);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('omits annotations from the state when the config has none', async () => {
+    const c = await createContainer(sleeper);
+    try {
+      const s = await stateOf(c.id);
+      expect(s.status).toBe('created');
+      expect(s).not.toHaveProperty('annotations');
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('writes --pid-file given as an absolute path and as a path relative to the cwd', async () => {
+    const bundle = await makeBundle(sleeper);
+    const cwd = tempDir('cwd');
+    const idAbs = containerId();
+    const idRel = containerId();
+    const absFile = path.join(cwd, 'abs.pid');
+    try {
+      const a = await tsrunc(['create', '--bundle', bundle.dir, '--pid-file', absFile, idAbs]);
+      expect(a.code, a.stderr).toBe(0);
+      const r = await tsrunc(['create', '--bundle', bundle.dir, '--pid-file', 'sub/../rel.pid', idRel], {
+        cwd,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const pidAbs = Number(fs.readFileSync(absFile, 'utf8').trim());
+      const pidRel = Number(fs.readFileSync(path.join(cwd, 'rel.pid'), 'utf8').trim());
+      expect(fs.readFileSync(absFile, 'utf8')).toMatch(/^\d+\n?$/);
+      expect(pidAbs).toBe((await stateOf(idAbs)).pid);
+      expect(pidRel).toBe((await stateOf(idRel)).pid);
+      expect(pidAbs).not.toBe(pidRel);
+      // No pid file in the repository (the CLI's default cwd) or the bundle.
+      expect(fs.existsSync(path.join(bundle.dir, 'rel.pid'))).toBe(false);
+    } finally {
+      for (const id of [idAbs, idRel]) await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('does not run the process before start; start runs it', async () => {
+    const c = await createContainer(signalContainer);
+    const ran = path.join(c.bundle.rootfs, 'tmp', 'ran');
+    try {
+      await sleep(300);
+      expect(fs.existsSync(ran)).toBe(false);
+      expect((await stateOf(c.id)).status).toBe('created');
+      const res = await tsrunc(['start', c.id]);
+      expect(res).toMatchObject({ code: 0, stderr: '' });
+      await waitFor('/tmp/ran in the container', () => fs.existsSync(ran));
+      const s = await stateOf(c.id);
+      expect(s).toMatchObject({ status: 'running', pid: c.pid });
+      // The init's pid is now the container's process (no exec of a new pid).
+      expect(procAlive(c.pid)).toBe(true);
+    } finally {
+      await c.cleanup();
+    }
+  });
+});
+
+describe('start', () => {
+  it('a second start fails with one line and leaves the container running', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const again = await tsrunc(['start', c.id]);
+      expect(expectOneLineError(again)).toBe('cannot start an already running container');
+      expect(await stateOf(c.id)).toMatchObject({ status: 'running', pid: c.pid });
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('start of a stopped container fails with one line', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.process.args = ['true'];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      await waitForStatus(c.id, 'stopped');
+      const res = await tsrunc(['start', c.id]);
+      expect(expectOneLineError(res)).toBe('cannot start a container that has stopped');
+      expect(await stateOf(c.id)).toMatchObject({ status: 'stopped', pid: 0 });
+    } finally {
+      await c.cleanup();
+    }
+  });
+});
+
+describe('start (concurrent)', () => {
+  it('3 concurrent starts of one created container: exactly one succeeds, the process runs once', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.root.readonly = false;
+      cfg.process.args = ['sh', '-c', 'echo x >> /tmp/starts; sleep 1000'];
+    });
+    try {
+      const t0 = Date.now();
+      const results = await Promise.all([1, 2, 3].map(() => tsrunc(['start', c.id])));
+      const elapsed = Date.now() - t0;
+      const ok = results.filter((r) => r.code === 0);
+      expect(ok.length, results.map((r) => `${r.code}: ${r.stderr}`).join(' | ')).toBe(1);
+      for (const r of results.filter((x) => x.code !== 0)) {
+        expect(expectOneLineError(r)).toBe('cannot start an already running container');
+      }
+      expect(elapsed).toBeLessThan(5000);
+      await waitFor('the process', () => fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'starts')));
+      await sleep(200);
+      expect(fs.readFileSync(path.join(c.bundle.rootfs, 'tmp', 'starts'), 'utf8')).toBe('x\n');
+      expect(await stateOf(c.id)).toMatchObject({ status: 'running', pid: c.pid });
+    } finally {
+      await c.cleanup();
+    }
+  });
+});
+
+describe('kill', () => {
+  it('sends SIGTERM by default; the container stops', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      await waitFor('the traps', () => fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'ran')));
+      const res = await tsrunc(['kill', c.id]);
+      expect(res).toMatchObject({ code: 0, stdout: '', stderr: '' });
+      await waitForStatus(c.id, 'stopped');
+      expect(readSig(c.bundle.rootfs)).toEqual(['TERM']);
+      expect(procAlive(c.pid)).toBe(false);
+      expect((await stateOf(c.id)).pid).toBe(0);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('takes a signal by name with and without SIG, in any case, and by number', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      await waitFor('the traps', () => fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'ran')));
+      const expected: string[] = [];
+      for (const [sig, caught] of [
+        ['USR1', 'USR1'],
+        ['SIGUSR1', 'USR1'],
+        ['sigusr1', 'USR1'],
+        ['10', 'USR1'],
+        ['HUP', 'HUP'],
+        ['1', 'HUP'],
+      ]) {
+        const res = await tsrunc(['kill', c.id, sig]);
+        expect(res, `kill ${sig}`).toMatchObject({ code: 0, stderr: '' });
+        expected.push(caught);
+        await waitFor(`trap of ${sig}`, () => readSig(c.bundle.rootfs).length === expected.length);
+        expect(readSig(c.bundle.rootfs)).toEqual(expected);
+        expect((await stateOf(c.id)).status).toBe('running');
+      }
+      expect((await tsrunc(['kill', c.id, '15'])).code).toBe(0);
+      await waitForStatus(c.id, 'stopped');
+      expect(readSig(c.bundle.rootfs)).toEqual([...expected, 'TERM']);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('KILL stops a created container that never started', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      expect((await tsrunc(['kill', c.id, 'KILL'])).code).toBe(0);
+      await waitForStatus(c.id, 'stopped');
+      expect(procAlive(c.pid)).toBe(false);
+      expect(fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'ran'))).toBe(false);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('an unknown signal fails with one line and leaves the container alone', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      for (const sig of ['FOO', 'SIGFOO', '0', '65', '-9', 'RTMIN-1']) {
+        const res = await tsrunc(['kill', c.id, sig]);
+        expect(expectOneLineError(res)).toBe(`unknown signal ${JSON.stringify(sig)}`);
+      }
+      await sleep(200);
+      expect(readSig(c.bundle.rootfs)).toEqual([]);
+      expect(await stateOf(c.id)).toMatchObject({ status: 'running', pid: c.pid });
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('kill --all signals every process of the container, not only the init', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.root.readonly = false;
+      cfg.process.args = [
+        'sh',
+        '-c',
+        'trap "echo TERM >> /tmp/sig" TERM; sleep 1000 & sleep 1001 & touch /tmp/ran; while :; do sleep 0.1; done',
+      ];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      await waitFor('the container', () => fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'ran')));
+      const ns = readLinkOrNull(`/proc/${c.pid}/ns/pid`)!;
+      const inContainer = () =>
+        fs
+          .readdirSync('/proc')
+          .filter(
+            (n) => /^\d+$/.test(n) && readLinkOrNull(`/proc/${n}/ns/pid`) === ns && procAlive(Number(n)),
+          )
+          .map((n) => fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0').join(' ').trim());
+      await waitFor('both sleeps', () => inContainer().filter((x) => /^sleep 100[01]$/.test(x)).length === 2);
+      const res = await tsrunc(['kill', '--all', c.id, 'TERM']);
+      expect(res).toMatchObject({ code: 0, stderr: '' });
+      await waitFor(
+        'the sleeps to die',
+        () => inContainer().filter((x) => /^sleep 100[01]$/.test(x)).length === 0,
+      );
+      await waitFor('the trap', () => readSig(c.bundle.rootfs).length === 1);
+      expect(readSig(c.bundle.rootfs)).toEqual(['TERM']);
+      // The init trapped TERM and lives on.
+      expect(await stateOf(c.id)).toMatchObject({ status: 'running', pid: c.pid });
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('kill of a stopped container fails with "container not running"', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      expect((await tsrunc(['kill', c.id, 'KILL'])).code).toBe(0);
+      await waitForStatus(c.id, 'stopped');
+      const res = await tsrunc(['kill', c.id, 'KILL']);
+      expect(expectOneLineError(res)).toContain('container not running');
+      const res2 = await tsrunc(['kill', c.id]);
+      expect(expectOneLineError(res2)).toContain('container not running');
+    } finally {
+      await c.cleanup();
+    }
+  });
+});
+
+describe('delete', () => {
+  it('refuses a running container without --force and leaves it running', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const res = await tsrunc(['delete', c.id]);
+      expect(expectOneLineError(res)).toContain(c.id);
+      expect(res.stderr).toContain('running');
+      expect(await stateOf(c.id)).toMatchObject({ status: 'running', pid: c.pid });
+      expect(procAlive(c.pid)).toBe(true);
+      expect(readSig(c.bundle.rootfs)).toEqual([]);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('--force kills a running container and removes everything', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const startTime = procStartTime(c.pid);
+      const res = await tsrunc(['delete', '--force', c.id]);
+      expect(res).toMatchObject({ code: 0, stdout: '', stderr: '' });
+      expect(fs.existsSync(stateDirOf(c.id))).toBe(false);
+      expect(procAlive(c.pid, startTime)).toBe(false);
+      expect(processesMatching(c.id)).toEqual([]);
+      expect(mountsContaining(c.bundle.dir)).toEqual([]);
+      expect(expectOneLineError(await tsrunc(['state', c.id]))).toBe('container does not exist');
+      // SIGKILL, not SIGTERM: the trap did not run.
+      expect(readSig(c.bundle.rootfs)).toEqual([]);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('deletes a stopped container without --force', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      expect((await tsrunc(['kill', c.id, 'KILL'])).code).toBe(0);
+      await waitForStatus(c.id, 'stopped');
+      const res = await tsrunc(['delete', c.id]);
+      expect(res).toMatchObject({ code: 0, stdout: '', stderr: '' });
+      expect(fs.existsSync(stateDirOf(c.id))).toBe(false);
+      expect(processesMatching(c.id)).toEqual([]);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('deletes a created container without --force (it never ran)', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      const res = await tsrunc(['delete', c.id]);
+      expect(res).toMatchObject({ code: 0, stderr: '' });
+      expect(fs.existsSync(stateDirOf(c.id))).toBe(false);
+      await waitFor('the init to go', () => !procAlive(c.pid));
+      expect(fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'ran'))).toBe(false);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('operations on a missing id fail with "container does not exist"', async () => {
+    const id = containerId();
+    for (const args of [
+      ['delete', id],
+      ['state', id],
+      ['kill', id],
+      ['kill', id, 'KILL'],
+      ['start', id],
+    ]) {
+      const res = await tsrunc(args);
+      expect(expectOneLineError(res), args.join(' ')).toBe('container does not exist');
+      expect(res.stdout).toBe('');
+    }
+    expect(fs.existsSync(stateDirOf(id))).toBe(false);
+  });
+});
+
+describe('duplicate ids', () => {
+  it('a second create of the same id fails and leaves the first container alone', async () => {
+    const c = await createContainer(signalContainer);
+    const other = await makeBundle(sleeper);
+    try {
+      const startTime = procStartTime(c.pid);
+      const stateBefore = fs.readFileSync(path.join(stateDirOf(c.id), 'state.json'), 'utf8');
+      const res = await tsrunc(['create', '--bundle', other.dir, c.id]);
+      expect(expectOneLineError(res)).toBe('container with given ID already exists');
+      expect(await stateOf(c.id)).toMatchObject({ status: 'created', pid: c.pid, bundle: c.bundle.dir });
+      expect(procAlive(c.pid, startTime)).toBe(true);
+      expect(fs.readFileSync(path.join(stateDirOf(c.id), 'state.json'), 'utf8')).toBe(stateBefore);
+      expect(fs.existsSync(path.join(stateDirOf(c.id), 'exec.fifo'))).toBe(true);
+      // The first one still starts.
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      await waitFor('/tmp/ran', () => fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'ran')));
+    } finally {
+      await c.cleanup();
+      await other.cleanup();
+    }
+  });
+
+  it('10 concurrent creates of one id: exactly one wins', async () => {
+    const id = containerId();
+    const bundle = await makeBundle(sleeper);
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          tsrunc(['create', '--bundle', bundle.dir, id], { timeoutMs: 30_000 }),
+        ),
+      );
+      const winners = results.filter((r) => r.code === 0);
+      const losers = results.filter((r) => r.code !== 0);
+      expect(winners.length, results.map((r) => r.stderr).join('')).toBe(1);
+      for (const l of losers) expect(expectOneLineError(l)).toBe('container with given ID already exists');
+      const list = await tsrunc(['list', '-q']);
+      expect(list.stdout).toBe(`${id}\n`);
+      const s = await stateOf(id);
+      expect(s.status).toBe('created');
+      expect(procAlive(s.pid)).toBe(true);
+      // Exactly one init of this container exists.
+      const initNsOwners = processesMatching(id);
+      expect(initNsOwners.map((p) => p.pid)).toEqual([s.pid]);
+      expect((await tsrunc(['delete', id])).code).toBe(0);
+      expect(fs.existsSync(stateDirOf(id))).toBe(false);
+      await waitFor('the init to go', () => !procAlive(s.pid));
+    } finally {
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+    }
+  });
+});
+
+describe('a container whose init died', () => {
+  it('init killed before start: stopped with pid 0, start fails, delete works', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      process.kill(c.pid, 'SIGKILL');
+      await waitFor('the init to die', () => !procAlive(c.pid));
+      const s = await stateOf(c.id);
+      expect(s).toMatchObject({ id: c.id, status: 'stopped', pid: 0 });
+      const res = await tsrunc(['start', c.id]);
+      expect(expectOneLineError(res)).toBe('cannot start a container that has stopped');
+      expect(fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'ran'))).toBe(false);
+      const del = await tsrunc(['delete', c.id]);
+      expect(del).toMatchObject({ code: 0, stderr: '' });
+      expect(fs.existsSync(stateDirOf(c.id))).toBe(false);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('a recycled pid (initPid pointing at an unrelated process) is never signalled', async () => {
+    const c = await createContainer(sleeper);
+    const stateFile = path.join(stateDirOf(c.id), 'state.json');
+    const original = fs.readFileSync(stateFile, 'utf8');
+    const sleepProc = spawnHostSleep();
+    try {
+      await waitFor('the host sleep', () => procAlive(sleepProc.pid!));
+      const sleepStart = procStartTime(sleepProc.pid!);
+      // The "init" pid now names a live host process with a different start time.
+      const rec = JSON.parse(original);
+      expect(rec.initPid).toBe(c.pid);
+      rec.initPid = sleepProc.pid;
+      fs.writeFileSync(stateFile, JSON.stringify(rec));
+      const s = await stateOf(c.id);
+      expect(s).toMatchObject({ status: 'stopped', pid: 0 });
+      const res = await tsrunc(['kill', c.id, 'KILL']);
+      expect(expectOneLineError(res)).toContain('container not running');
+      const resAll = await tsrunc(['kill', '--all', c.id, 'KILL']);
+      expect(resAll.code).toBeLessThanOrEqual(1);
+      await sleep(200);
+      expect(procAlive(sleepProc.pid!, sleepStart)).toBe(true);
+      expect(sleepProc.exitCode).toBeNull();
+      expect(sleepProc.signalCode).toBeNull();
+      // delete --force must not kill it either.
+      const del = await tsrunc(['delete', '--force', c.id]);
+      expect(del.code).toBe(0);
+      await sleep(100);
+      expect(procAlive(sleepProc.pid!, sleepStart)).toBe(true);
+    } finally {
+      await killChild(sleepProc);
+      // The real init is still alive: put the true record back so cleanup can find it.
+      if (fs.existsSync(stateDirOf(c.id))) fs.writeFileSync(stateFile, original);
+      else if (procAlive(c.pid)) process.kill(c.pid, 'SIGKILL');
+      await c.cleanup();
+    }
+  });
+
+  it('a recorded start time that does not match the live pid means stopped; the pid is not signalled', async () => {
+    const c = await createContainer(sleeper);
+    const stateFile = path.join(stateDirOf(c.id), 'state.json');
+    const original = fs.readFileSync(stateFile, 'utf8');
+    const startTime = procStartTime(c.pid)!;
+    try {
+      const rec = JSON.parse(original);
+      expect(rec.initStartTime).toBe(startTime);
+      rec.initStartTime = String(Number(startTime) - 1);
+      fs.writeFileSync(stateFile, JSON.stringify(rec));
+      expect(await stateOf(c.id)).toMatchObject({ status: 'stopped', pid: 0 });
+      const res = await tsrunc(['kill', c.id, 'KILL']);
+      expect(expectOneLineError(res)).toContain('container not running');
+      await sleep(200);
+      expect(procAlive(c.pid, startTime)).toBe(true);
+    } finally {
+      if (fs.existsSync(stateFile)) fs.writeFileSync(stateFile, original);
+      await c.cleanup();
+    }
+  });
+});
+
+describe('run', () => {
+  it('passes the exit code through', async () => {
+    for (const code of [0, 1, 42, 255]) {
+      const res = await runContainer((c) => {
+        c.process.args = ['sh', '-c', `exit ${code}`];
+      });
+      expect(res.code, `exit ${code}: ${res.stderr}`).toBe(code);
+      expect(res.stderr).toBe('');
+    }
+  });
+
+  it('exits 128+N when the process dies of signal N', async () => {
+    const pidDir = tempDir('pid');
+    const pidFile = path.join(pidDir, 'run.pid');
+    let killed = 0;
+    try {
+      const running = runContainer(
+        (c) => {
+          c.process.args = ['sleep', '1000'];
+        },
+        { runArgs: ['--pid-file', pidFile] },
+      );
+      await waitFor('the run pid file', () => fs.existsSync(pidFile), 10_000);
+      killed = Number(fs.readFileSync(pidFile, 'utf8').trim());
+      await sleep(100);
+      process.kill(killed, 'SIGKILL');
+      const res = await running;
+      expect(res.code, res.stderr).toBe(128 + 9);
+      expect(fs.existsSync(stateDirOf(res.id))).toBe(false);
+    } finally {
+      fs.rmSync(pidDir, { recursive: true, force: true });
+    }
+  });
+
+  it('forwards SIGTERM to the container and exits with its code', async () => {
+    const pidDir = tempDir('pid');
+    const pidFile = path.join(pidDir, 'run.pid');
+    const id = containerId();
+    const bundle = await makeBundle(signalContainer);
+    const runner = spawnTsrunc(['run', '--pid-file', pidFile, '--bundle', bundle.dir, id]);
+    try {
+      await waitFor(
+        'the container to start',
+        () => fs.existsSync(path.join(bundle.rootfs, 'tmp', 'ran')),
+        10_000,
+      );
+      runner.kill('SIGTERM');
+      await childExited(runner);
+      expect(runner.exitCode).toBe(7);
+      expect(readSig(bundle.rootfs)).toEqual(['TERM']);
+      expect(fs.existsSync(stateDirOf(id))).toBe(false);
+    } finally {
+      await killChild(runner);
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+      fs.rmSync(pidDir, { recursive: true, force: true });
+    }
+  });
+
+  it('passes stdout and stderr through separately', async () => {
+    const res = await runContainer((c) => {
+      c.process.args = ['sh', '-c', 'echo out-line; echo err-line >&2; printf "no newline"'];
+    });
+    expect(res).toMatchObject({ code: 0, stdout: 'out-line\nno newline', stderr: 'err-line\n' });
+  });
+
+  it('passes stdin through', async () => {
+    const input = 'line one\nline two\n\u00e9\u00e8 utf8\n';
+    const res = await runContainer(
+      (c) => {
+        c.process.args = ['cat'];
+      },
+      { input },
+    );
+    expect(res).toMatchObject({ code: 0, stdout: input, stderr: '' });
+  });
+
+  it('removes the state dir after a foreground run', async () => {
+    const id = containerId();
+    const res = await runContainer(
+      (c) => {
+        c.process.args = ['true'];
+      },
+      { id },
+    );
+    expect(res.code).toBe(0);
+    expect(fs.existsSync(stateDirOf(id))).toBe(false);
+    expect(expectOneLineError(await tsrunc(['state', id]))).toBe('container does not exist');
+  });
+
+  it('--detach returns at once and the container keeps running', async () => {
+    const id = containerId();
+    const bundle = await makeBundle(signalContainer);
+    try {
+      const t0 = Date.now();
+      const res = await tsrunc(['run', '--detach', '--bundle', bundle.dir, id]);
+      expect(res.code, res.stderr).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      const s = await stateOf(id);
+      expect(s.status).toBe('running');
+      await waitFor('/tmp/ran', () => fs.existsSync(path.join(bundle.rootfs, 'tmp', 'ran')));
+      await sleep(300);
+      expect((await stateOf(id)).status).toBe('running');
+      expect((await tsrunc(['kill', id, 'KILL'])).code).toBe(0);
+      await waitForStatus(id, 'stopped');
+      expect((await tsrunc(['delete', id])).code).toBe(0);
+      expect(fs.existsSync(stateDirOf(id))).toBe(false);
+    } finally {
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+    }
+  });
+});
+
+describe('fault: tsrunc create killed half way', () => {
+  /** After a killed create: delete --force cleans everything and the id can be reused. */
+  async function expectCleanAfterForceDelete(
+    id: string,
+    bundleDir: string,
+    initPid: number,
+    initStart: string | null,
+  ) {
+    const del = await tsrunc(['delete', '--force', id]);
+    expect(del.code, del.stderr).toBe(0);
+    expect(fs.existsSync(stateDirOf(id))).toBe(false);
+    if (initPid > 0) {
+      await waitFor('the init to go', () => !procAlive(initPid, initStart));
+    }
+    // No tsrunc, stage-1 or init process (they carry the id in their command line).
+    await waitFor(`no process of ${id}`, () => processesMatching(id).length === 0, 3000);
+    expect(mountsContaining(bundleDir)).toEqual([]);
+    // The id is free again.
+    const again = await tsrunc(['create', '--bundle', bundleDir, id]);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await stateOf(id)).status).toBe('created');
+    expect((await tsrunc(['delete', '--force', id])).code).toBe(0);
+    expect(fs.existsSync(stateDirOf(id))).toBe(false);
+  }
+
+  it('killed while a createRuntime hook runs', async () => {
+    const id = containerId();
+    const outDir = tempDir('fault');
+    const marker = path.join(outDir, 'hook-started');
+    const hookPidFile = path.join(outDir, 'hook.pid');
+    const hook = writeScript(
+      path.join(outDir, 'slow-hook.sh'),
+      `#!/bin/sh\necho $$ > ${hookPidFile}\n: > ${marker}\nexec /bin/sleep 5\n`,
+    );
+    const bundle = await makeBundle((c) => {
+      c.process.args = ['sleep', '1000'];
+      c.hooks = { createRuntime: [{ path: hook }] };
+    });
+    const creator = spawnTsrunc(['create', '--bundle', bundle.dir, id]);
+    try {
+      await waitFor('the hook to start', () => fs.existsSync(marker), 10_000);
+      const rec = JSON.parse(fs.readFileSync(path.join(stateDirOf(id), 'state.json'), 'utf8'));
+      expect((await stateOf(id)).status).toBe('creating');
+      creator.kill('SIGKILL');
+      await childExited(creator);
+      const initPid = Number(rec.initPid ?? 0);
+      // Without its creator the half-made container is stopped.
+      expect((await stateOf(id)).status).toBe('stopped');
+      // The hook file is not part of the config any more: the id must be re-creatable.
+      bundle.config.hooks = {};
+      bundle.writeConfig();
+      await expectCleanAfterForceDelete(id, bundle.dir, initPid, rec.initStartTime ?? null);
+    } finally {
+      await killChild(creator);
+      const hookPid = Number(fs.existsSync(hookPidFile) ? fs.readFileSync(hookPidFile, 'utf8') : 0);
+      if (hookPid > 0 && procAlive(hookPid)) {
+        try {
+          process.kill(-hookPid, 'SIGKILL');
+        } catch {
+          process.kill(hookPid, 'SIGKILL');
+        }
+      }
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+      fs.rmSync(outDir, { recursive: true, force: true });
+    }
+  });
+
+  it('delete --force while a create is still running stops that create and removes everything', async () => {
+    const id = containerId();
+    const outDir = tempDir('fault');
+    const marker = path.join(outDir, 'hook-started');
+    const hookPidFile = path.join(outDir, 'hook.pid');
+    const hook = writeScript(
+      path.join(outDir, 'slow-hook.sh'),
+      `#!/bin/sh\necho $$ > ${hookPidFile}\n: > ${marker}\nexec /bin/sleep 5\n`,
+    );
+    const bundle = await makeBundle((c) => {
+      c.process.args = ['sleep', '1000'];
+      c.hooks = { createContainer: [{ path: hook }] };
+    });
+    const creator = spawnTsrunc(['create', '--bundle', bundle.dir, id]);
+    try {
+      await waitFor('the hook to start', () => fs.existsSync(marker), 10_000);
+      const rec = JSON.parse(fs.readFileSync(path.join(stateDirOf(id), 'state.json'), 'utf8'));
+      expect(rec.initPid).toBeGreaterThan(0);
+      expect((await stateOf(id)).status).toBe('creating');
+      // Without --force a create in progress is not deleted.
+      const plain = await tsrunc(['delete', id]);
+      expect(expectOneLineError(plain)).toContain('creating');
+      expect(fs.existsSync(stateDirOf(id))).toBe(true);
+      const t0 = Date.now();
+      const del = await tsrunc(['delete', '--force', id]);
+      expect(del, del.stderr).toMatchObject({ code: 0, stderr: '' });
+      expect(Date.now() - t0).toBeLessThan(4000);
+      await childExited(creator);
+      expect(creator.exitCode === 0).toBe(false);
+      expect(fs.existsSync(stateDirOf(id))).toBe(false);
+      await waitFor('the init to go', () => !procAlive(rec.initPid, rec.initStartTime));
+      await waitFor(`no process of ${id}`, () => processesMatching(id).length === 0, 3000);
+    } finally {
+      await killChild(creator);
+      const hookPid = Number(fs.existsSync(hookPidFile) ? fs.readFileSync(hookPidFile, 'utf8') : 0);
+      if (hookPid > 0 && procAlive(hookPid)) {
+        try {
+          process.kill(-hookPid, 'SIGKILL');
+        } catch {
+          process.kill(hookPid, 'SIGKILL');
+        }
+      }
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+      fs.rmSync(outDir, { recursive: true, force: true });
+    }
+  });
+
+  it('killed at random points of create (10 attempts)', async () => {
+    const bundle = await makeBundle(sleeper);
+    const ids: string[] = [];
+    try {
+      // How long a whole create takes here: the kills are spread over that span (node startup,
+      // validation, clone, handshake, the state writes).
+      const calibrateId = containerId();
+      ids.push(calibrateId);
+      const t0 = Date.now();
+      const cal = spawnTsrunc(['create', '--bundle', bundle.dir, calibrateId]);
+      await childExited(cal);
+      const span = Math.max(50, Date.now() - t0);
+      expect(cal.exitCode).toBe(0);
+      expect((await tsrunc(['delete', '--force', calibrateId])).code).toBe(0);
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const id = containerId();
+        ids.push(id);
+        const creator = spawnTsrunc(['create', '--bundle', bundle.dir, id]);
+        await sleep(Math.floor(((attempt + Math.random()) * span) / 10));
+        creator.kill('SIGKILL');
+        await childExited(creator);
+        let initPid = 0;
+        let initStart: string | null = null;
+        try {
+          const rec = JSON.parse(fs.readFileSync(path.join(stateDirOf(id), 'state.json'), 'utf8'));
+          initPid = Number(rec.initPid ?? 0);
+          initStart = rec.initStartTime ?? null;
+        } catch {
+          /* killed before the first record */
+        }
+        await expectCleanAfterForceDelete(id, bundle.dir, initPid, initStart);
+      }
+    } finally {
+      for (const id of ids) await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+    }
+  }, 90_000);
+});
