@@ -373,12 +373,25 @@ function buildCapabilities(spec: Spec, ctx: PlanContext): NativePlan['capabiliti
     }
     return bits;
   };
+  const permitted = mask('permitted');
+  const inheritable = mask('inheritable');
+  // The kernel raises an ambient capability only if it is permitted and inheritable; runc's own
+  // `spec` lists ambient ones without inheritable, so skip those with a warning as runc does.
+  let ambient = mask('ambient');
+  const unraisable = ambient & ~(permitted & inheritable);
+  if (unraisable !== 0n) {
+    const names = CAPABILITIES.filter((_, cap) => (unraisable >> BigInt(cap)) & 1n);
+    ctx.warn(
+      `process.capabilities.ambient: ${names.join(', ')} not raised: not both permitted and inheritable`,
+    );
+    ambient &= ~unraisable;
+  }
   return {
     bounding: mask('bounding'),
     effective: mask('effective'),
-    permitted: mask('permitted'),
-    inheritable: mask('inheritable'),
-    ambient: mask('ambient'),
+    permitted,
+    inheritable,
+    ambient,
     lastCap: ctx.lastCap,
   };
 }
