@@ -1,0 +1,60 @@
+// Reading and writing cgroup files, with errors that name the file and the value.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { RuntimeError } from '../runtime/errors';
+
+/** Write one value; the kernel's refusal becomes `cgroup: write "<value>" to <path>: <reason>`. */
+export function writeCgroupFile(dir: string, file: string, value: string | number): void {
+  const target = path.join(dir, file);
+  const text = String(value);
+  try {
+    fs.writeFileSync(target, text);
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    throw new RuntimeError(`cgroup: write "${text}" to ${target}: ${describeErrno(err)}`);
+  }
+}
+
+export function readCgroupFile(dir: string, file: string): string {
+  return fs.readFileSync(path.join(dir, file), 'utf8').trim();
+}
+
+/** The file's content, or null when it does not exist (a controller this kernel lacks). */
+export function readCgroupFileOrNull(dir: string, file: string): string | null {
+  try {
+    return readCgroupFile(dir, file);
+  } catch {
+    return null;
+  }
+}
+
+export function cgroupFileExists(dir: string, file: string): boolean {
+  return fs.existsSync(path.join(dir, file));
+}
+
+/** "key value" lines (memory.stat, cpu.stat) as numbers. */
+export function readKeyValues(dir: string, file: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const text = readCgroupFileOrNull(dir, file);
+  if (text === null) return out;
+  for (const line of text.split('\n')) {
+    const [key, value] = line.trim().split(/\s+/);
+    if (key && value !== undefined && /^-?\d+$/.test(value)) out[key] = Number(value);
+  }
+  return out;
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  EINVAL: 'invalid argument',
+  EBUSY: 'device or resource busy',
+  EPERM: 'operation not permitted',
+  EACCES: 'permission denied',
+  ENOENT: 'no such file or directory',
+  ENOSPC: 'no space left on device',
+  EOPNOTSUPP: 'operation not supported',
+};
+
+function describeErrno(err: NodeJS.ErrnoException): string {
+  return (err.code && ERRNO_TEXT[err.code]) ?? err.code ?? err.message;
+}
