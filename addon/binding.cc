@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf.h"
 #include "plan.h"
 
 namespace tsrunc {
@@ -548,6 +549,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize));
   exports.Set("mkfifo", Napi::Function::New(env, MakeFifo));
   exports.Set("strerror", Napi::Function::New(env, StrError));
+  RegisterBpf(env, exports);
   return exports;
 }
 

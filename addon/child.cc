@@ -398,6 +398,42 @@ void ApplyMounts(const Plan& plan, int root_fd) {
   }
 }
 
+// Makes the node `name` in dir exactly as asked. Idempotent and safe against other containers
+// sharing the rootfs (a /dev on disk): an existing node of the right type and number is kept,
+// anything else is replaced; owner and mode are set through an O_PATH fd of the node itself, so
+// a symlink swapped in meanwhile is never followed. Returns 0 or -1 with errno.
+int MakeDeviceNode(int dir, const char* name, const DeviceRecord& d) {
+  dev_t dev = makedev(d.major, d.minor);
+  for (int attempt = 0; attempt < 8; attempt++) {
+    if (mknodat(dir, name, d.type | d.mode, dev) < 0 && errno != EEXIST) return -1;
+    int node = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (node < 0) {
+      if (errno == ENOENT) continue;  // removed by another container meanwhile
+      return -1;
+    }
+    struct stat st;
+    bool matches = fstat(node, &st) == 0 && (st.st_mode & S_IFMT) == d.type &&
+                   (d.type == S_IFIFO || st.st_rdev == dev);
+    if (!matches) {
+      close(node);
+      if (unlinkat(dir, name, 0) < 0 && errno != ENOENT) return -1;
+      continue;
+    }
+    char node_path[32];
+    FdPath(node_path, node);
+    // mknod applied the umask and a kept node has its old mode: the config's mode is exact.
+    int rc = fchownat(node, "", d.uid, d.gid, AT_EMPTY_PATH);
+    if (rc == 0) rc = chmod(node_path, d.mode);
+    int saved = errno;
+    close(node);
+    if (rc == 0) return 0;
+    errno = saved;
+    return -1;
+  }
+  errno = EBUSY;
+  return -1;
+}
+
 void CreateDevices(const Plan& plan, int root_fd) {
   for (int i = 0; i < plan.device_count; i++) {
     const DeviceRecord& d = plan.devices[i];
@@ -405,24 +441,18 @@ void CreateDevices(const Plan& plan, int root_fd) {
     int dir = OpenParentInRoot(root_fd, d.path, name, sizeof(name));
     if (dir < 0) Fail(kStage2, kStepDevice, errno, i);
     if (!FdIsUnder(dir, plan.rootfs)) Fail(kStage2, kStepDevice, EXDEV, i);
-    // A device the config lists replaces whatever the rootfs had there.
-    if (unlinkat(dir, name, 0) < 0 && errno != ENOENT) Fail(kStage2, kStepDevice, errno, i);
     if (d.bind_from_host) {
-      int fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+      // A device the config lists replaces whatever the rootfs had there.
+      if (unlinkat(dir, name, 0) < 0 && errno != ENOENT) Fail(kStage2, kStepDevice, errno, i);
+      int fd = openat(dir, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
       if (fd < 0) Fail(kStage2, kStepDevice, errno, i);
       char fd_path[32];
       FdPath(fd_path, fd);
       if (mount(d.path, fd_path, nullptr, MS_BIND, nullptr) < 0)
         Fail(kStage2, kStepDevice, errno, i);
       close(fd);
-    } else {
-      dev_t dev = makedev(d.major, d.minor);
-      if (mknodat(dir, name, d.type | d.mode, dev) < 0) Fail(kStage2, kStepDevice, errno, i);
-      if (fchownat(dir, name, d.uid, d.gid, AT_SYMLINK_NOFOLLOW) < 0) {
-        Fail(kStage2, kStepDevice, errno, i);
-      }
-      // fchmodat: mknod applied the umask; the config's mode is exact.
-      if (fchmodat(dir, name, d.mode, 0) < 0) Fail(kStage2, kStepDevice, errno, i);
+    } else if (MakeDeviceNode(dir, name, d) < 0) {
+      Fail(kStage2, kStepDevice, errno, i);
     }
     close(dir);
   }

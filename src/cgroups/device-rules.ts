@@ -33,15 +33,13 @@ const DEFAULT_ALLOWED: DeviceRule[] = [
 ];
 
 export function deviceRules(resources: LinuxResources | undefined): DeviceRule[] {
-  const configured = (resources?.devices ?? []).map(
-    (d): DeviceRule => ({
-      allow: d.allow,
-      type: (d.type ?? 'a') as DeviceRule['type'],
-      major: d.major ?? WILDCARD,
-      minor: d.minor ?? WILDCARD,
-      access: d.access ?? 'rwm',
-    }),
-  );
+  const configured = (resources?.devices ?? []).map((d): DeviceRule => ({
+    allow: d.allow,
+    type: (d.type ?? 'a') as DeviceRule['type'],
+    major: d.major ?? WILDCARD,
+    minor: d.minor ?? WILDCARD,
+    access: d.access ?? 'rwm',
+  }));
   return [...configured, ...DEFAULT_ALLOWED];
 }
 

@@ -45,16 +45,8 @@ export function readKeyValues(dir: string, file: string): Record<string, number>
   return out;
 }
 
-const ERRNO_TEXT: Record<string, string> = {
-  EINVAL: 'invalid argument',
-  EBUSY: 'device or resource busy',
-  EPERM: 'operation not permitted',
-  EACCES: 'permission denied',
-  ENOENT: 'no such file or directory',
-  ENOSPC: 'no space left on device',
-  EOPNOTSUPP: 'operation not supported',
-};
-
+// Node's fs errors read "ERANGE: result too large, write": keep the description.
 function describeErrno(err: NodeJS.ErrnoException): string {
-  return (err.code && ERRNO_TEXT[err.code]) ?? err.code ?? err.message;
+  const match = /^[A-Z0-9]+: ([^,]+)/.exec(err.message);
+  return match ? match[1] : (err.code ?? err.message);
 }

@@ -76,12 +76,42 @@ const COMMANDS: CommandEntry[] = [
     describe: 'print the features this runtime supports',
     load: () => import('./commands/features'),
   },
-  ...['exec', 'ps', 'pause', 'resume', 'update', 'events'].map((name) => ({
-    name,
-    usage: `${name} [args..]`,
-    describe: `${name} (not implemented yet)`,
-    load: () => import('./commands/not-implemented').then((m) => m.notImplemented(name)),
-  })),
+  {
+    name: 'ps',
+    usage: 'ps <container-id> [ps options..]',
+    describe: 'list the processes of a container',
+    load: () => import('./commands/ps'),
+  },
+  {
+    name: 'pause',
+    usage: 'pause <container-id>',
+    describe: 'freeze every process of a container',
+    load: () => import('./commands/pause'),
+  },
+  {
+    name: 'resume',
+    usage: 'resume <container-id>',
+    describe: 'thaw a paused container',
+    load: () => import('./commands/resume'),
+  },
+  {
+    name: 'update',
+    usage: 'update <container-id>',
+    describe: 'change the resource limits of a container',
+    load: () => import('./commands/update'),
+  },
+  {
+    name: 'events',
+    usage: 'events <container-id>',
+    describe: 'print stats and OOM events of a container',
+    load: () => import('./commands/events'),
+  },
+  {
+    name: 'exec',
+    usage: 'exec [args..]',
+    describe: 'exec (not implemented yet)',
+    load: () => import('./commands/not-implemented').then((m) => m.notImplemented('exec')),
+  },
 ];
 
 // Global flags that take a value: needed to find the command name before yargs runs.
@@ -96,7 +126,25 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 /** Parse and run one command; returns the exit code. Never throws. */
-export async function runCli(argv: string[]): Promise<number> {
+// Flags whose value may be "-" (stdin). yargs takes a lone "-" for a positional, so the pair
+// becomes "--flag=-" before parsing.
+const STDIN_VALUE_FLAGS = new Set(['--resources', '-r']);
+
+function joinStdinValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (STDIN_VALUE_FLAGS.has(argv[i]) && argv[i + 1] === '-') {
+      out.push(`${argv[i]}=-`);
+      i++;
+    } else {
+      out.push(argv[i]);
+    }
+  }
+  return out;
+}
+
+export async function runCli(rawArgv: string[]): Promise<number> {
+  const argv = joinStdinValues(rawArgv);
   const position = commandPosition(argv);
   const globalArgs = position < 0 ? argv : argv.slice(0, position);
   if (globalArgs.includes('--version') || globalArgs.includes('-v')) {

@@ -40,6 +40,19 @@ export interface NativeBinding {
   /** mkfifo(3); Node has no binding for it. */
   mkfifo(fifoPath: string, mode: number): void;
   strerror(errno: number): string;
+  // eBPF device filter (addon/bpf.cc), for the cgroup v2 devices controller.
+  /** Open a directory O_RDONLY|O_DIRECTORY|O_CLOEXEC: a real fd (bpf(2) refuses O_PATH fds). */
+  openDirectory(dirPath: string): number;
+  /** bpf(BPF_PROG_LOAD) of a BPF_PROG_TYPE_CGROUP_DEVICE program (8-byte struct bpf_insn each,
+   *  license "GPL"); returns its O_CLOEXEC fd. A verifier refusal throws with the verifier log. */
+  loadDeviceProgram(insns: Uint8Array): number;
+  /** BPF_PROG_ATTACH (BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI) to a cgroup directory fd; with
+   *  replaceProgId, BPF_F_REPLACE swaps that attached program for this one atomically. */
+  attachDeviceProgram(cgroupFd: number, progFd: number, replaceProgId?: number): void;
+  /** BPF_PROG_DETACH of the attached program with this id. */
+  detachDeviceProgram(cgroupFd: number, progId: number): void;
+  /** BPF_PROG_QUERY: ids of the device programs attached to this cgroup itself. */
+  queryDevicePrograms(cgroupFd: number): number[];
 }
 
 let binding: NativeBinding | null = null;

@@ -46,16 +46,6 @@ export function mountOf(target: string, mounts: HostMount[]): HostMount | undefi
   return best;
 }
 
-/** /proc/self/cgroup as hierarchy-controllers -> path ('' is the unified v2 hierarchy). */
-export function readSelfCgroups(): Map<string, string> {
-  const result = new Map<string, string>();
-  for (const line of fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
-    const match = /^\d+:([^:]*):(.*)$/.exec(line);
-    if (match) result.set(match[1], match[2]);
-  }
-  return result;
-}
-
 export function lastCapability(): number {
   try {
     return parseInt(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'), 10);

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 
 import { native } from '../native';
 import { type BuiltPlan, buildPlan, resolveRootfs } from '../plan/build';
-import { lastCapability, readMountInfo, readSelfCgroups } from '../plan/host';
+import { cgroupsForNewContainer, type CgroupManager } from '../cgroups';
+import { lastCapability, readMountInfo } from '../plan/host';
 import { NAMESPACES } from '../plan/linux';
 import type { NativeNamespaceJoin } from '../plan/types';
 import type { Spec } from '../spec/types';
@@ -111,6 +112,7 @@ class CreateAttempt {
   private intermediatePid = 0;
   private intermediateReaped = false;
   private initPid = 0;
+  private cgroups: CgroupManager | null = null;
 
   constructor(
     private readonly opts: CreateOptions,
@@ -140,6 +142,16 @@ class CreateAttempt {
   async run(): Promise<void> {
     const n = native();
     writeRecord(this.opts.root, this.record);
+    const cgroups = cgroupsForNewContainer(
+      this.spec.linux?.cgroupsPath,
+      this.opts.id,
+      this.opts.systemdCgroup,
+    );
+    // Recorded before the directories exist, so `delete --force` finds them after a crash.
+    this.record.cgroups = cgroups.manager.record;
+    writeRecord(this.opts.root, this.record);
+    this.cgroups = cgroups.manager;
+    cgroups.manager.create();
     const fifoPath = path.join(this.dir, EXEC_FIFO);
     n.mkfifo(fifoPath, 0o600);
     const rootUid = hostIdOfRoot(this.spec.linux?.uidMappings);
@@ -162,7 +174,7 @@ class CreateAttempt {
       joins,
       lastCap: lastCapability(),
       hostMounts: readMountInfo(),
-      cgroups: readSelfCgroups(),
+      cgroups: cgroups.paths,
       warn: (message) => logger().warn(message),
     });
 
@@ -174,11 +186,17 @@ class CreateAttempt {
     if (consoleSocketFd >= 0) this.release(consoleSocketFd);
 
     await runCreateHandshake(n, syncFd, built, {
-      onIntermediateReady: (pid) => this.writeIdMappings(pid, built),
+      onIntermediateReady: (pid) => {
+        // Before stage 1 unshares the cgroup namespace and clones the init, which inherits it.
+        cgroups.manager.join(pid);
+        this.writeIdMappings(pid, built);
+      },
       onInitPid: (pid) => this.adoptInit(pid),
       onRunCreateHooks: () => this.runCreateHooks(),
     });
 
+    // Limits apply once the rootfs is built (device nodes made) and before the process runs.
+    cgroups.manager.apply(this.spec.linux?.resources, { update: false });
     this.record.phase = 'created';
     writeRecord(this.opts.root, this.record);
     if (this.opts.pidFile) writeFileAtomic(path.resolve(this.opts.pidFile), String(this.initPid));
@@ -204,6 +222,11 @@ class CreateAttempt {
     }
     for (const fd of this.fds) n.closeFd(fd);
     this.fds = [];
+    try {
+      this.cgroups?.destroy();
+    } catch (error) {
+      logger().warn(`cleanup after a failed create: ${(error as Error).message}`);
+    }
     removeContainerDir(this.opts.root, this.opts.id);
   }
 

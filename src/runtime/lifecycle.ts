@@ -15,6 +15,7 @@ import {
   removeContainerDir,
   validateContainerId,
 } from '../state/store';
+import { type CgroupManager, cgroupsOf } from '../cgroups';
 import { CONTAINER_NOT_EXIST, CONTAINER_NOT_RUNNING, NO_SUCH_PROCESS, RuntimeError } from './errors';
 import { type Hook, hookState, runHooksWarnOnly } from './hooks';
 import type { GlobalOptions } from './options';
@@ -75,9 +76,15 @@ export async function deleteContainer(g: GlobalOptions, id: string, force: boole
     throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
   }
   if (status === 'creating') rec = await stopCreator(g, rec);
-  // TODO(cgroups): a paused container must be thawed for SIGKILL to take effect, and without a
-  // pid namespace the other processes are only found through the container's cgroup.
+  const cgroups = cgroupsOf(rec);
+  // Everything in the container's cgroups goes, not only the init: without a pid namespace of
+  // its own, the init's death does not take the other processes with it.
+  if (cgroups) killCgroupProcesses(cgroups, SIGKILL);
   await killAndWait(rec.initPid, rec.initStartTime);
+  if (cgroups) {
+    await waitUntilEmpty(cgroups);
+    cgroups.destroy();
+  }
   removeContainerDir(g.root, id);
   // Poststop hooks run after the container is deleted, before delete returns (runtime-spec).
   // A create that never finished has no hooks to honour.
@@ -111,12 +118,33 @@ function signalProcess(pid: number, startTime: string, signo: number): void {
   }
 }
 
+/** Signal every process in the cgroups; a frozen container is thawed so SIGKILL can finish. */
+function killCgroupProcesses(cgroups: CgroupManager, signo: number): void {
+  for (const pid of cgroups.pids()) {
+    try {
+      process.kill(pid, signo);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  if (signo === SIGKILL && cgroups.isFrozen()) cgroups.thaw();
+}
+
+async function waitUntilEmpty(cgroups: CgroupManager): Promise<void> {
+  const deadline = Date.now() + KILL_WAIT_MS;
+  while (cgroups.pids().length > 0) {
+    if (Date.now() > deadline) throw new RuntimeError('container processes survived SIGKILL');
+    await sleep(10);
+  }
+}
+
 /**
- * `kill --all`. With its own pid namespace, the container's processes are exactly those in the
- * init's pid namespace. TODO(cgroups issue): without one, list the container's cgroup instead;
- * until then only the init is signalled.
+ * `kill --all`: every process in the container's cgroups. (A record without cgroups, from
+ * before they were kept, falls back to the init's pid namespace.)
  */
 function signalAllProcesses(rec: ContainerRecord, signo: number): void {
+  const cgroups = cgroupsOf(rec);
+  if (cgroups) return killCgroupProcesses(cgroups, signo);
   if (rec.initPid <= 0 || !processAlive(rec.initPid, rec.initStartTime)) return;
   const initNs = readLink(`/proc/${rec.initPid}/ns/pid`);
   if (initNs === null || initNs === readLink('/proc/self/ns/pid')) {

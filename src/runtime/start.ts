@@ -61,16 +61,23 @@ function releaseInit(g: GlobalOptions, record: ContainerRecord): void {
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const buffer = Buffer.alloc(1);
   const deadline = Date.now() + FIFO_WAIT_MS;
+  const readByte = (): number => {
+    try {
+      return fs.readSync(fd, buffer, 0, 1, null);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      return 0;
+    }
+  };
   try {
     for (;;) {
-      let n = 0;
-      try {
-        n = fs.readSync(fd, buffer, 0, 1, null);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      if (readByte() > 0) break;
+      // The init may have written, exec'd a short process and exited since that read: only a
+      // dead init whose byte is not in the fifo never started.
+      if (!initAlive(record)) {
+        if (readByte() > 0) break;
+        throw new RuntimeError('cannot start a container that has stopped');
       }
-      if (n > 0) break;
-      if (!initAlive(record)) throw new RuntimeError('cannot start a container that has stopped');
       if (Date.now() > deadline) throw new RuntimeError('timed out waiting for the container init to start');
       Atomics.wait(sleeper, 0, 0, 1);
     }

@@ -779,18 +779,6 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
     },
   },
   {
-    // Until the cgroup managers land, limits are checked but not enforced: say so.
-    name: 'resources-not-enforced',
-    fatal: false,
-    check(spec) {
-      const resources = spec.linux?.resources ?? {};
-      const limits = Object.keys(resources).filter((key) => key !== 'devices');
-      return limits.length > 0
-        ? [msg('linux.resources', `cgroup limits are not applied yet: ${limits.join(', ')} ignored`)]
-        : [];
-    },
-  },
-  {
     name: 'unsupported-features',
     fatal: false,
     check(spec) {

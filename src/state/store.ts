@@ -2,6 +2,7 @@
 //
 // The record stores the init's pid AND its start time (field 22 of /proc/<pid>/stat): a pid can be
 // reused by an unrelated process after the init dies, and only the pair names one process.
+import type { CgroupRecord } from '../cgroups/manager';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -37,6 +38,8 @@ export interface ContainerRecord {
   /** The parsed config.json: poststop hooks and later operations need it. */
   config: unknown;
   noPivot?: boolean;
+  /** The container's cgroup directories (set before any process joins them). */
+  cgroups?: CgroupRecord;
   [k: string]: unknown;
 }
 
@@ -211,10 +214,23 @@ export function containerStatus(root: string, rec: ContainerRecord, opts: Status
     return processAlive(rec.creatorPid, rec.creatorStartTime) ? 'creating' : 'stopped';
   }
   if (!processAlive(rec.initPid, rec.initStartTime)) return 'stopped';
-  if (opts.isPaused?.(rec)) return 'paused';
+  if ((opts.isPaused ?? cgroupsFrozen)(rec)) return 'paused';
   // The init blocks on the exec fifo until `start` opens it and removes it.
   if (fs.existsSync(path.join(stateDir(root, rec.id), EXEC_FIFO))) return 'created';
   return 'running';
+}
+
+// Paused is the freezer's state of the container's cgroups (loaded only for a record that has
+// cgroups: `state` and `list` of other containers stay cheap).
+function cgroupsFrozen(rec: ContainerRecord): boolean {
+  if (!rec.cgroups) return false;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { cgroupsOf } = require('../cgroups') as typeof import('../cgroups');
+  try {
+    return cgroupsOf(rec)?.isFrozen() ?? false;
+  } catch {
+    return false; // its cgroups are gone: not paused
+  }
 }
 
 export function ociState(root: string, rec: ContainerRecord, opts: StatusOptions = {}): OciState {

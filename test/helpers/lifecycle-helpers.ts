@@ -166,7 +166,7 @@ export interface Created {
  */
 export async function createContainer(
   mutate?: ConfigMutator,
-  opts: { id?: string; args?: string[]; allowFail?: boolean; bundle?: Bundle } = {},
+  opts: { id?: string; args?: string[]; globalArgs?: string[]; allowFail?: boolean; bundle?: Bundle } = {},
 ): Promise<Created> {
   const id = opts.id ?? containerId();
   const bundle = opts.bundle ?? (await makeBundle(mutate));
@@ -178,6 +178,7 @@ export async function createContainer(
   let result: TsruncResult;
   try {
     result = await tsrunc([
+      ...(opts.globalArgs ?? []),
       'create',
       '--bundle',
       bundle.dir,

@@ -1,0 +1,319 @@
+// The cgroup manager of one container: one interface, an implementation per layout.
+//   - V1Manager: a directory in every v1 hierarchy; each controller writes in its hierarchy.
+//   - V2Manager: one directory in the unified hierarchy; controllers enabled along the path.
+//   - HybridManager: V1Manager for the v1 controllers, plus the unified hierarchy (joined too)
+//     for what only v2 offers there (hugetlb on these machines) and `unified` key/values.
+// A manager is built from the container's directories alone, so later commands (delete, ps,
+// pause) rebuild it from the state record.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { LinuxResources } from '../spec/types';
+import { readCgroupFileOrNull, readKeyValues, writeCgroupFile } from './fs';
+import type { HostCgroups, Hierarchy, Layout } from './layout';
+import type { CgroupTarget } from './paths';
+import type { ApplyContext, Controller, Stats } from './types';
+import { V1_CONTROLLERS, freeze as freezeV1, initCpusetDir, thaw as thawV1, freezerState } from './v1';
+import { V2_CONTROLLERS, freeze as freezeV2, isFrozen as isFrozenV2, thaw as thawV2 } from './v2';
+
+/** What the state record keeps: the layout and the container's directory per hierarchy. */
+export interface CgroupRecord {
+  layout: Layout;
+  /** procKey ("memory", "cpu,cpuacct", "" for v2) -> absolute directory. */
+  dirs: Record<string, string>;
+}
+
+export interface CgroupManager {
+  readonly record: CgroupRecord;
+  /** Make the directories (parents too). */
+  create(): void;
+  /** Move a process in (cgroup.procs of every directory). */
+  join(pid: number): void;
+  apply(resources: LinuxResources | undefined, ctx: ApplyContext): void;
+  /** Every process in the container's cgroups, sub-cgroups included. */
+  pids(): number[];
+  freeze(): void;
+  thaw(): void;
+  isFrozen(): boolean;
+  stats(): Stats;
+  /** How many processes the kernel OOM-killed in the container so far (for `events`). */
+  oomKills(): number;
+  /** rmdir every directory (sub-cgroups first); missing ones are fine. */
+  destroy(): void;
+}
+
+const V2_KEY = '';
+
+/** Decide the directories for a new container. */
+export function planCgroups(host: HostCgroups, target: CgroupTarget, own: Map<string, string>): CgroupRecord {
+  const dirs: Record<string, string> = {};
+  for (const h of host.hierarchies) {
+    // name=systemd and other named v1 hierarchies hold no controller: runc joins them too.
+    const base = target.relative ? path.posix.join(own.get(h.procKey) ?? '/', target.path) : target.path;
+    dirs[h.procKey] = path.join(h.mountPoint, relativeToMountRoot(h, base));
+  }
+  return { layout: host.layout, dirs };
+}
+
+// Inside a cgroup namespace, mountinfo's root for the hierarchy is a prefix of our paths.
+function relativeToMountRoot(h: Hierarchy, cgroupPath: string): string {
+  if (h.root !== '/' && (cgroupPath === h.root || cgroupPath.startsWith(`${h.root}/`))) {
+    return cgroupPath.slice(h.root.length) || '/';
+  }
+  return cgroupPath;
+}
+
+export function managerFor(record: CgroupRecord): CgroupManager {
+  switch (record.layout) {
+    case 'v1':
+      return new V1Manager(record);
+    case 'v2':
+      return new V2Manager(record);
+    case 'hybrid':
+      return new HybridManager(record);
+  }
+}
+
+function v1ControllersFor(key: string): Controller[] {
+  const names = key.split(',');
+  return V1_CONTROLLERS.filter((c) => names.includes(c.name));
+}
+
+function mkdirp(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+}
+
+function readPids(dir: string): number[] {
+  const pids: number[] = [];
+  const text = readCgroupFileOrNull(dir, 'cgroup.procs');
+  if (text !== null) for (const line of text.split('\n')) if (line) pids.push(Number(line));
+  let entries: fs.Dirent[] = [];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return pids;
+  }
+  for (const entry of entries) if (entry.isDirectory()) pids.push(...readPids(path.join(dir, entry.name)));
+  return pids;
+}
+
+function removeTree(dir: string): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return; // gone already
+  }
+  for (const entry of entries) if (entry.isDirectory()) removeTree(path.join(dir, entry.name));
+  // A cgroup whose last process just exited may be busy for a moment.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || attempt >= 50) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
+class V1Manager implements CgroupManager {
+  constructor(readonly record: CgroupRecord) {}
+
+  protected v1Dirs(): [string, string][] {
+    return Object.entries(this.record.dirs).filter(([key]) => key !== V2_KEY);
+  }
+
+  create(): void {
+    for (const [key, dir] of this.v1Dirs()) {
+      mkdirp(dir);
+      if (key.split(',').includes('cpuset')) initCpusetDir(dir);
+    }
+  }
+
+  join(pid: number): void {
+    for (const [, dir] of this.v1Dirs()) writeCgroupFile(dir, 'cgroup.procs', pid);
+  }
+
+  apply(resources: LinuxResources | undefined, ctx: ApplyContext): void {
+    for (const [key, dir] of this.v1Dirs()) {
+      for (const controller of v1ControllersFor(key)) controller.apply(dir, resources ?? {}, ctx);
+    }
+  }
+
+  pids(): number[] {
+    // Every process is in exactly one cgroup of each hierarchy: any one hierarchy lists them.
+    const dir = this.record.dirs.pids ?? this.record.dirs.freezer ?? this.v1Dirs()[0]?.[1];
+    return dir ? [...new Set(readPids(dir))] : [];
+  }
+
+  freeze(): void {
+    freezeV1(this.freezerDir());
+  }
+
+  thaw(): void {
+    thawV1(this.freezerDir());
+  }
+
+  isFrozen(): boolean {
+    const dir = this.record.dirs.freezer;
+    return dir !== undefined && freezerState(dir) === 'FROZEN';
+  }
+
+  stats(): Stats {
+    const stats: Stats = {};
+    for (const [key, dir] of this.v1Dirs()) {
+      for (const controller of v1ControllersFor(key)) controller.stats?.(dir, stats);
+    }
+    return stats;
+  }
+
+  oomKills(): number {
+    const dir = this.record.dirs.memory;
+    return dir === undefined ? 0 : (readKeyValues(dir, 'memory.oom_control').oom_kill ?? 0);
+  }
+
+  destroy(): void {
+    for (const [, dir] of Object.entries(this.record.dirs)) removeTree(dir);
+  }
+
+  private freezerDir(): string {
+    const dir = this.record.dirs.freezer;
+    if (dir === undefined) throw new Error('the freezer cgroup is not mounted on this host');
+    return dir;
+  }
+}
+
+class V2Manager implements CgroupManager {
+  constructor(readonly record: CgroupRecord) {}
+
+  protected get dir(): string {
+    return this.record.dirs[V2_KEY];
+  }
+
+  /** Controllers to manage here (all of V2's in a pure v2 host). */
+  protected controllers(): Controller[] {
+    return V2_CONTROLLERS;
+  }
+
+  create(): void {
+    mkdirp(this.dir);
+    this.enableControllers();
+  }
+
+  join(pid: number): void {
+    writeCgroupFile(this.dir, 'cgroup.procs', pid);
+  }
+
+  apply(resources: LinuxResources | undefined, ctx: ApplyContext): void {
+    for (const controller of this.controllers()) controller.apply(this.dir, resources ?? {}, ctx);
+  }
+
+  pids(): number[] {
+    return [...new Set(readPids(this.dir))];
+  }
+
+  freeze(): void {
+    freezeV2(this.dir);
+  }
+
+  thaw(): void {
+    thawV2(this.dir);
+  }
+
+  isFrozen(): boolean {
+    return isFrozenV2(this.dir);
+  }
+
+  stats(): Stats {
+    const stats: Stats = {};
+    for (const controller of this.controllers()) controller.stats?.(this.dir, stats);
+    return stats;
+  }
+
+  oomKills(): number {
+    return readKeyValues(this.dir, 'memory.events').oom_kill ?? 0;
+  }
+
+  destroy(): void {
+    removeTree(this.dir);
+  }
+
+  // A controller works in a cgroup only when every ancestor lists it in cgroup.subtree_control.
+  private enableControllers(): void {
+    const mountPoint = findMountPoint(this.dir);
+    const available = (readCgroupFileOrNull(mountPoint, 'cgroup.controllers') ?? '')
+      .split(/\s+/)
+      .filter(Boolean);
+    const wanted = available.filter((name) => this.controllers().some((c) => c.name === name));
+    if (wanted.length === 0) return;
+    let current = mountPoint;
+    for (const part of path.relative(mountPoint, this.dir).split(path.sep)) {
+      const enabled = (readCgroupFileOrNull(current, 'cgroup.subtree_control') ?? '').split(/\s+/);
+      const missing = wanted.filter((name) => !enabled.includes(name));
+      if (missing.length > 0)
+        writeCgroupFile(current, 'cgroup.subtree_control', missing.map((n) => `+${n}`).join(' '));
+      current = path.join(current, part);
+    }
+  }
+}
+
+// The cgroup2 mount holding dir: the closest ancestor whose parent is not a cgroup2 dir.
+function findMountPoint(dir: string): string {
+  let current = dir;
+  while (
+    fs.existsSync(path.join(path.dirname(current), 'cgroup.controllers')) &&
+    path.dirname(current) !== current
+  ) {
+    current = path.dirname(current);
+  }
+  return current;
+}
+
+class HybridManager extends V1Manager {
+  private readonly unified: HybridUnified | null;
+
+  constructor(record: CgroupRecord) {
+    super(record);
+    this.unified = record.dirs[V2_KEY] !== undefined ? new HybridUnified(record) : null;
+  }
+
+  override create(): void {
+    super.create();
+    this.unified?.create();
+  }
+
+  override join(pid: number): void {
+    super.join(pid);
+    this.unified?.join(pid);
+  }
+
+  override apply(resources: LinuxResources | undefined, ctx: ApplyContext): void {
+    super.apply(resources, ctx);
+    this.unified?.apply(resources, ctx);
+  }
+
+  override stats(): Stats {
+    const stats = super.stats();
+    if (this.unified) Object.assign(stats, this.unified.stats(), stats);
+    return stats;
+  }
+}
+
+// The unified hierarchy of a hybrid host: the v2 controllers it offers that no v1 hierarchy
+// has (hugetlb on these machines), and the config's `unified` key/values.
+class HybridUnified extends V2Manager {
+  override controllers(): Controller[] {
+    const v1Names = new Set(
+      Object.keys(this.record.dirs)
+        .filter((k) => k !== V2_KEY)
+        .flatMap((k) => k.split(',')),
+    );
+    const offered = (readCgroupFileOrNull(findMountPoint(this.dir), 'cgroup.controllers') ?? '').split(/\s+/);
+    return V2_CONTROLLERS.filter(
+      (c) => c.name === 'unified' || (offered.includes(c.name) && !v1Names.has(c.name)),
+    );
+  }
+}

@@ -1,0 +1,114 @@
+// The commands that work on a container's cgroups: ps, pause, resume, update, events.
+import { type CgroupManager, cgroupsOf } from '../cgroups';
+import type { Stats } from '../cgroups/types';
+import type { LinuxResources, Spec } from '../spec/types';
+import { type ContainerRecord, containerStatus, readRecord, writeRecord } from '../state/store';
+import { CONTAINER_NOT_RUNNING, RuntimeError } from './errors';
+import type { GlobalOptions } from './options';
+
+function cgroupsOfContainer(rec: ContainerRecord): CgroupManager {
+  const cgroups = cgroupsOf(rec);
+  if (!cgroups) throw new RuntimeError(`container ${rec.id} has no cgroups`);
+  return cgroups;
+}
+
+/** Host pids of every process in the container. */
+export function ps(g: GlobalOptions, id: string): number[] {
+  const rec = readRecord(g.root, id);
+  if (containerStatus(g.root, rec) === 'stopped') return [];
+  return cgroupsOfContainer(rec)
+    .pids()
+    .sort((a, b) => a - b);
+}
+
+export function pause(g: GlobalOptions, id: string): void {
+  const rec = readRecord(g.root, id);
+  const status = containerStatus(g.root, rec);
+  if (status !== 'running' && status !== 'created') throw new RuntimeError(CONTAINER_NOT_RUNNING);
+  cgroupsOfContainer(rec).freeze();
+}
+
+export function resume(g: GlobalOptions, id: string): void {
+  const rec = readRecord(g.root, id);
+  if (containerStatus(g.root, rec) !== 'paused') throw new RuntimeError('container not paused');
+  cgroupsOfContainer(rec).thaw();
+}
+
+/**
+ * Apply new limits to a live container and keep them in its record, so a later update starts
+ * from them. Fields not given stay as they are.
+ */
+export function update(g: GlobalOptions, id: string, changes: LinuxResources): void {
+  const rec = readRecord(g.root, id);
+  if (containerStatus(g.root, rec) === 'stopped') throw new RuntimeError(CONTAINER_NOT_RUNNING);
+  const cgroups = cgroupsOfContainer(rec);
+  cgroups.apply(changes, { update: true });
+  const config = (rec.config ?? {}) as Spec;
+  const linux = (config.linux ??= {});
+  linux.resources = mergeResources(linux.resources ?? {}, changes);
+  rec.config = config;
+  writeRecord(g.root, rec);
+}
+
+export function mergeResources(current: LinuxResources, changes: LinuxResources): LinuxResources {
+  const merged: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(changes)) {
+    const old = merged[key];
+    const bothObjects = isPlainObject(old) && isPlainObject(value);
+    merged[key] = bothObjects ? { ...(old as object), ...(value as object) } : value;
+  }
+  return merged as LinuxResources;
+}
+
+function isPlainObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export interface StatsEvent {
+  type: 'stats';
+  id: string;
+  data: Stats;
+}
+
+export function stats(g: GlobalOptions, id: string): StatsEvent {
+  const rec = readRecord(g.root, id);
+  if (containerStatus(g.root, rec) === 'stopped') throw new RuntimeError(CONTAINER_NOT_RUNNING);
+  return { type: 'stats', id, data: cgroupsOfContainer(rec).stats() };
+}
+
+export type ContainerEvent = StatsEvent | { type: 'oom'; id: string };
+
+/**
+ * `events`: a stats event every interval, and an `oom` event whenever the kernel OOM-kills a
+ * process of the container; ends when the container stops.
+ */
+export async function watchEvents(
+  g: GlobalOptions,
+  id: string,
+  intervalMs: number,
+  emit: (event: ContainerEvent) => void,
+): Promise<void> {
+  const rec = readRecord(g.root, id);
+  const cgroups = cgroupsOfContainer(rec);
+  let ooms = cgroups.oomKills();
+  let nextStats = 0;
+  const tick = Math.min(intervalMs, 100);
+  while (containerStatus(g.root, readRecordOrNull(g, id) ?? rec) !== 'stopped') {
+    const now = cgroups.oomKills();
+    for (; ooms < now; ooms++) emit({ type: 'oom', id });
+    if (Date.now() >= nextStats) {
+      emit({ type: 'stats', id, data: cgroups.stats() });
+      nextStats = Date.now() + intervalMs;
+    }
+    await new Promise((resolve) => setTimeout(resolve, tick));
+  }
+  for (let now = cgroups.oomKills(); ooms < now; ooms++) emit({ type: 'oom', id });
+}
+
+function readRecordOrNull(g: GlobalOptions, id: string): ContainerRecord | null {
+  try {
+    return readRecord(g.root, id);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,395 @@
+// Cgroups on this machine's hybrid layout: limits seen from the host's cgroup files and from
+// inside the container, enforcement (pids, memory/OOM, devices), pause/resume, update, ps,
+// kill --all, delete, and the v2 manager for real on the unified hierarchy.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { managerFor } from '../../src/cgroups/manager';
+import { containerId } from '../helpers/bundle';
+import { createContainer, stateOf, waitFor, waitForStatus } from '../helpers/lifecycle-helpers';
+import { runContainer, stateRoot, tsrunc } from '../helpers/tsrunc';
+
+const MiB = 1024 * 1024;
+
+/** The container's directory in a v1 hierarchy, from the init's /proc/<pid>/cgroup. */
+function hostCgroupDir(pid: number, hierarchy: string): string {
+  const line = fs
+    .readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .split('\n')
+    .find(
+      (l) =>
+        l.split(':')[1]?.split(',').includes(hierarchy) || (hierarchy === 'unified' && l.startsWith('0::')),
+    );
+  if (!line) throw new Error(`no ${hierarchy} cgroup for ${pid}`);
+  return path.join('/sys/fs/cgroup', hierarchy, line.split(':')[2]);
+}
+
+const read = (dir: string, file: string) => fs.readFileSync(path.join(dir, file), 'utf8').trim();
+
+describe('limits', () => {
+  it('memory, cpu and pids limits show in the host cgroup files and inside; delete removes the cgroups', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.linux.resources = {
+        ...cfg.linux.resources,
+        memory: { limit: 64 * MiB, reservation: 32 * MiB },
+        cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0' },
+        pids: { limit: 32 },
+      };
+      cfg.process.args = [
+        'sh',
+        '-c',
+        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.shares',
+      ];
+    });
+    const dirs = ['memory', 'cpu', 'pids', 'cpuset', 'freezer', 'devices', 'blkio'].map((h) =>
+      hostCgroupDir(c.pid, h),
+    );
+    try {
+      const [memory, cpu, pids, cpuset] = dirs;
+      expect(path.basename(memory)).toBe(c.id);
+      expect(read(memory, 'memory.limit_in_bytes')).toBe(String(64 * MiB));
+      expect(read(memory, 'memory.soft_limit_in_bytes')).toBe(String(32 * MiB));
+      expect(read(cpu, 'cpu.shares')).toBe('512');
+      expect(read(cpu, 'cpu.cfs_quota_us')).toBe('50000');
+      expect(read(cpu, 'cpu.cfs_period_us')).toBe('100000');
+      expect(read(cpuset, 'cpuset.cpus')).toBe('0');
+      expect(read(pids, 'pids.max')).toBe('32');
+      expect(read(pids, 'cgroup.procs')).toBe(String(c.pid));
+      const unified = hostCgroupDir(c.pid, 'unified');
+      expect(read(unified, 'cgroup.procs')).toBe(String(c.pid));
+      // Inside, /sys/fs/cgroup shows the container's own cgroups.
+      const started = await tsrunc(['start', c.id]);
+      expect(started.code, started.stderr).toBe(0);
+      await waitForStatus(c.id, 'stopped');
+    } finally {
+      await c.cleanup();
+    }
+    for (const dir of dirs) expect(fs.existsSync(dir), dir).toBe(false);
+  });
+
+  it('the container reads its limits from its own /sys/fs/cgroup', async () => {
+    const res = await runContainer((cfg) => {
+      cfg.linux.resources = { ...cfg.linux.resources, memory: { limit: 48 * MiB }, pids: { limit: 21 } };
+      cfg.process.args = [
+        'sh',
+        '-c',
+        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max',
+      ];
+    });
+    expect(res).toMatchObject({ code: 0, stdout: `${48 * MiB}\n21\n` });
+  });
+
+  it('a pids limit stops fork inside the container', async () => {
+    const res = await runContainer((cfg) => {
+      cfg.linux.resources = { ...cfg.linux.resources, pids: { limit: 4 } };
+      cfg.process.args = ['sh', '-c', 'for i in 1 2 3 4 5 6; do sleep 2 & done 2>&1; echo done'];
+    });
+    expect(res.stdout + res.stderr).toMatch(/can't fork/);
+  });
+
+  it('a value the kernel rejects names the file and the value, and create leaves nothing', async () => {
+    const id = containerId();
+    const res = await runContainer(
+      (cfg) => {
+        cfg.linux.resources = { ...cfg.linux.resources, cpu: { cpus: '999' } };
+      },
+      { id },
+    );
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(res.stderr).toMatch(
+      /^cgroup: write "999" to \/sys\/fs\/cgroup\/cpuset\/.*\/cpuset\.cpus: result too large$/m,
+    );
+    expect(fs.readdirSync(stateRoot()).filter((e) => e === id)).toEqual([]);
+  });
+
+  it('devices: the default deny-all plus allow list; other devices cannot be opened', async () => {
+    const res = await runContainer((cfg) => {
+      cfg.linux.devices = [{ path: '/dev/loop-test', type: 'b', major: 7, minor: 0, fileMode: 0o600 }];
+      cfg.process.args = [
+        'sh',
+        '-c',
+        'head -c1 /dev/zero | wc -c; head -c1 /dev/loop-test 2>&1 | grep -o "Operation not permitted"; cat /sys/fs/cgroup/devices/devices.list | head -3',
+      ];
+    });
+    expect(res.code, res.stderr).toBe(0);
+    const lines = res.stdout.trim().split('\n');
+    expect(lines[0]).toBe('1');
+    expect(lines[1]).toBe('Operation not permitted');
+    expect(lines.slice(2)).toEqual(['c *:* m', 'b *:* m', 'c 1:3 rwm']);
+  });
+});
+
+describe('commands', () => {
+  it('pause and resume freeze and thaw the container; state says paused', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.process.args = ['sleep', '100'];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const freezer = hostCgroupDir(c.pid, 'freezer');
+      const paused = await tsrunc(['pause', c.id]);
+      expect(paused.code, paused.stderr).toBe(0);
+      expect(read(freezer, 'freezer.state')).toBe('FROZEN');
+      expect((await stateOf(c.id)).status).toBe('paused');
+      expect((await tsrunc(['pause', c.id])).code).toBe(1);
+      const resumed = await tsrunc(['resume', c.id]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(read(freezer, 'freezer.state')).toBe('THAWED');
+      expect((await stateOf(c.id)).status).toBe('running');
+      const again = await tsrunc(['resume', c.id]);
+      expect(again).toMatchObject({ code: 1, stderr: 'container not paused\n' });
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('delete --force of a paused container kills it and removes its cgroups', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.process.args = ['sleep', '100'];
+    });
+    const freezer = hostCgroupDir(c.pid, 'freezer');
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      expect((await tsrunc(['pause', c.id])).code).toBe(0);
+      const del = await tsrunc(['delete', '--force', c.id]);
+      expect(del.code, del.stderr).toBe(0);
+      expect(fs.existsSync(freezer)).toBe(false);
+      expect(fs.existsSync(`/proc/${c.pid}`) && !read(`/proc/${c.pid}`, 'stat').includes(') Z')).toBe(false);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('update changes live values (flags and --resources on stdin)', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.linux.resources = { ...cfg.linux.resources, memory: { limit: 64 * MiB }, pids: { limit: 10 } };
+      cfg.process.args = ['sleep', '100'];
+    });
+    try {
+      const memory = hostCgroupDir(c.pid, 'memory');
+      const pids = hostCgroupDir(c.pid, 'pids');
+      const cpu = hostCgroupDir(c.pid, 'cpu');
+      const byFlags = await tsrunc(['update', '--memory', '128m', '--pids-limit', '50', c.id]);
+      expect(byFlags.code, byFlags.stderr).toBe(0);
+      expect(read(memory, 'memory.limit_in_bytes')).toBe(String(128 * MiB));
+      expect(read(pids, 'pids.max')).toBe('50');
+      const byJson = await tsrunc(['update', '--resources', '-', c.id], {
+        input: '{"cpu":{"shares":256},"pids":{"limit":60}}',
+      });
+      expect(byJson.code, byJson.stderr).toBe(0);
+      expect(read(cpu, 'cpu.shares')).toBe('256');
+      expect(read(pids, 'pids.max')).toBe('60');
+      const bad = await tsrunc(['update', '--memory', 'lots', c.id]);
+      expect(bad).toMatchObject({ code: 1, stderr: '--memory: invalid value "lots"\n' });
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('ps lists exactly the container processes', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.process.args = ['sh', '-c', 'sleep 100 & sleep 100 & wait'];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      let pids: number[] = [];
+      await waitFor('three processes', () => {
+        pids = read(hostCgroupDir(c.pid, 'pids'), 'cgroup.procs').split('\n').map(Number);
+        return pids.length === 3;
+      });
+      const json = await tsrunc(['ps', '--format', 'json', c.id]);
+      expect(json.code, json.stderr).toBe(0);
+      expect(JSON.parse(json.stdout)).toEqual([...pids].sort((a, b) => a - b));
+      expect(JSON.parse(json.stdout)).toContain(c.pid);
+      const table = await tsrunc(['ps', c.id]);
+      const rows = table.stdout.trim().split('\n');
+      expect(rows[0]).toMatch(/\bPID\b/);
+      expect(rows.slice(1)).toHaveLength(3);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('events --stats prints cpu, memory and pids numbers', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.linux.resources = { ...cfg.linux.resources, memory: { limit: 64 * MiB }, pids: { limit: 10 } };
+      cfg.process.args = ['sleep', '100'];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const res = await tsrunc(['events', '--stats', c.id]);
+      expect(res.code, res.stderr).toBe(0);
+      const event = JSON.parse(res.stdout);
+      expect(event).toMatchObject({ type: 'stats', id: c.id });
+      expect(event.data.memory.usage.limit).toBe(64 * MiB);
+      expect(event.data.memory.usage.usage).toBeGreaterThan(0);
+      expect(event.data.pids).toMatchObject({ current: 1, limit: 10 });
+      expect(event.data.cpu.usage.total).toBeGreaterThan(0);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('a process past the memory limit is OOM-killed and events reports it', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.linux.resources = { ...cfg.linux.resources, memory: { limit: 16 * MiB, swap: 16 * MiB } };
+      cfg.process.args = ['sh', '-c', 'sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 0.5'];
+    });
+    try {
+      const events = spawnEvents(c.id);
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const output = await events;
+      const lines = output
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines.some((e) => e.type === 'oom' && e.id === c.id)).toBe(true);
+      expect(lines.some((e) => e.type === 'stats')).toBe(true);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('kill --all reaches every process; without a pid namespace, delete kills the rest', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.linux.namespaces = cfg.linux.namespaces.filter((ns: { type: string }) => ns.type !== 'pid');
+      cfg.process.args = ['sh', '-c', 'sleep 100 & sleep 100 & wait'];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const pidsDir = hostCgroupDir(c.pid, 'pids');
+      await waitFor('three processes', () => read(pidsDir, 'cgroup.procs').split('\n').length === 3);
+      const members = read(pidsDir, 'cgroup.procs').split('\n').map(Number);
+      const del = await tsrunc(['delete', '--force', c.id]);
+      expect(del.code, del.stderr).toBe(0);
+      for (const pid of members)
+        expect(fs.existsSync(`/proc/${pid}/cmdline`) && read(`/proc/${pid}`, 'cmdline') !== '').toBe(false);
+      expect(fs.existsSync(pidsDir)).toBe(false);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('kill --all KILL stops a container', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.process.args = ['sh', '-c', 'sleep 100 & sleep 100 & wait'];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const res = await tsrunc(['kill', '--all', c.id, 'KILL']);
+      expect(res.code, res.stderr).toBe(0);
+      await waitForStatus(c.id, 'stopped');
+    } finally {
+      await c.cleanup();
+    }
+  });
+});
+
+describe('cgroupsPath', () => {
+  // Parents a test made in every hierarchy: removed (when empty) after it, deepest first.
+  function removeParents(relative: string[]): void {
+    for (const hierarchy of fs.readdirSync('/sys/fs/cgroup')) {
+      for (const dir of relative) {
+        try {
+          fs.rmdirSync(path.join('/sys/fs/cgroup', hierarchy, dir));
+        } catch {
+          // not there in this hierarchy
+        }
+      }
+    }
+  }
+
+  it('an absolute path is used from the root of every hierarchy', async () => {
+    const id = containerId();
+    try {
+      const c = await createContainer(
+        (cfg) => {
+          cfg.linux.cgroupsPath = `/tsrunc-abs/${id}`;
+          cfg.process.args = ['true'];
+        },
+        { id },
+      );
+      const memory = `/sys/fs/cgroup/memory/tsrunc-abs/${id}`;
+      try {
+        expect(read(memory, 'cgroup.procs')).toBe(String(c.pid));
+        expect(read(`/sys/fs/cgroup/unified/tsrunc-abs/${id}`, 'cgroup.procs')).toBe(String(c.pid));
+      } finally {
+        await c.cleanup();
+      }
+      expect(fs.existsSync(memory)).toBe(false);
+    } finally {
+      removeParents(['tsrunc-abs']);
+    }
+  });
+
+  it('--systemd-cgroup maps slice:prefix:name onto the cgroupfs path systemd uses', async () => {
+    const id = containerId();
+    const c = await createContainer(
+      (cfg) => {
+        cfg.linux.cgroupsPath = `tsrunctest-a.slice:pre:${id}`;
+        cfg.process.args = ['true'];
+      },
+      { id, globalArgs: ['--systemd-cgroup'] },
+    );
+    const scope = `/sys/fs/cgroup/memory/tsrunctest.slice/tsrunctest-a.slice/pre-${id}.scope`;
+    try {
+      expect(read(scope, 'cgroup.procs')).toBe(String(c.pid));
+    } finally {
+      await c.cleanup();
+      removeParents(['tsrunctest.slice/tsrunctest-a.slice', 'tsrunctest.slice']);
+    }
+    expect(fs.existsSync(scope)).toBe(false);
+  });
+});
+
+// `events` until the container stops; resolves with its stdout.
+function spawnEvents(id: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        path.resolve(__dirname, '../../bin/tsrunc'),
+        '--root',
+        stateRoot(),
+        'events',
+        '--interval',
+        '200ms',
+        id,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', () => resolve(out));
+  });
+}
+
+describe('v2 manager, for real on the unified hierarchy', () => {
+  it('creates, joins, freezes, thaws, lists and removes a cgroup', async () => {
+    const dir = `/sys/fs/cgroup/unified/tsrunc-v2-${process.pid}`;
+    const manager = managerFor({ layout: 'v2', dirs: { '': dir } });
+    const sleeper = spawn('sleep', ['100'], { stdio: 'ignore' });
+    try {
+      manager.create();
+      manager.join(sleeper.pid!);
+      expect(manager.pids()).toEqual([sleeper.pid]);
+      manager.freeze();
+      expect(manager.isFrozen()).toBe(true);
+      expect(read(dir, 'cgroup.events')).toMatch(/frozen 1/);
+      manager.thaw();
+      expect(manager.isFrozen()).toBe(false);
+    } finally {
+      sleeper.kill('SIGKILL');
+      await new Promise((r) => sleeper.once('exit', r));
+      await waitFor('empty cgroup', () => manager.pids().length === 0);
+      manager.destroy();
+    }
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+});

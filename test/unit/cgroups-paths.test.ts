@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+
+import { detectCgroups } from '../../src/cgroups/layout';
+import { planCgroups } from '../../src/cgroups/manager';
+import { cgroupTarget, expandSlice } from '../../src/cgroups/paths';
+import type { HostMount } from '../../src/plan/host';
+
+const mount = (mountPoint: string, fstype: string, superOptions: string, root = '/'): HostMount => ({
+  mountPoint,
+  fstype,
+  superOptions,
+  root,
+  shared: false,
+});
+
+// This machine's layout: v1 controllers plus cgroup2 at /sys/fs/cgroup/unified.
+const HYBRID = [
+  mount('/', 'ext4', 'rw'),
+  mount('/sys/fs/cgroup', 'tmpfs', 'rw,mode=755'),
+  mount('/sys/fs/cgroup/cpu', 'cgroup', 'rw,cpu'),
+  mount('/sys/fs/cgroup/memory', 'cgroup', 'rw,memory'),
+  mount('/sys/fs/cgroup/systemd', 'cgroup', 'rw,xattr,release_agent=/x,name=systemd'),
+  mount('/sys/fs/cgroup/unified', 'cgroup2', 'rw'),
+];
+
+describe('detectCgroups', () => {
+  it('recognises hybrid, pure v1 and pure v2 hosts', () => {
+    expect(detectCgroups(HYBRID, () => ['hugetlb']).layout).toBe('hybrid');
+    expect(detectCgroups(HYBRID.slice(0, 5), () => []).layout).toBe('v1');
+    expect(detectCgroups([mount('/sys/fs/cgroup', 'cgroup2', 'rw')], () => ['cpu', 'memory']).layout).toBe(
+      'v2',
+    );
+  });
+
+  it('names v1 hierarchies by their controllers as /proc/self/cgroup does', () => {
+    const keys = detectCgroups(HYBRID, () => ['hugetlb']).hierarchies.map((h) => h.procKey);
+    expect(keys).toEqual(['cpu', 'memory', 'name=systemd', '']);
+  });
+
+  it('reads the v2 controllers from cgroup.controllers', () => {
+    const v2 = detectCgroups(HYBRID, () => ['hugetlb']).hierarchies.find((h) => h.version === 2);
+    expect(v2?.controllers).toEqual(['hugetlb']);
+  });
+
+  it('fails without any cgroup mount', () => {
+    expect(() => detectCgroups([mount('/', 'ext4', 'rw')], () => [])).toThrow(/no cgroup hierarchy/);
+  });
+});
+
+describe('cgroupTarget', () => {
+  it('defaults to the container id below the runtime cgroup', () => {
+    expect(cgroupTarget(undefined, 'c1', false)).toEqual({ path: 'c1', relative: true });
+  });
+  it('takes absolute and relative paths', () => {
+    expect(cgroupTarget('/docker/abc', 'c1', false)).toEqual({ path: '/docker/abc', relative: false });
+    expect(cgroupTarget('pods/abc', 'c1', false)).toEqual({ path: 'pods/abc', relative: true });
+  });
+  it('refuses ..', () => {
+    expect(() => cgroupTarget('/a/../../b', 'c1', false)).toThrow(
+      'config.json: linux.cgroupsPath: must not contain ".."',
+    );
+  });
+  it('maps systemd slice:prefix:name to the cgroupfs path systemd uses', () => {
+    expect(cgroupTarget('system.slice:docker:abc', 'c1', true).path).toBe('/system.slice/docker-abc.scope');
+    expect(cgroupTarget('kubepods-besteffort-pod12.slice:cri-containerd:abc', 'c1', true).path).toBe(
+      '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope',
+    );
+    expect(cgroupTarget(':tsrunc:c1', 'c1', true).path).toBe('/system.slice/tsrunc-c1.scope');
+    expect(cgroupTarget(undefined, 'c1', true).path).toBe('/system.slice/tsrunc-c1.scope');
+  });
+  it('refuses a systemd path of another shape', () => {
+    expect(() => cgroupTarget('/a/b', 'c1', true)).toThrow(/must be "slice:prefix:name"/);
+  });
+});
+
+describe('expandSlice', () => {
+  it('nests dash-separated slices', () => {
+    expect(expandSlice('-.slice')).toBe('/');
+    expect(expandSlice('a.slice')).toBe('/a.slice');
+    expect(expandSlice('a-b-c.slice')).toBe('/a.slice/a-b.slice/a-b-c.slice');
+  });
+  it('refuses invalid names', () => {
+    expect(() => expandSlice('a--b.slice')).toThrow(/invalid slice/);
+    expect(() => expandSlice('foo.scope')).toThrow(/not a slice/);
+  });
+});
+
+describe('planCgroups', () => {
+  const host = detectCgroups(HYBRID, () => ['hugetlb']);
+  const own = new Map([
+    ['cpu', '/'],
+    ['memory', '/process_api/abc'],
+    ['name=systemd', '/'],
+    ['', '/'],
+  ]);
+
+  it('puts a relative path below the runtime cgroup of each hierarchy', () => {
+    expect(planCgroups(host, { path: 'c1', relative: true }, own).dirs).toEqual({
+      cpu: '/sys/fs/cgroup/cpu/c1',
+      memory: '/sys/fs/cgroup/memory/process_api/abc/c1',
+      'name=systemd': '/sys/fs/cgroup/systemd/c1',
+      '': '/sys/fs/cgroup/unified/c1',
+    });
+  });
+
+  it('puts an absolute path at the same place in every hierarchy', () => {
+    const dirs = planCgroups(host, { path: '/docker/abc', relative: false }, own).dirs;
+    expect(Object.values(dirs)).toEqual([
+      '/sys/fs/cgroup/cpu/docker/abc',
+      '/sys/fs/cgroup/memory/docker/abc',
+      '/sys/fs/cgroup/systemd/docker/abc',
+      '/sys/fs/cgroup/unified/docker/abc',
+    ]);
+  });
+
+  it('strips the mount root of a hierarchy mounted inside a cgroup namespace', () => {
+    const nested = detectCgroups([mount('/sys/fs/cgroup/memory', 'cgroup', 'rw,memory', '/outer')], () => []);
+    expect(
+      planCgroups(nested, { path: 'c1', relative: true }, new Map([['memory', '/outer/inner']])).dirs,
+    ).toEqual({
+      memory: '/sys/fs/cgroup/memory/inner/c1',
+    });
+  });
+});
