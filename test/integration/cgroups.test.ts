@@ -105,6 +105,22 @@ describe('limits', () => {
     expect(fs.readdirSync(stateRoot()).filter((e) => e === id)).toEqual([]);
   });
 
+  it('hugepage limits go to the unified hierarchy on a hybrid host (no v1 hugetlb here)', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.linux.resources = {
+        ...cfg.linux.resources,
+        hugepageLimits: [{ pageSize: '2MB', limit: 4 * 2 * MiB }],
+      };
+      cfg.process.args = ['true'];
+    });
+    try {
+      const unified = hostCgroupDir(c.pid, 'unified');
+      expect(read(unified, 'hugetlb.2MB.max')).toBe(String(8 * MiB));
+    } finally {
+      await c.cleanup();
+    }
+  });
+
   it('devices: the default deny-all plus allow list; other devices cannot be opened', async () => {
     const res = await runContainer((cfg) => {
       cfg.linux.devices = [{ path: '/dev/loop-test', type: 'b', major: 7, minor: 0, fileMode: 0o600 }];
@@ -375,6 +391,7 @@ describe('v2 manager, for real on the unified hierarchy', () => {
     const dir = `/sys/fs/cgroup/unified/tsrunc-v2-${process.pid}`;
     const manager = managerFor({ layout: 'v2', dirs: { '': dir } });
     const sleeper = spawn('sleep', ['100'], { stdio: 'ignore' });
+    const exited = new Promise((r) => sleeper.once('exit', r));
     try {
       manager.create();
       manager.join(sleeper.pid!);
@@ -384,9 +401,13 @@ describe('v2 manager, for real on the unified hierarchy', () => {
       expect(read(dir, 'cgroup.events')).toMatch(/frozen 1/);
       manager.thaw();
       expect(manager.isFrozen()).toBe(false);
+      // kill --all: every process the cgroup lists.
+      for (const pid of manager.pids()) process.kill(pid, 'SIGKILL');
+      await exited;
+      await waitFor('empty cgroup', () => manager.pids().length === 0);
     } finally {
       sleeper.kill('SIGKILL');
-      await new Promise((r) => sleeper.once('exit', r));
+      await exited;
       await waitFor('empty cgroup', () => manager.pids().length === 0);
       manager.destroy();
     }

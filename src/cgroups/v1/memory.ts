@@ -13,6 +13,7 @@
 //   - disableOOMKiller: only true is written ("1"), as runc does; false leaves the file alone.
 //   - useHierarchy: written as given. Recent kernels are always hierarchical and refuse "0"
 //     with EINVAL, which then surfaces as the write error (runc ignores the field).
+import { logger } from '../../util/log';
 import { RuntimeError } from '../../runtime/errors';
 import type { LinuxMemory, LinuxResources } from '../../spec/types';
 import { cgroupFileExists, readKeyValues, writeCgroupFile } from '../fs';
@@ -83,9 +84,13 @@ function checkBeforeUpdate(dir: string, memory: LinuxMemory, ctx: ApplyContext):
   }
 }
 
-/** kmem files: only where the kernel still has them (see the header). */
+/** kmem files: only where the kernel still has them (see the header); say so otherwise. */
 function setIfPresent(dir: string, file: string, value: number | undefined): void {
-  if (value === undefined || value === 0 || !cgroupFileExists(dir, file)) return;
+  if (value === undefined || value === 0) return;
+  if (!cgroupFileExists(dir, file)) {
+    logger().warn(`linux.resources.memory: this kernel has no ${file}: kernel memory limit ${value} ignored`);
+    return;
+  }
   writeCgroupFile(dir, file, value);
 }
 
