@@ -205,6 +205,28 @@ describe('commands', () => {
     }
   });
 
+  it('an update that names no device rules keeps the container ones', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.linux.resources = {
+        ...cfg.linux.resources,
+        devices: [
+          ...cfg.linux.resources.devices,
+          { allow: true, type: 'b', major: 7, minor: 0, access: 'rwm' },
+        ],
+      };
+      cfg.process.args = ['sleep', '100'];
+    });
+    try {
+      const devices = hostCgroupDir(c.pid, 'devices');
+      expect(read(devices, 'devices.list')).toContain('b 7:0 rwm');
+      const res = await tsrunc(['update', '--memory', '128m', c.id]);
+      expect(res.code, res.stderr).toBe(0);
+      expect(read(devices, 'devices.list')).toContain('b 7:0 rwm');
+    } finally {
+      await c.cleanup();
+    }
+  });
+
   it('ps lists exactly the container processes', async () => {
     const c = await createContainer((cfg) => {
       cfg.process.args = ['sh', '-c', 'sleep 100 & sleep 100 & wait'];

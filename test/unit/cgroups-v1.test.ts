@@ -942,13 +942,19 @@ describe('devices', () => {
     expect(deviceWrites(resources)).toEqual(writes);
   });
 
-  it('on update rewrites the whole sequence again', () => {
-    devicesController.apply(dir, {}, CREATE);
+  it('an update with device rules rewrites the whole sequence again', () => {
+    const rules = { devices: [{ allow: true, type: 'b', major: 7, minor: 0, access: 'rwm' }] };
+    devicesController.apply(dir, rules, CREATE);
     const first = [...writes];
     writes.length = 0;
-    devicesController.apply(dir, {}, UPDATE);
+    devicesController.apply(dir, rules, UPDATE);
     expect(writes).toEqual(first);
     expect(first[0]).toEqual(['devices.deny', 'a']);
+  });
+
+  it('an update without device rules leaves the devices cgroup alone', () => {
+    devicesController.apply(dir, { memory: { limit: 1 } }, UPDATE);
+    expect(writes).toEqual([]);
   });
 });
 

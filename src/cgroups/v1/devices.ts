@@ -11,7 +11,7 @@
 import type { LinuxResources } from '../../spec/types';
 import { deviceRules, formatDeviceRule } from '../device-rules';
 import { writeCgroupFile } from '../fs';
-import type { Controller } from '../types';
+import type { ApplyContext, Controller } from '../types';
 
 /** The (file, line) writes that set the rules of `resources`, in order. */
 export function deviceWrites(resources: LinuxResources): [file: string, line: string][] {
@@ -25,7 +25,9 @@ export function deviceWrites(resources: LinuxResources): [file: string, line: st
 export const devicesController: Controller = {
   name: 'devices',
 
-  apply(dir: string, resources: LinuxResources): void {
+  apply(dir: string, resources: LinuxResources, ctx: ApplyContext): void {
+    // An update that names no device rules keeps the container's (it carries only the changes).
+    if (ctx.update && resources.devices === undefined) return;
     for (const [file, line] of deviceWrites(resources)) writeCgroupFile(dir, file, line);
   },
 };

@@ -8,7 +8,7 @@ import { RuntimeError } from '../../runtime/errors';
 import { native } from '../../native';
 import type { LinuxResources } from '../../spec/types';
 import { deviceRules } from '../device-rules';
-import type { Controller } from '../types';
+import type { ApplyContext, Controller } from '../types';
 import { deviceFilterProgram } from './devices-bpf';
 
 /** Load `program` and make it the only device filter of the cgroup directory `dir`. */
@@ -56,8 +56,10 @@ export function attachedDeviceFilters(dir: string): number[] {
 export const devicesV2: Controller = {
   name: 'devices',
 
-  apply(dir: string, resources: LinuxResources): void {
-    // Always: even without configured rules the default allow list must be enforced.
+  apply(dir: string, resources: LinuxResources, ctx: ApplyContext): void {
+    // An update that names no device rules keeps the container's (it carries only the changes).
+    if (ctx.update && resources.devices === undefined) return;
+    // Always at create: even without configured rules the default allow list is enforced.
     installDeviceFilter(dir, deviceFilterProgram(deviceRules(resources)));
   },
 };
