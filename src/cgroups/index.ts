@@ -2,7 +2,7 @@
 // state record.
 import * as path from 'node:path';
 
-import { readMountInfo } from '../plan/host';
+import type { HostMount } from '../plan/host';
 import { detectCgroups, readProcCgroups } from './layout';
 import { type CgroupManager, type CgroupRecord, managerFor, planCgroups } from './manager';
 import { cgroupTarget } from './paths';
@@ -19,8 +19,9 @@ export function cgroupsForNewContainer(
   cgroupsPath: string | undefined,
   id: string,
   systemd: boolean,
+  mounts: HostMount[],
 ): NewContainerCgroups {
-  const host = detectCgroups(readMountInfo());
+  const host = detectCgroups(mounts);
   const record = planCgroups(host, cgroupTarget(cgroupsPath, id, systemd), readProcCgroups());
   const paths = new Map<string, string>();
   for (const h of host.hierarchies)

@@ -142,10 +142,12 @@ class CreateAttempt {
   async run(): Promise<void> {
     const n = native();
     writeRecord(this.opts.root, this.record);
+    const hostMounts = readMountInfo();
     const cgroups = cgroupsForNewContainer(
       this.spec.linux?.cgroupsPath,
       this.opts.id,
       this.opts.systemdCgroup,
+      hostMounts,
     );
     // Recorded before the directories exist, so `delete --force` finds them after a crash.
     this.record.cgroups = cgroups.manager.record;
@@ -173,7 +175,7 @@ class CreateAttempt {
       execFifoDirFd,
       joins,
       lastCap: lastCapability(),
-      hostMounts: readMountInfo(),
+      hostMounts,
       cgroups: cgroups.paths,
       warn: (message) => logger().warn(message),
     });

@@ -2,6 +2,7 @@
 //
 // The record stores the init's pid AND its start time (field 22 of /proc/<pid>/stat): a pid can be
 // reused by an unrelated process after the init dies, and only the pair names one process.
+import { cgroupsOf } from '../cgroups';
 import type { CgroupRecord } from '../cgroups/manager';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -220,12 +221,8 @@ export function containerStatus(root: string, rec: ContainerRecord, opts: Status
   return 'running';
 }
 
-// Paused is the freezer's state of the container's cgroups (loaded only for a record that has
-// cgroups: `state` and `list` of other containers stay cheap).
+// Paused is the freezer's state of the container's cgroups.
 function cgroupsFrozen(rec: ContainerRecord): boolean {
-  if (!rec.cgroups) return false;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { cgroupsOf } = require('../cgroups') as typeof import('../cgroups');
   try {
     return cgroupsOf(rec)?.isFrozen() ?? false;
   } catch {

@@ -110,9 +110,12 @@ describe('reserveContainer', () => {
   });
 });
 
-/** Compile the store and what it imports to plain CommonJS, for child processes to require. */
+/** Compile src/ to plain CommonJS (the store and all it imports), for child processes to require. */
 function transpileStore(outDir: string): string {
-  for (const rel of ['state/store.ts', 'runtime/errors.ts', 'util/fs.ts']) {
+  const sources = (fs.readdirSync(path.join(repo, 'src'), { recursive: true }) as string[]).filter(
+    (rel) => rel.endsWith('.ts') && !rel.endsWith('.d.ts'),
+  );
+  for (const rel of sources) {
     const source = fs.readFileSync(path.join(repo, 'src', rel), 'utf8');
     const { outputText } = ts.transpileModule(source, {
       compilerOptions: {
