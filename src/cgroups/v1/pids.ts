@@ -1,4 +1,4 @@
-// cgroup v1 pids controller (runc libcontainer/cgroups/fs/pids.go): pids.max is the limit when
+// The pids controller, v1 and v2 alike (same files; runc libcontainer/cgroups/fs/pids.go): pids.max is the limit when
 // it is positive and "max" otherwise (0 and -1 both mean no limit, as in runc and in our v2
 // controller). Stats: pids.current, and pids.max with "max" reported as 0 (runc's "no limit").
 import type { LinuxResources } from '../../spec/types';

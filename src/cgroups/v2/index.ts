@@ -9,7 +9,8 @@ import { devicesV2 } from './devices';
 import { hugetlbV2 } from './hugetlb';
 import { ioV2 } from './io';
 import { memoryV2 } from './memory';
-import { pidsV2 } from './pids';
+// pids.max and pids.current are the same files on both layouts: one controller serves both.
+import { pidsController as pidsV2 } from '../v1/pids';
 import { rdmaV2 } from './rdma';
 import { unifiedV2 } from './unified';
 
@@ -30,7 +31,7 @@ export { UNLIMITED } from './common';
 export { memoryV2, swapToV2 } from './memory';
 export { cpuV2, sharesToWeight, cpuMaxLine, DEFAULT_CPU_PERIOD } from './cpu';
 export { cpusetV2 } from './cpuset';
-export { pidsV2 } from './pids';
+export { pidsController as pidsV2 } from '../v1/pids';
 export { ioV2, blkioWeightToIoWeight } from './io';
 export { hugetlbV2, hugePageSizes } from './hugetlb';
 export { rdmaV2 } from './rdma';
