@@ -29,6 +29,7 @@
 
 #include "bpf.h"
 #include "plan.h"
+#include "seccomp.h"
 
 namespace tsrunc {
 namespace {
@@ -283,6 +284,26 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.console_socket_fd = (int)d.Int(o, "consoleSocketFd");
   p.exec_fifo_dir_fd = (int)d.Int(o, "execFifoDirFd");
   p.preserve_fds = (int)d.Int(o, "preserveFds");
+  Napi::Value seccomp = o.Get("seccomp");
+  if (seccomp.IsObject()) {
+    Napi::Object sc = seccomp.As<Napi::Object>();
+    Napi::Value filter = sc.Get("filter");
+    size_t size = filter.IsBuffer() ? filter.As<Napi::Buffer<uint8_t>>().Length() : 0;
+    // 8-byte struct sock_filter records, at most BPF_MAXINSNS of them.
+    if (size == 0 || size % 8 != 0 || size / 8 > 4096) {
+      d.Str(sc, "filter-must-be-a-bpf-program");
+    } else {
+      const uint8_t* bytes = filter.As<Napi::Buffer<uint8_t>>().Data();
+      // uint64_t storage keeps the copy 8-byte aligned, as struct sock_filter wants.
+      std::vector<uint64_t> copy(size / 8);
+      memcpy(copy.data(), bytes, size);
+      p.seccomp_filter = s.KeepArray(std::move(copy));
+      p.seccomp_instructions = (unsigned short)(size / 8);
+      p.seccomp_flags = (unsigned)d.Int(sc, "flags");
+    }
+  } else if (!seccomp.IsNull()) {
+    d.Obj(seccomp, "seccomp");
+  }
   if (argc == 0 && d.ok()) d.Str(o, "args-must-not-be-empty");
 }
 
@@ -550,6 +571,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mkfifo", Napi::Function::New(env, MakeFifo));
   exports.Set("strerror", Napi::Function::New(env, StrError));
   RegisterBpf(env, exports);
+  RegisterSeccomp(env, exports);
   return exports;
 }
 

@@ -28,10 +28,12 @@
 //            ──────────────────────────────────────────────────────>  CreateHooksDone
 //                                                                      pivot_root, console,
 //                                                                      masks, sysctl, hostname,
+//                                                                      seccomp (without NNP),
 //                                                                      user, caps, cwd, lookup
 //            <──────────────────────────────────────────────────────  InitReady
 //   save state, exit                                                   open exec.fifo (blocks
-//                                                                      until `start`), execve
+//                                                                      until `start`), seccomp
+//                                                                      (with NNP), execve
 //
 //   Any child may send Error{stage, step, errno, index} instead and _exit(1). An EOF on the
 //   socket before InitReady means the parent died: the child exits.
@@ -40,8 +42,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -743,6 +747,15 @@ void ResetSignals() {
   sigprocmask(SIG_SETMASK, &empty, nullptr);
 }
 
+// Installs the filter compiled in the parent (struct sock_filter[] in the Plan). Raw syscall on
+// memory prepared before clone: no libseccomp here.
+int LoadSeccomp(const Plan& plan) {
+  struct sock_fprog prog;
+  prog.len = plan.seccomp_instructions;
+  prog.filter = (struct sock_filter*)plan.seccomp_filter;
+  return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.seccomp_flags, &prog);
+}
+
 [[noreturn]] void RunStage2(const Plan& plan) {
   if (setsid() < 0) Fail(kStage2, kStepSetsid, errno);
   umask(0);  // devices and created paths get exactly the modes we ask for
@@ -809,6 +822,15 @@ void ResetSignals() {
     Fail(kStage2, kStepPersonality, errno);
   }
 
+  // linux.seccomp without noNewPrivileges: the kernel wants CAP_SYS_ADMIN (in our user
+  // namespace) to load a filter, which SwitchUser may drop, so load it now, as runc does. The
+  // filter then also applies to the rest of the setup (setgroups/setresgid/setresuid, prctl,
+  // capset, chdir, getcwd, stat/access, fcntl, sendmsg, openat, write, close, setrlimit,
+  // close_range, umask, rt_sigaction/rt_sigprocmask, execve): like with runc, the profile must
+  // allow them. With noNewPrivileges it is loaded right before execve instead.
+  if (plan.seccomp_filter && !plan.no_new_privileges && LoadSeccomp(plan) < 0) {
+    Fail(kStage2, kStepSeccomp, errno);
+  }
   SwitchUser(plan);
   if (chdir(plan.cwd) < 0) Fail(kStage2, kStepChdir, errno);
   // CVE-2024-21626: a cwd reached through a leaked host fd is outside our root; the kernel
@@ -848,6 +870,13 @@ void ResetSignals() {
   // Anything the runtime opened is O_CLOEXEC already; this also drops what Node inherited.
   syscall(SYS_close_range, 3 + plan.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
   ResetSignals();
+  // Last, so the filter sees as few of our own syscalls as possible. No capability is needed
+  // with no_new_privs set. A failure here cannot reach `create` any more (InitReady is sent).
+  if (plan.seccomp_filter && plan.no_new_privileges && LoadSeccomp(plan) < 0) {
+    const char msg[] = "tsrunc: linux.seccomp: load the filter failed\n";
+    WriteAll(2, msg, sizeof(msg) - 1);
+    _exit(127);
+  }
   execve(executable, plan.argv, plan.envp);
   const char msg[] = "tsrunc: exec of the container process failed\n";
   WriteAll(2, msg, sizeof(msg) - 1);

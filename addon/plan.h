@@ -111,6 +111,12 @@ struct Plan {
   int console_socket_fd;
   int exec_fifo_dir_fd;
   int preserve_fds;
+
+  // linux.seccomp, compiled in the parent (addon/seccomp.cc): struct sock_filter[] or nullptr.
+  // Loaded with the raw seccomp(2) syscall; see RunStage2 for when.
+  const void* seccomp_filter;
+  unsigned short seccomp_instructions;
+  unsigned seccomp_flags;  // SECCOMP_FILTER_FLAG_*
 };
 
 // One record on the sync socket, both directions. Fixed size: the receiver rejects any
@@ -181,6 +187,7 @@ enum Step : int32_t {
   kStepCwdUnreachable = 50,
   kStepExecLookup = 51,
   kStepPreserveFds = 52,
+  kStepSeccomp = 53,
 };
 
 // Entry point of the stage-1 child; never returns.

@@ -1,6 +1,7 @@
 // The only module that loads the .node file. Everything native goes through `NativeBinding`, so
 // unit tests can install a fake with `setNativeForTesting`.
 import * as path from 'node:path';
+import type { SeccompCompileInput, SeccompCompiled } from '../plan/seccomp';
 import type { NativePlan, SyncRecord } from '../plan/types';
 
 export interface SpawnResult {
@@ -53,6 +54,11 @@ export interface NativeBinding {
   detachDeviceProgram(cgroupFd: number, progId: number): void;
   /** BPF_PROG_QUERY: ids of the device programs attached to this cgroup itself. */
   queryDevicePrograms(cgroupFd: number): number[];
+  // seccomp (addon/seccomp.cc).
+  /** Compile a seccomp filter with libseccomp into a classic BPF program; rules naming a
+   *  syscall libseccomp does not know are skipped and listed in `unknown`. Throws on a problem
+   *  ("seccomp: unknown architecture ..."). */
+  compileSeccomp(input: SeccompCompileInput): SeccompCompiled;
 }
 
 let binding: NativeBinding | null = null;

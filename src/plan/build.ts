@@ -4,13 +4,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { native } from '../native';
 import { configError } from '../runtime/errors';
 import { CAPABILITIES } from '../spec/capabilities';
 import { RLIMITS } from '../spec/rlimits';
+import { logger } from '../util/log';
 import type { Spec } from '../spec/types';
 import { type HostMount, mountOf } from './host';
 import { CLONE, MS, NAMESPACES, PERSONALITY, S_IF } from './linux';
 import { BIND_REMOUNT_FLAGS, parseMountOptions, rootPropagationFlags } from './mount-options';
+import { buildSeccomp, type SeccompCompiler } from './seccomp';
 import type { NativeDevice, NativeMount, NativeNamespaceJoin, NativePlan, NativeSymlink } from './types';
 
 export interface PlanContext {
@@ -29,6 +32,8 @@ export interface PlanContext {
   /** /proc/self/cgroup of the runtime: the init starts in these cgroups. */
   cgroups: Map<string, string>;
   warn: (message: string) => void;
+  /** Compiles linux.seccomp; the addon's compileSeccomp when not given (tests inject one). */
+  compileSeccomp?: SeccompCompiler;
 }
 
 export interface BuiltPlan {
@@ -143,6 +148,11 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     consoleSocketFd: ctx.consoleSocketFd,
     execFifoDirFd: ctx.execFifoDirFd,
     preserveFds: ctx.preserveFds,
+    seccomp: buildSeccomp(
+      linux.seccomp,
+      ctx.compileSeccomp ?? ((input) => native().compileSeccomp(input)),
+      (message) => logger().debug(message),
+    ),
   };
   return {
     plan,

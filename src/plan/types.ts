@@ -67,6 +67,14 @@ export interface NativeCapabilities {
   lastCap: number;
 }
 
+/** linux.seccomp compiled in the parent (addon/seccomp.cc). */
+export interface NativeSeccomp {
+  /** struct sock_filter[] (8 bytes each), loaded by the child with seccomp(2). */
+  filter: Buffer;
+  /** SECCOMP_FILTER_FLAG_* for seccomp(SECCOMP_SET_MODE_FILTER, flags, ...). */
+  flags: number;
+}
+
 export interface NativePlan {
   // ---- stage 1: the intermediate process (namespaces) ----
   /** Existing namespaces to join, user namespace first. */
@@ -130,6 +138,9 @@ export interface NativePlan {
   execFifoDirFd: number;
   /** Number of fds from 3 on to keep open into the container. */
   preserveFds: number;
+  /** The filter to load: right before execve with noNewPrivileges, otherwise before the user
+   *  switch (while CAP_SYS_ADMIN is held, as runc does); null for none. */
+  seccomp: NativeSeccomp | null;
 }
 
 /** Sync message types: see the protocol diagram in src/runtime/protocol.ts. */

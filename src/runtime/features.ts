@@ -1,6 +1,12 @@
 // `tsrunc features`: what this runtime implements, per the runtime-spec features document
 // (features-schema.json / features-linux.json of runtime-spec v1.3).
 import { knownMountOptions } from '../plan/mount-options';
+import {
+  SECCOMP_ACTION_NAMES,
+  SECCOMP_ARCHITECTURES,
+  SECCOMP_FLAGS,
+  SECCOMP_OPERATORS,
+} from '../plan/seccomp';
 import { CAPABILITIES } from '../spec/capabilities';
 import { OCI_VERSION_MAX, OCI_VERSION_MIN } from '../spec/validate';
 
@@ -15,7 +21,17 @@ export function features(): object {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'],
       capabilities: [...CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
-      seccomp: { enabled: false },
+      seccomp: {
+        enabled: true,
+        actions: [...SECCOMP_ACTION_NAMES],
+        operators: Object.keys(SECCOMP_OPERATORS),
+        archs: Object.keys(SECCOMP_ARCHITECTURES),
+        knownFlags: Object.keys(SECCOMP_FLAGS),
+        // WAIT_KILLABLE_RECV only matters with a notify listener, which is not supported.
+        supportedFlags: Object.keys(SECCOMP_FLAGS).filter(
+          (f) => f !== 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV',
+        ),
+      },
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },

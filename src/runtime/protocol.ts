@@ -113,6 +113,7 @@ export const FAILURE_STEPS: Record<number, Describe> = {
   49: (_, b) => `process.cwd: chdir to ${b.plan.cwd}`,
   50: (_, b) => `process.cwd: ${b.plan.cwd} is outside the container root`,
   52: (r) => `--preserve-fds: fd ${r.index}`,
+  53: () => 'linux.seccomp: load the filter',
 };
 
 export function describeFailure(

@@ -715,6 +715,18 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
       if (seccomp.listenerPath && !isAbsolute(seccomp.listenerPath)) {
         out.push(msg('linux.seccomp.listenerPath', 'must be an absolute path'));
       }
+      (seccomp.syscalls ?? []).forEach((rule, i) => {
+        (rule.args ?? []).forEach((arg, j) => {
+          if (arg.index > 5) {
+            out.push(
+              msg(
+                `linux.seccomp.syscalls[${i}].args[${j}].index`,
+                `${arg.index} is not a syscall argument (0 to 5)`,
+              ),
+            );
+          }
+        });
+      });
       return out;
     },
   },
@@ -767,15 +779,6 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
         out.push(msg('linux.mountLabel', 'selinux is not enabled on this host, label ignored'));
       }
       return out;
-    },
-  },
-  {
-    name: 'seccomp-unsupported',
-    fatal: false,
-    check(spec) {
-      return spec.linux?.seccomp
-        ? [msg('linux.seccomp', 'seccomp is not supported yet, filter ignored')]
-        : [];
     },
   },
   {

@@ -49,7 +49,17 @@ describe('features', () => {
       ociVersionMax: string;
       hooks: string[];
       mountOptions: string[];
-      linux: Record<string, unknown> & { namespaces: string[]; capabilities: string[] };
+      linux: Record<string, unknown> & {
+        namespaces: string[];
+        capabilities: string[];
+        seccomp: {
+          enabled: boolean;
+          actions: string[];
+          operators: string[];
+          archs: string[];
+          supportedFlags: string[];
+        };
+      };
     };
     expect(doc.ociVersionMin).toBe('1.0.0');
     expect(doc.ociVersionMax).toBe('1.3.0');
@@ -77,7 +87,12 @@ describe('features', () => {
     ]);
     expect(doc.linux.capabilities).toEqual([...CAPABILITIES]);
     expect(doc.linux.cgroup).toEqual({ v1: true, v2: true, systemd: false, systemdUser: false });
-    expect(doc.linux.seccomp).toEqual({ enabled: false });
+    expect(doc.linux.seccomp.enabled).toBe(true);
+    expect(doc.linux.seccomp.actions).toContain('SCMP_ACT_ERRNO');
+    expect(doc.linux.seccomp.actions).not.toContain('SCMP_ACT_NOTIFY');
+    expect(doc.linux.seccomp.operators).toContain('SCMP_CMP_MASKED_EQ');
+    expect(doc.linux.seccomp.archs).toContain('SCMP_ARCH_X86_64');
+    expect(doc.linux.seccomp.supportedFlags).toContain('SECCOMP_FILTER_FLAG_LOG');
     expect(doc.linux.apparmor).toEqual({ enabled: false });
     expect(doc.linux.selinux).toEqual({ enabled: false });
   });
