@@ -37,9 +37,12 @@ export function tempDir(prefix = 'tmp'): string {
   return fs.mkdtempSync(path.join(base, `${prefix}-${process.pid}-${++seq}-`));
 }
 
-/** A container id unique in this run that contains "tsrunc" (leak checks look for it). */
+/**
+ * A container id unique in this run that contains "tsrunc" and the run id (leak checks look for
+ * both: a container's cgroup is named after its id, and another run's cgroups are not ours).
+ */
 export function containerId(prefix = 'tsrunc'): string {
-  return `${prefix}-${process.pid}-${++seq}`;
+  return `${prefix}-${testEnv().runId}-${process.pid}-${++seq}`;
 }
 
 /** Remove a directory tree without crossing file systems (a leaked mount stays untouched). */

@@ -69,6 +69,13 @@ function ownRunTag(): string | null {
   }
 }
 
+/** A container cgroup is named after its id, `<prefix>-<runId>-<pid>-<n>` (see containerId). */
+function cgroupOfOtherRun(name: string): boolean {
+  const own = ownRunTag();
+  const match = /-([0-9]+-[0-9a-f]{6})-[0-9]+-[0-9]+$/.exec(name);
+  return own !== null && match !== null && `${STATE_PREFIX}${match[1]}` !== own;
+}
+
 /** `text` names another run's things and none of ours. */
 function belongsToOtherRun(text: string): boolean {
   const own = ownRunTag();
@@ -228,6 +235,7 @@ export function findLeaks(before: HostSnapshot, opts: LeakCheckOptions = {}): Le
   const cgroups = [...now.cgroups].filter((c) => {
     if (before.cgroups.has(c)) return false;
     const base = path.basename(c);
+    if (cgroupOfOtherRun(base)) return false;
     return base !== 'tsrunc' && !base.endsWith('.slice');
   });
   const isNew = (pid: number) => {
