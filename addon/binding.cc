@@ -300,6 +300,7 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
       p.seccomp_filter = s.KeepArray(std::move(copy));
       p.seccomp_instructions = (unsigned short)(size / 8);
       p.seccomp_flags = (unsigned)d.Int(sc, "flags");
+      p.seccomp_notify = d.Bool(sc, "notify");
     }
   } else if (!seccomp.IsNull()) {
     d.Obj(seccomp, "seccomp");
@@ -351,14 +352,41 @@ Napi::Value SyncRecv(const Napi::CallbackInfo& info) {
   if (ready < 0) return ThrowErrno(env, "poll sync socket", errno);
   if (ready == 0) return env.Null();
   SyncRecord rec;
+  struct iovec iov = {&rec, sizeof(rec)};
+  char control[CMSG_SPACE(sizeof(int))];
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
   ssize_t n;
   do {
-    n = recv(fd, &rec, sizeof(rec), MSG_TRUNC);
+    n = recvmsg(fd, &msg, MSG_TRUNC | MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return ThrowErrno(env, "recv sync socket", errno);
-  if (n == 0) return env.Null();  // every child end is closed
-  // Fixed-size records only: anything else is a corrupted or hostile peer.
-  if (n != (ssize_t)sizeof(rec)) return ThrowType(env, "sync record of unexpected size");
+  // At most one fd rides along (the seccomp listener); the caller owns it from here.
+  int passed_fd = -1;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int received;
+      memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (passed_fd < 0) {
+        passed_fd = received;
+      } else {
+        close(received);
+      }
+    }
+  }
+  bool bad = n != (ssize_t)sizeof(rec) || (msg.msg_flags & MSG_CTRUNC) != 0;
+  if (n == 0 || bad) {
+    if (passed_fd >= 0) close(passed_fd);
+    if (n == 0) return env.Null();  // every child end is closed
+    // Fixed-size records only: anything else is a corrupted or hostile peer.
+    return ThrowType(env, "sync record of unexpected size");
+  }
   Napi::Object out = Napi::Object::New(env);
   out.Set("type", rec.type);
   out.Set("stage", rec.stage);
@@ -366,7 +394,47 @@ Napi::Value SyncRecv(const Napi::CallbackInfo& info) {
   out.Set("errno", rec.error);
   out.Set("index", rec.index);
   out.Set("pid", rec.pid);
+  out.Set("fd", passed_fd);
   return out;
+}
+
+// sendFds(socketFd, payload: string, fds: number[]): one sendmsg with the payload and the fds
+// attached (SCM_RIGHTS), as a seccomp listener expects them.
+Napi::Value SendFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsArray()) {
+    return ThrowType(env, "sendFds(socketFd, payload, fds)");
+  }
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  std::string payload = info[1].As<Napi::String>().Utf8Value();
+  Napi::Array list = info[2].As<Napi::Array>();
+  constexpr uint32_t kMaxFds = 8;
+  if (list.Length() == 0 || list.Length() > kMaxFds) return ThrowType(env, "sendFds: 1 to 8 fds");
+  int fds[kMaxFds];
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    fds[i] = list.Get(i).As<Napi::Number>().Int32Value();
+  }
+  struct iovec iov = {payload.data(), payload.size()};
+  char control[CMSG_SPACE(sizeof(fds))];
+  memset(control, 0, sizeof(control));
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(list.Length() * sizeof(int));
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(list.Length() * sizeof(int));
+  memcpy(CMSG_DATA(cmsg), fds, list.Length() * sizeof(int));
+  ssize_t n;
+  do {
+    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(env, "sendmsg", errno);
+  if ((size_t)n != payload.size()) return ThrowErrno(env, "sendmsg (short write)", EMSGSIZE);
+  return env.Undefined();
 }
 
 Napi::Value SyncSend(const Napi::CallbackInfo& info) {
@@ -557,6 +625,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnInit", Napi::Function::New(env, SpawnInit));
   exports.Set("syncRecv", Napi::Function::New(env, SyncRecv));
   exports.Set("syncSend", Napi::Function::New(env, SyncSend));
+  exports.Set("sendFds", Napi::Function::New(env, SendFds));
   exports.Set("waitPid", Napi::Function::New(env, WaitPid));
   exports.Set("namespaceType", Napi::Function::New(env, NamespaceType));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));

@@ -28,12 +28,15 @@
 //            ──────────────────────────────────────────────────────>  CreateHooksDone
 //                                                                      pivot_root, console,
 //                                                                      masks, sysctl, hostname,
-//                                                                      seccomp (without NNP),
 //                                                                      user, caps, cwd, lookup
+//                                    (only when the filter notifies:)  load seccomp
+//            <──────────────────────────────────────────────────────  SeccompNotifyFd + fd
+//   send fd + state to listenerPath
+//            ──────────────────────────────────────────────────────>  SeccompNotifyDone
 //            <──────────────────────────────────────────────────────  InitReady
 //   save state, exit                                                   open exec.fifo (blocks
-//                                                                      until `start`), seccomp
-//                                                                      (with NNP), execve
+//                                                                      until `start`), rlimits,
+//                                                                      load seccomp, execve
 //
 //   Any child may send Error{stage, step, errno, index} instead and _exit(1). An EOF on the
 //   socket before InitReady means the parent died: the child exits.
@@ -652,10 +655,46 @@ void WriteSysctls(const Plan& plan) {
   }
 }
 
-void SwitchUser(const Plan& plan) {
+// Loading a seccomp filter without no_new_privs needs CAP_SYS_ADMIN, and the filter is loaded
+// last, after the user switch and the capset: keep CAP_SYS_ADMIN in the effective and permitted
+// sets until then (DropSeccompAdmin), when the config's sets would not have it.
+constexpr int kCapSysAdmin = 21;
+constexpr uint64_t kSysAdminBit = 1ULL << kCapSysAdmin;
+
+bool KeepsAdminForSeccomp(const Plan& plan) {
+  if (plan.seccomp_filter == nullptr || plan.no_new_privileges) return false;
   if (plan.has_capabilities) {
+    return (plan.cap_effective & plan.cap_permitted & kSysAdminBit) == 0;
+  }
+  return plan.uid != 0;  // no capabilities object: a non-root user loses them all on setuid
+}
+
+int SetCapabilities(uint64_t effective, uint64_t permitted, uint64_t inheritable) {
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  data[0].effective = (uint32_t)effective;
+  data[1].effective = (uint32_t)(effective >> 32);
+  data[0].permitted = (uint32_t)permitted;
+  data[1].permitted = (uint32_t)(permitted >> 32);
+  data[0].inheritable = (uint32_t)inheritable;
+  data[1].inheritable = (uint32_t)(inheritable >> 32);
+  return (int)syscall(SYS_capset, &header, data);
+}
+
+// The final capability sets, once the filter is in. Returns 0 or -1 with errno.
+int DropSeccompAdmin(const Plan& plan) {
+  if (!KeepsAdminForSeccomp(plan)) return 0;
+  if (!plan.has_capabilities) return SetCapabilities(0, 0, 0);
+  return SetCapabilities(plan.cap_effective, plan.cap_permitted, plan.cap_inheritable);
+}
+
+void SwitchUser(const Plan& plan) {
+  bool keep_admin = KeepsAdminForSeccomp(plan);
+  if (plan.has_capabilities || keep_admin) {
     // Keep the permitted set across setuid; capset below decides what remains.
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) Fail(kStage2, kStepCapset, errno);
+  }
+  if (plan.has_capabilities) {
     for (int cap = 0; cap <= plan.cap_last && cap < 64; cap++) {
       if (plan.cap_bounding & (1ULL << cap)) continue;
       if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) {
@@ -670,16 +709,16 @@ void SwitchUser(const Plan& plan) {
   }
   if (syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) < 0) Fail(kStage2, kStepSetgid, errno);
   if (syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) < 0) Fail(kStage2, kStepSetuid, errno);
-  if (!plan.has_capabilities) return;
-  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2];
-  data[0].effective = (uint32_t)plan.cap_effective;
-  data[1].effective = (uint32_t)(plan.cap_effective >> 32);
-  data[0].permitted = (uint32_t)plan.cap_permitted;
-  data[1].permitted = (uint32_t)(plan.cap_permitted >> 32);
-  data[0].inheritable = (uint32_t)plan.cap_inheritable;
-  data[1].inheritable = (uint32_t)(plan.cap_inheritable >> 32);
-  if (syscall(SYS_capset, &header, data) < 0) Fail(kStage2, kStepCapset, errno);
+  uint64_t admin = keep_admin ? kSysAdminBit : 0;
+  if (!plan.has_capabilities) {
+    if (keep_admin && SetCapabilities(admin, admin, 0) < 0) Fail(kStage2, kStepCapset, errno);
+    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+    return;
+  }
+  if (SetCapabilities(plan.cap_effective | admin, plan.cap_permitted | admin,
+                      plan.cap_inheritable) < 0) {
+    Fail(kStage2, kStepCapset, errno);
+  }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
     Fail(kStage2, kStepCapAmbient, errno, -1);
   }
@@ -748,12 +787,38 @@ void ResetSignals() {
 }
 
 // Installs the filter compiled in the parent (struct sock_filter[] in the Plan). Raw syscall on
-// memory prepared before clone: no libseccomp here.
+// memory prepared before clone: no libseccomp here. Returns the listener fd with
+// SECCOMP_FILTER_FLAG_NEW_LISTENER, else 0; -1 with errno.
 int LoadSeccomp(const Plan& plan) {
   struct sock_fprog prog;
   prog.len = plan.seccomp_instructions;
   prog.filter = (struct sock_filter*)plan.seccomp_filter;
   return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.seccomp_flags, &prog);
+}
+
+// The listener fd goes to the parent (which passes it to linux.seccomp.listenerPath) on the sync
+// socket, attached to a SeccompNotifyFd record.
+void SendSeccompListener(int listener) {
+  SyncRecord rec = {kSeccompNotifyFd, kStage2, 0, 0, 0, 0};
+  struct iovec iov = {&rec, sizeof(rec)};
+  char control[CMSG_SPACE(sizeof(int))];
+  memset(control, 0, sizeof(control));
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
+  ssize_t n;
+  do {
+    n = sendmsg(g_sync_fd, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)sizeof(rec)) Fail(kStage2, kStepSeccompNotifyFd, n < 0 ? errno : EMSGSIZE);
 }
 
 [[noreturn]] void RunStage2(const Plan& plan) {
@@ -822,15 +887,6 @@ int LoadSeccomp(const Plan& plan) {
     Fail(kStage2, kStepPersonality, errno);
   }
 
-  // linux.seccomp without noNewPrivileges: the kernel wants CAP_SYS_ADMIN (in our user
-  // namespace) to load a filter, which SwitchUser may drop, so load it now, as runc does. The
-  // filter then also applies to the rest of the setup (setgroups/setresgid/setresuid, prctl,
-  // capset, chdir, getcwd, stat/access, fcntl, sendmsg, openat, write, close, setrlimit,
-  // close_range, umask, rt_sigaction/rt_sigprocmask, execve): like with runc, the profile must
-  // allow them. With noNewPrivileges it is loaded right before execve instead.
-  if (plan.seccomp_filter && !plan.no_new_privileges && LoadSeccomp(plan) < 0) {
-    Fail(kStage2, kStepSeccomp, errno);
-  }
   SwitchUser(plan);
   if (chdir(plan.cwd) < 0) Fail(kStage2, kStepChdir, errno);
   // CVE-2024-21626: a cwd reached through a leaked host fd is outside our root; the kernel
@@ -848,6 +904,20 @@ int LoadSeccomp(const Plan& plan) {
   for (int fd = 0; fd <= 2; fd++) fcntl(fd, F_SETFD, 0);
   if (plan.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
     Fail(kStage2, kStepNoNewPrivileges, errno);
+  }
+  // linux.seccomp, after the capabilities are set. A filter with SCMP_ACT_NOTIFY rules is loaded
+  // here, while the sync socket can still carry its listener fd to the parent (and a failure
+  // still reaches `create`); the syscalls from here to execve then pass through it (sendmsg,
+  // recvfrom, capset, sendto, close, openat, write, umask, prlimit64, close_range,
+  // rt_sigaction, rt_sigprocmask, execve), as with runc. Any other filter is loaded right
+  // before execve, below.
+  if (plan.seccomp_filter && plan.seccomp_notify) {
+    int listener = LoadSeccomp(plan);
+    if (listener < 0) Fail(kStage2, kStepSeccomp, errno);
+    SendSeccompListener(listener);
+    close(listener);
+    Expect(kStage2, kSeccompNotifyDone);
+    if (DropSeccompAdmin(plan) < 0) Fail(kStage2, kStepSeccompCapset, errno);
   }
 
   SendRecord(kInitReady, kStage2, 0, 0, 0, 0);
@@ -870,12 +940,20 @@ int LoadSeccomp(const Plan& plan) {
   // Anything the runtime opened is O_CLOEXEC already; this also drops what Node inherited.
   syscall(SYS_close_range, 3 + plan.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
   ResetSignals();
-  // Last, so the filter sees as few of our own syscalls as possible. No capability is needed
-  // with no_new_privs set. A failure here cannot reach `create` any more (InitReady is sent).
-  if (plan.seccomp_filter && plan.no_new_privileges && LoadSeccomp(plan) < 0) {
-    const char msg[] = "tsrunc: linux.seccomp: load the filter failed\n";
-    WriteAll(2, msg, sizeof(msg) - 1);
-    _exit(127);
+  // Last, so the filter sees only capset (when CAP_SYS_ADMIN was kept to load it without
+  // no_new_privs) and execve of ours. A failure cannot reach `create` any more (InitReady is
+  // sent): it is reported on the container's stderr.
+  if (plan.seccomp_filter && !plan.seccomp_notify) {
+    if (LoadSeccomp(plan) < 0) {
+      const char msg[] = "tsrunc: linux.seccomp: load the filter failed\n";
+      WriteAll(2, msg, sizeof(msg) - 1);
+      _exit(127);
+    }
+    if (DropSeccompAdmin(plan) < 0) {
+      const char msg[] = "tsrunc: linux.seccomp: drop CAP_SYS_ADMIN after loading the filter failed\n";
+      WriteAll(2, msg, sizeof(msg) - 1);
+      _exit(127);
+    }
   }
   execve(executable, plan.argv, plan.envp);
   const char msg[] = "tsrunc: exec of the container process failed\n";

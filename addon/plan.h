@@ -116,7 +116,8 @@ struct Plan {
   // Loaded with the raw seccomp(2) syscall; see RunStage2 for when.
   const void* seccomp_filter;
   unsigned short seccomp_instructions;
-  unsigned seccomp_flags;  // SECCOMP_FILTER_FLAG_*
+  unsigned seccomp_flags;  // SECCOMP_FILTER_FLAG_* (NEW_LISTENER included when it notifies)
+  bool seccomp_notify;     // load before InitReady and send the listener fd to the parent
 };
 
 // One record on the sync socket, both directions. Fixed size: the receiver rejects any
@@ -139,6 +140,8 @@ enum SyncType : int32_t {
   kCreateHooksDone = 5,
   kInitReady = 6,
   kError = 7,
+  kSeccompNotifyFd = 8,    // init -> parent, the listener fd attached (SCM_RIGHTS)
+  kSeccompNotifyDone = 9,  // parent -> init
 };
 
 // Keep in sync with FAILURE_STEPS in src/runtime/protocol.ts.
@@ -188,6 +191,8 @@ enum Step : int32_t {
   kStepExecLookup = 51,
   kStepPreserveFds = 52,
   kStepSeccomp = 53,
+  kStepSeccompNotifyFd = 54,
+  kStepSeccompCapset = 55,
 };
 
 // Entry point of the stage-1 child; never returns.

@@ -14,9 +14,12 @@ export interface SpawnResult {
 export interface NativeBinding {
   /** Clone the stage-1 process that builds the namespaces and clones the init. */
   spawnInit(plan: NativePlan): SpawnResult;
-  /** Wait up to timeoutMs (-1: forever) for one sync record; null on timeout or EOF. */
+  /** Wait up to timeoutMs (-1: forever) for one sync record; null on timeout or EOF. An fd sent
+   *  with it (SCM_RIGHTS) is in `fd` (else -1) and belongs to the caller. */
   syncRecv(fd: number, timeoutMs: number): SyncRecord | null;
   syncSend(fd: number, type: number): void;
+  /** One sendmsg(2) of payload with fds attached (SCM_RIGHTS) on a connected socket. */
+  sendFds(socketFd: number, payload: string, fds: number[]): void;
   /** waitpid(pid, WNOHANG when !block): {pid, status} where status is the exit code or
    *  128+signal; pid 0 when still running. */
   waitPid(pid: number, block: boolean): { pid: number; exitCode: number };

@@ -42,7 +42,7 @@ export type SeccompCompiler = (input: SeccompCompileInput) => SeccompCompiled;
 const EPERM = 1;
 
 /** SCMP_ACT_* values of seccomp.h; ERRNO and TRACE carry an errno in the low 16 bits. */
-const ACTIONS: Record<Exclude<SeccompAction, 'SCMP_ACT_NOTIFY'>, (errno: number) => number> = {
+const ACTIONS: Record<SeccompAction, (errno: number) => number> = {
   SCMP_ACT_KILL: () => 0x00000000,
   SCMP_ACT_KILL_THREAD: () => 0x00000000,
   SCMP_ACT_KILL_PROCESS: () => 0x80000000,
@@ -51,6 +51,8 @@ const ACTIONS: Record<Exclude<SeccompAction, 'SCMP_ACT_NOTIFY'>, (errno: number)
   SCMP_ACT_TRACE: (errno) => (0x7ff00000 | (errno & 0xffff)) >>> 0,
   SCMP_ACT_LOG: () => 0x7ffc0000,
   SCMP_ACT_ALLOW: () => 0x7fff0000,
+  // Handed to the listener at linux.seccomp.listenerPath (see the protocol in addon/child.cc).
+  SCMP_ACT_NOTIFY: () => 0x7fc00000,
 };
 
 /** enum scmp_compare of seccomp.h. */
@@ -96,26 +98,38 @@ export const SECCOMP_FLAGS: Record<string, number> = {
 };
 /** Only meaningful with a notify listener (and refused by the kernel without one). */
 const NOTIFY_ONLY_FLAGS = SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+/** Kernel flags the runtime adds itself when the filter has SCMP_ACT_NOTIFY rules. */
+const SECCOMP_FILTER_FLAG_NEW_LISTENER = 8;
+/** TSYNC and NEW_LISTENER together need TSYNC_ESRCH (the kernel refuses the pair otherwise). */
+const SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 16;
 
 export const SECCOMP_ACTION_NAMES = Object.keys(ACTIONS);
 
 /** The SCMP_ACT_* value of an action; errnoRet defaults to EPERM for ERRNO and TRACE. */
 export function seccompAction(action: SeccompAction, errnoRet: number | undefined, field: string): number {
-  if (action === 'SCMP_ACT_NOTIFY') throw configError(field, 'seccomp notify is not supported yet');
   const value = ACTIONS[action] as ((errno: number) => number) | undefined;
   if (value === undefined) throw configError(field, `unknown seccomp action ${action}`);
   return value(errnoRet ?? EPERM);
 }
 
-/** Kernel flags for seccomp(SECCOMP_SET_MODE_FILTER, flags, ...). */
-export function seccompFlags(flags: string[] | undefined): number {
+/** Kernel flags for seccomp(SECCOMP_SET_MODE_FILTER, flags, ...); `notify`: the filter has
+ *  SCMP_ACT_NOTIFY rules, so loading it must return a listener fd. */
+export function seccompFlags(flags: string[] | undefined, notify = false): number {
   let out = 0;
   (flags ?? []).forEach((flag, i) => {
     const value = SECCOMP_FLAGS[flag];
     if (value === undefined) throw configError(`linux.seccomp.flags[${i}]`, `unknown seccomp flag ${flag}`);
     out |= value;
   });
-  return out & ~NOTIFY_ONLY_FLAGS;
+  if (!notify) return out & ~NOTIFY_ONLY_FLAGS;
+  out |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+  if (out & SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_TSYNC) out |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+  return out;
+}
+
+/** The filter hands some syscalls to a listener (SCMP_ACT_NOTIFY). */
+export function seccompNotifies(seccomp: LinuxSeccomp): boolean {
+  return (seccomp.syscalls ?? []).some((rule) => rule.action === 'SCMP_ACT_NOTIFY');
 }
 
 export function seccompCompileInput(seccomp: LinuxSeccomp): SeccompCompileInput {
@@ -172,7 +186,8 @@ export function buildSeccomp(
 ): NativeSeccomp | null {
   if (!seccomp) return null;
   const input = seccompCompileInput(seccomp);
-  const flags = seccompFlags(seccomp.flags);
+  const notify = seccompNotifies(seccomp);
+  const flags = seccompFlags(seccomp.flags, notify);
   let compiled: SeccompCompiled;
   try {
     compiled = compile(input);
@@ -180,5 +195,5 @@ export function buildSeccomp(
     throw configError('linux.seccomp', (err as Error).message.replace(/^seccomp: /, ''));
   }
   for (const name of new Set(compiled.unknown)) debug(`unknown seccomp syscall "${name}" ignored`);
-  return { filter: compiled.filter, flags };
+  return { filter: compiled.filter, flags, notify };
 }

@@ -73,6 +73,9 @@ export interface NativeSeccomp {
   filter: Buffer;
   /** SECCOMP_FILTER_FLAG_* for seccomp(SECCOMP_SET_MODE_FILTER, flags, ...). */
   flags: number;
+  /** SCMP_ACT_NOTIFY rules: the init loads the filter before InitReady and sends the listener
+   *  fd to the parent (SeccompNotifyFd), which passes it on to linux.seccomp.listenerPath. */
+  notify: boolean;
 }
 
 export interface NativePlan {
@@ -138,8 +141,8 @@ export interface NativePlan {
   execFifoDirFd: number;
   /** Number of fds from 3 on to keep open into the container. */
   preserveFds: number;
-  /** The filter to load: right before execve with noNewPrivileges, otherwise before the user
-   *  switch (while CAP_SYS_ADMIN is held, as runc does); null for none. */
+  /** The filter to load last, after the capabilities are set and right before execve (before
+   *  InitReady when it notifies); null for none. */
   seccomp: NativeSeccomp | null;
 }
 
@@ -159,6 +162,10 @@ export const SyncMessage = {
   InitReady: 6,
   /** child -> parent: failure record {stage, step, errno, index}. */
   Error: 7,
+  /** init -> parent: the seccomp listener fd, attached with SCM_RIGHTS. */
+  SeccompNotifyFd: 8,
+  /** parent -> init: the listener has the fd, go on. */
+  SeccompNotifyDone: 9,
 } as const;
 
 export interface SyncRecord {
@@ -168,4 +175,6 @@ export interface SyncRecord {
   errno: number;
   index: number;
   pid: number;
+  /** A file descriptor that came with the record (SCM_RIGHTS), or -1. */
+  fd: number;
 }

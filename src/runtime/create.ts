@@ -29,6 +29,7 @@ import { configError, RuntimeError } from './errors';
 import { hookState, runHooks } from './hooks';
 import type { CreateOptions } from './options';
 import { runCreateHandshake } from './protocol';
+import { sendSeccompListener } from './seccomp-listener';
 
 export interface CreatedContainer {
   record: ContainerRecord;
@@ -195,6 +196,8 @@ class CreateAttempt {
       },
       onInitPid: (pid) => this.adoptInit(pid),
       onRunCreateHooks: () => this.runCreateHooks(),
+      onSeccompListener: (fd) =>
+        sendSeccompListener(this.spec.linux?.seccomp ?? {}, fd, this.record, 'creating', this.initPid),
     });
 
     // Limits apply once the rootfs is built (device nodes made) and before the process runs.

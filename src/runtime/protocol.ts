@@ -3,8 +3,10 @@
 // dispatcher that enforces their order: any record other than the next expected one (or an
 // Error record) aborts the create.
 //
-//   expected order:  IntermediateReady -> InitPid -> RunCreateHooks -> InitReady
-//   replies:         IntermediateGo after IntermediateReady, CreateHooksDone after RunCreateHooks
+//   expected order:  IntermediateReady -> InitPid -> RunCreateHooks -> [SeccompNotifyFd] ->
+//                    InitReady (SeccompNotifyFd only when the seccomp filter notifies)
+//   replies:         IntermediateGo after IntermediateReady, CreateHooksDone after RunCreateHooks,
+//                    SeccompNotifyDone after SeccompNotifyFd
 import type { NativeBinding } from '../native';
 import type { BuiltPlan } from '../plan/build';
 import { SyncMessage, type SyncRecord } from '../plan/types';
@@ -17,6 +19,8 @@ export interface HandshakeHandlers {
   onInitPid(initPid: number): void;
   /** Mounts are done, pivot_root is next: createRuntime and createContainer hooks. */
   onRunCreateHooks(): Promise<void>;
+  /** The init loaded a notifying seccomp filter: its listener fd, to pass on (then closed). */
+  onSeccompListener(listenerFd: number): void;
 }
 
 // How long the child may take for one step of its own (hooks run on our side, untimed here).
@@ -32,10 +36,16 @@ export async function runCreateHandshake(
     SyncMessage.IntermediateReady,
     SyncMessage.InitPid,
     SyncMessage.RunCreateHooks,
+    ...(built.plan.seccomp?.notify ? [SyncMessage.SeccompNotifyFd] : []),
     SyncMessage.InitReady,
   ];
   for (const expected of order) {
     const record = native.syncRecv(syncFd, STEP_TIMEOUT_MS);
+    // Only an expected SeccompNotifyFd carries an fd; one on any other record is closed unread.
+    const fdExpected = expected === SyncMessage.SeccompNotifyFd && record?.type === expected;
+    if (record !== null && record.fd >= 0 && !fdExpected) {
+      native.closeFd(record.fd);
+    }
     if (record === null) {
       throw new RuntimeError(
         'unable to start container process: container init exited or timed out during setup',
@@ -58,6 +68,16 @@ export async function runCreateHandshake(
       case SyncMessage.RunCreateHooks:
         await handlers.onRunCreateHooks();
         native.syncSend(syncFd, SyncMessage.CreateHooksDone);
+        break;
+      case SyncMessage.SeccompNotifyFd:
+        if (record.fd < 0)
+          throw new RuntimeError('unable to start container process: no seccomp listener fd');
+        try {
+          handlers.onSeccompListener(record.fd);
+        } finally {
+          native.closeFd(record.fd);
+        }
+        native.syncSend(syncFd, SyncMessage.SeccompNotifyDone);
         break;
       case SyncMessage.InitReady:
         break;
@@ -114,6 +134,8 @@ export const FAILURE_STEPS: Record<number, Describe> = {
   50: (_, b) => `process.cwd: ${b.plan.cwd} is outside the container root`,
   52: (r) => `--preserve-fds: fd ${r.index}`,
   53: () => 'linux.seccomp: load the filter',
+  54: () => 'linux.seccomp: send the listener fd to the runtime',
+  55: () => 'process.capabilities: capset after loading the seccomp filter',
 };
 
 export function describeFailure(

@@ -703,9 +703,12 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
       (seccomp.syscalls ?? []).forEach((rule, i) => {
         if (rule.action !== 'SCMP_ACT_NOTIFY') return;
         notify = true;
-        if (rule.names.includes('write')) {
+        // write: runc's rule, callers know it. sendmsg: the init hands the listener fd to the
+        // runtime with it, after the filter is loaded; notifying it would wait forever.
+        for (const name of ['write', 'sendmsg']) {
+          if (!rule.names.includes(name)) continue;
           out.push(
-            msg(`linux.seccomp.syscalls[${i}]`, 'SCMP_ACT_NOTIFY cannot be used for the write syscall'),
+            msg(`linux.seccomp.syscalls[${i}]`, `SCMP_ACT_NOTIFY cannot be used for the ${name} syscall`),
           );
         }
       });

@@ -125,15 +125,62 @@ export async function startConsoleServer(
   socketPath: string,
   opts: { input?: string; waitFor?: string; timeoutS?: number } = {},
 ): Promise<ConsoleServer> {
-  const args = [
-    path.join(__dirname, 'console-server.py'),
-    socketPath,
-    '--timeout',
-    String(opts.timeoutS ?? 15),
-  ];
+  const args = [socketPath, '--timeout', String(opts.timeoutS ?? 15)];
   if (opts.input !== undefined) args.push('--input', opts.input);
   if (opts.waitFor !== undefined) args.push('--wait-for', opts.waitFor);
-  const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = await startListeningHelper('console-server.py', args, 'the console server');
+  return { socketPath, done: server.done, kill: server.kill };
+}
+
+export interface SeccompAgent {
+  socketPath: string;
+  /** Resolves when the agent exited: its exit code and its report (see seccomp-agent.py). */
+  done: Promise<{ code: number | null; log: string; report: SeccompAgentReport | null }>;
+  kill(): void;
+}
+
+export interface SeccompAgentReport {
+  /** The container process state the runtime sent with the listener fd. */
+  state: {
+    ociVersion: string;
+    fds: string[];
+    pid: number;
+    metadata?: string;
+    state: { ociVersion: string; id: string; status: string; pid: number; bundle: string };
+  };
+  fdCount: number;
+  /** Every notification answered: host pid of the caller and the syscall number. */
+  notifications: { pid: number; nr: number }[];
+}
+
+/** Starts test/helpers/seccomp-agent.py: it answers every notified syscall with `errno`. */
+export async function startSeccompAgent(
+  socketPath: string,
+  reportPath: string,
+  errno: number,
+): Promise<SeccompAgent> {
+  const server = await startListeningHelper(
+    'seccomp-agent.py',
+    [socketPath, reportPath, '--errno', String(errno)],
+    'the seccomp agent',
+  );
+  const done = server.done.then(({ code, log }) => ({
+    code,
+    log,
+    report: fs.existsSync(reportPath)
+      ? (JSON.parse(fs.readFileSync(reportPath, 'utf8')) as SeccompAgentReport)
+      : null,
+  }));
+  return { socketPath, done, kill: server.kill };
+}
+
+/** Runs a python helper of this directory and waits for it to print "listening" on stderr. */
+async function startListeningHelper(
+  script: string,
+  args: string[],
+  what: string,
+): Promise<{ done: Promise<{ output: string; log: string; code: number | null }>; kill(): void }> {
+  const child = spawn(PYTHON, [path.join(__dirname, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let log = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
@@ -143,10 +190,10 @@ export async function startConsoleServer(
     child.on('close', (code) => resolve({ output, log, code }));
   });
   await Promise.race([
-    waitFor('the console server to listen', () => log.includes('listening\n')),
+    waitFor(`${what} to listen`, () => log.includes('listening\n')),
     done.then((r) => {
-      throw new Error(`console server exited early (${r.code}): ${r.log}`);
+      throw new Error(`${what} exited early (${r.code}): ${r.log}`);
     }),
   ]);
-  return { socketPath, done, kill: () => child.kill('SIGKILL') };
+  return { done, kill: () => child.kill('SIGKILL') };
 }

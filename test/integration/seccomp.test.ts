@@ -1,8 +1,23 @@
 // linux.seccomp: the filter compiled with libseccomp in the parent and loaded by the init.
 import { describe, expect, it } from 'vitest';
 
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import type { LinuxSeccomp } from '../../src/spec/types';
-import { runContainer } from '../helpers/tsrunc';
+import { containerId, makeBundle, tempDir } from '../helpers/bundle';
+import {
+  expectOneLineError,
+  processesMatching,
+  sleep,
+  stateDirOf,
+  stateOf,
+  waitFor,
+  waitForStatus,
+} from '../helpers/lifecycle-helpers';
+import { CAP, capMask, startSeccompAgent, statusField } from '../helpers/process';
+import { runContainer, tsrunc } from '../helpers/tsrunc';
 
 const ARCHES = ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
 
@@ -151,24 +166,59 @@ describe('linux.seccomp', () => {
     expect(res).toMatchObject({ code: 0, stdout: 'blocked\n' });
   });
 
-  it('loads the filter without noNewPrivileges too (before the user switch)', async () => {
+  it('without noNewPrivileges, loads the filter after the user switch and ends with exactly the config capabilities', async () => {
+    const res = await runContainer((c) => {
+      c.process.noNewPrivileges = false;
+      c.process.user = { uid: 1000, gid: 1000, additionalGids: [1001] };
+      // Ambient, so that a non-root process keeps a capability across execve at all.
+      c.process.capabilities = {
+        bounding: ['CAP_KILL', 'CAP_CHOWN'],
+        effective: ['CAP_KILL'],
+        permitted: ['CAP_KILL'],
+        inheritable: ['CAP_KILL'],
+        ambient: ['CAP_KILL'],
+      };
+      // Our own setgroups/setresgid/setresuid/capset run before the filter: a profile that
+      // blocks them still starts the process (with runc's order it could not).
+      seccompOf({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [
+          { names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' },
+          { names: ['setresuid', 'setresgid', 'setgroups', 'setuid', 'setgid'], action: 'SCMP_ACT_ERRNO' },
+        ],
+      })(c);
+      c.process.args = ['sh', '-c', 'cat /proc/self/status; id; mkdir /tmp/x || echo blocked'];
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(statusField(res.stdout, 'Seccomp')).toBe('2');
+    expect(statusField(res.stdout, 'NoNewPrivs')).toBe('0');
+    expect(statusField(res.stdout, 'Uid')).toBe('1000\t1000\t1000\t1000');
+    expect(statusField(res.stdout, 'Groups')).toBe('1001');
+    // Exactly the config's sets (the CAP_SYS_ADMIN kept to load the filter is dropped again).
+    expect(statusField(res.stdout, 'CapEff')).toBe(capMask(CAP.KILL));
+    expect(statusField(res.stdout, 'CapPrm')).toBe(capMask(CAP.KILL));
+    expect(statusField(res.stdout, 'CapInh')).toBe(capMask(CAP.KILL));
+    expect(statusField(res.stdout, 'CapAmb')).toBe(capMask(CAP.KILL));
+    expect(statusField(res.stdout, 'CapBnd')).toBe(capMask(CAP.KILL, CAP.CHOWN));
+    expect(res.stdout).toContain('blocked\n');
+  });
+
+  it('without noNewPrivileges and without a capabilities object, a non-root process ends with no capabilities', async () => {
     const res = await runContainer((c) => {
       c.process.noNewPrivileges = false;
       c.process.user = { uid: 1000, gid: 1000 };
+      delete c.process.capabilities;
       seccompOf({
         defaultAction: 'SCMP_ACT_ALLOW',
         syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }],
       })(c);
-      c.process.args = [
-        'sh',
-        '-c',
-        'grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status; id -u; mkdir /tmp/x || echo blocked',
-      ];
+      c.process.args = ['sh', '-c', 'cat /proc/self/status; mkdir /tmp/x || echo blocked'];
     });
-    expect(res.stdout).toMatch(/^Seccomp:\s+2$/m);
-    expect(res.stdout).toMatch(/^NoNewPrivs:\s+0$/m);
-    expect(res.stdout).toContain('1000\nblocked\n');
-    expect(res.code).toBe(0);
+    expect(res.code, res.stderr).toBe(0);
+    expect(statusField(res.stdout, 'Seccomp')).toBe('2');
+    expect(statusField(res.stdout, 'CapEff')).toBe(capMask());
+    expect(statusField(res.stdout, 'CapPrm')).toBe(capMask());
+    expect(res.stdout).toContain('blocked\n');
   });
 
   it('kills the process with SCMP_ACT_KILL_PROCESS', async () => {
@@ -182,17 +232,151 @@ describe('linux.seccomp', () => {
     expect(res.code).toBe(128 + 31); // SIGSYS
   });
 
-  it('without noNewPrivileges, the filter also covers the rest of the setup (as runc)', async () => {
+  it('SECCOMP_FILTER_FLAG_LOG: a denied syscall is logged by the kernel only with the flag', async () => {
+    const logged = async (flags: string[]) => {
+      const id = containerId();
+      const bundle = await makeBundle((c) => {
+        seccompOf({
+          defaultAction: 'SCMP_ACT_ALLOW',
+          flags,
+          syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }],
+        })(c);
+        c.process.args = ['mkdir', '/tmp/x'];
+      });
+      try {
+        expect((await tsrunc(['create', '--bundle', bundle.dir, id])).code).toBe(0);
+        const pid = (await stateOf(id)).pid;
+        expect((await tsrunc(['start', id])).code).toBe(0);
+        await waitForStatus(id, 'stopped');
+        // The audit record (type 1326) of this very process: pid and the ERRNO action (the
+        // kernel logs the action without its errno).
+        const line = new RegExp(`type=1326 .* pid=${pid} comm="mkdir" .* code=0x50000`);
+        await sleep(200);
+        return line.test(execFileSync('dmesg', { encoding: 'utf8' }));
+      } finally {
+        await tsrunc(['delete', '--force', id]);
+        await bundle.cleanup();
+      }
+    };
+    expect(await logged(['SECCOMP_FILTER_FLAG_LOG'])).toBe(true);
+    expect(await logged([])).toBe(false);
+  });
+
+  it('TSYNC and SPEC_ALLOW are accepted by the kernel (one thread; this host mitigates by prctl)', async () => {
     const res = await runContainer((c) => {
-      c.process.noNewPrivileges = false;
-      c.process.user = { uid: 1000, gid: 1000 };
       seccompOf({
         defaultAction: 'SCMP_ACT_ALLOW',
-        syscalls: [{ names: ['setresuid'], action: 'SCMP_ACT_ERRNO' }],
+        flags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'],
+        syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }],
       })(c);
-      c.process.args = ['true'];
+      c.process.args = ['sh', '-c', 'grep Seccomp: /proc/self/status; mkdir /tmp/x || echo blocked'];
     });
-    expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain('process.user.uid: setuid 1000: operation not permitted');
+    expect(res.stdout).toMatch(/^Seccomp:\s+2\nblocked\n$/);
+    expect(res.code).toBe(0);
+  });
+});
+
+describe('linux.seccomp: SCMP_ACT_NOTIFY and listenerPath', () => {
+  const ENOSPC = 28;
+  const SYS_MKDIR = 83;
+
+  it('sends the listener fd with the container process state; the agent answers the notified syscall', async () => {
+    const dir = tempDir('seccomp-agent');
+    const socketPath = path.join(dir, 'agent.sock');
+    const agent = await startSeccompAgent(socketPath, path.join(dir, 'report.json'), ENOSPC);
+    const id = containerId();
+    const bundle = await makeBundle((c) => {
+      seccompOf({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        architectures: ARCHES,
+        // With TSYNC the runtime must add TSYNC_ESRCH, or the kernel refuses NEW_LISTENER.
+        flags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'],
+        listenerPath: socketPath,
+        listenerMetadata: 'agent-metadata-42',
+        syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+      })(c);
+      c.annotations = { 'org.example/k': 'v' };
+      c.process.args = ['sh', '-c', 'mkdir /tmp/x; echo rc=$?; test -d /tmp/x && echo made; echo done'];
+    });
+    try {
+      const created = await tsrunc(['create', '--bundle', bundle.dir, id]);
+      expect(created.code, created.stderr).toBe(0);
+      const initPid = (await stateOf(id)).pid;
+      expect((await tsrunc(['start', id])).code).toBe(0);
+      const { code, report } = await agent.done;
+      expect(code).toBe(0);
+      expect(report).not.toBeNull();
+      expect(report!.fdCount).toBe(1);
+      expect(report!.state).toEqual({
+        ociVersion: expect.any(String),
+        fds: ['seccompFd'],
+        pid: initPid,
+        metadata: 'agent-metadata-42',
+        state: {
+          ociVersion: expect.any(String),
+          id,
+          status: 'creating',
+          pid: initPid,
+          bundle: bundle.dir,
+          annotations: { 'org.example/k': 'v' },
+        },
+      });
+      // The container's own mkdir reached the agent (the shell runs it in a child process).
+      expect(report!.notifications.some((n) => n.nr === SYS_MKDIR && n.pid !== initPid)).toBe(true);
+      await waitForStatus(id, 'stopped');
+    } finally {
+      agent.kill();
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the container sees the errno the agent chose', async () => {
+    const dir = tempDir('seccomp-agent');
+    const socketPath = path.join(dir, 'agent.sock');
+    const agent = await startSeccompAgent(socketPath, path.join(dir, 'report.json'), ENOSPC);
+    try {
+      const res = await runContainer((c) => {
+        seccompOf({
+          defaultAction: 'SCMP_ACT_ALLOW',
+          listenerPath: socketPath,
+          syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+        })(c);
+        c.process.args = ['sh', '-c', 'mkdir /tmp/x; echo rc=$?; test -d /tmp/x && echo made; echo done'];
+      });
+      expect(res.stdout).toBe('rc=1\ndone\n');
+      expect(res.stderr).toContain('No space left on device');
+      expect(res.code).toBe(0);
+      expect((await agent.done).code).toBe(0);
+    } finally {
+      agent.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a listenerPath nobody listens on fails create with one line and leaves nothing', async () => {
+    const dir = tempDir('seccomp-agent');
+    const bundle = await makeBundle((c) => {
+      seccompOf({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        listenerPath: path.join(dir, 'nobody.sock'),
+        syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }],
+      })(c);
+      c.process.args = ['sleep', '100'];
+    });
+    const id = containerId();
+    try {
+      const res = await tsrunc(['create', '--bundle', bundle.dir, id]);
+      expect(expectOneLineError(res)).toMatch(
+        /linux\.seccomp\.listenerPath: cannot connect to .*nobody\.sock/,
+      );
+      expect(fs.existsSync(stateDirOf(id))).toBe(false);
+      await waitFor('no process of the bundle', () => processesMatching(bundle.dir).length === 0, 2000);
+    } finally {
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

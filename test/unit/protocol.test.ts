@@ -6,20 +6,26 @@ import { SyncMessage, type SyncRecord } from '../../src/plan/types';
 import { describeFailure, runCreateHandshake } from '../../src/runtime/protocol';
 
 function record(type: number, fields: Partial<SyncRecord> = {}): SyncRecord {
-  return { type, stage: 0, step: 0, errno: 0, index: 0, pid: 0, ...fields };
+  return { type, stage: 0, step: 0, errno: 0, index: 0, pid: 0, fd: -1, ...fields };
 }
 
 // A fake native binding that plays back the child's side of the handshake.
-function fakeNative(script: (SyncRecord | null)[]): { native: NativeBinding; sent: number[] } {
+function fakeNative(script: (SyncRecord | null)[]): {
+  native: NativeBinding;
+  sent: number[];
+  closed: number[];
+} {
   const sent: number[] = [];
+  const closed: number[] = [];
   const queue = [...script];
   const native = {
     syncRecv: () => (queue.length ? queue.shift()! : null),
     syncSend: (_fd: number, type: number) => sent.push(type),
+    closeFd: (fd: number) => closed.push(fd),
     strerror: (errno: number) =>
       errno === 1 ? 'Operation not permitted' : errno === 2 ? 'No such file or directory' : `errno ${errno}`,
   } as unknown as NativeBinding;
-  return { native, sent };
+  return { native, sent, closed };
 }
 
 const built = {
@@ -33,7 +39,16 @@ const built = {
   gidMappings: '',
 } as unknown as BuiltPlan;
 
-const noHandlers = { onIntermediateReady: () => {}, onInitPid: () => {}, onRunCreateHooks: async () => {} };
+const noHandlers = {
+  onIntermediateReady: () => {},
+  onInitPid: () => {},
+  onRunCreateHooks: async () => {},
+  onSeccompListener: () => {},
+};
+const notifyingPlan = {
+  ...built,
+  plan: { ...built.plan, seccomp: { notify: true } },
+} as unknown as BuiltPlan;
 
 describe('runCreateHandshake', () => {
   it('walks the messages in order and answers each request', async () => {
@@ -50,6 +65,7 @@ describe('runCreateHandshake', () => {
       onRunCreateHooks: async () => {
         seen.push('hooks');
       },
+      onSeccompListener: () => seen.push('listener'),
     });
     expect(seen).toEqual(['maps 10', 'init 11', 'hooks']);
     expect(sent).toEqual([SyncMessage.IntermediateGo, SyncMessage.CreateHooksDone]);
@@ -87,6 +103,66 @@ describe('runCreateHandshake', () => {
     await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(
       'unable to start container process: mounts[1] (tmpfs on /dev): mount: operation not permitted',
     );
+  });
+});
+
+describe('runCreateHandshake with a notifying seccomp filter', () => {
+  const prefix = [
+    record(SyncMessage.IntermediateReady),
+    record(SyncMessage.InitPid),
+    record(SyncMessage.RunCreateHooks),
+  ];
+
+  it('passes the listener fd on, closes it, and answers SeccompNotifyDone before InitReady', async () => {
+    const { native, sent, closed } = fakeNative([
+      ...prefix,
+      record(SyncMessage.SeccompNotifyFd, { fd: 42 }),
+      record(SyncMessage.InitReady),
+    ]);
+    const passed: number[] = [];
+    await runCreateHandshake(native, 3, notifyingPlan, {
+      ...noHandlers,
+      onSeccompListener: (fd) => passed.push(fd),
+    });
+    expect(passed).toEqual([42]);
+    expect(closed).toEqual([42]);
+    expect(sent).toEqual([
+      SyncMessage.IntermediateGo,
+      SyncMessage.CreateHooksDone,
+      SyncMessage.SeccompNotifyDone,
+    ]);
+  });
+
+  it('insists on the listener fd before InitReady', async () => {
+    const { native } = fakeNative([...prefix, record(SyncMessage.InitReady)]);
+    await expect(runCreateHandshake(native, 3, notifyingPlan, noHandlers)).rejects.toThrow(
+      /unexpected sync message 6, wanted 8/,
+    );
+  });
+
+  it('closes the listener fd when passing it on fails', async () => {
+    const { native, closed } = fakeNative([...prefix, record(SyncMessage.SeccompNotifyFd, { fd: 42 })]);
+    const failing = {
+      ...noHandlers,
+      onSeccompListener: () => {
+        throw new Error('linux.seccomp.listenerPath: cannot connect');
+      },
+    };
+    await expect(runCreateHandshake(native, 3, notifyingPlan, failing)).rejects.toThrow(/cannot connect/);
+    expect(closed).toEqual([42]);
+  });
+
+  it('closes an fd that arrives with any other record, and one sent when nothing notifies', async () => {
+    const { native, closed } = fakeNative([
+      record(SyncMessage.IntermediateReady, { fd: 7 }),
+      record(SyncMessage.InitPid),
+      record(SyncMessage.RunCreateHooks),
+      record(SyncMessage.SeccompNotifyFd, { fd: 9 }),
+    ]);
+    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(
+      /unexpected sync message 8, wanted 6/,
+    );
+    expect(closed).toEqual([7, 9]);
   });
 });
 

@@ -26,18 +26,24 @@ describe('seccomp actions', () => {
     expect(seccompAction('SCMP_ACT_TRACE', 5, 'f')).toBe(0x7ff00005);
   });
 
-  it('rejects notify', () => {
-    expect(() => seccompAction('SCMP_ACT_NOTIFY', undefined, 'linux.seccomp.syscalls[2].action')).toThrow(
-      'config.json: linux.seccomp.syscalls[2].action: seccomp notify is not supported yet',
-    );
+  it('maps notify to SCMP_ACT_NOTIFY', () => {
+    expect(seccompAction('SCMP_ACT_NOTIFY', undefined, 'f')).toBe(0x7fc00000);
   });
 
-  it('maps flags, dropping the notify-only one', () => {
+  it('maps flags, dropping the notify-only one when nothing notifies', () => {
     expect(seccompFlags(undefined)).toBe(0);
     expect(seccompFlags(['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG'])).toBe(3);
     expect(seccompFlags(['SECCOMP_FILTER_FLAG_SPEC_ALLOW'])).toBe(4);
     expect(seccompFlags(['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'])).toBe(0);
     expect(() => seccompFlags(['SECCOMP_FILTER_FLAG_NOPE'])).toThrow('linux.seccomp.flags[0]');
+  });
+
+  it('with notify rules: NEW_LISTENER, WAIT_KILLABLE_RECV kept, TSYNC_ESRCH added to TSYNC', () => {
+    const NEW_LISTENER = 8;
+    const TSYNC_ESRCH = 16;
+    expect(seccompFlags(undefined, true)).toBe(NEW_LISTENER);
+    expect(seccompFlags(['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'], true)).toBe(32 | NEW_LISTENER);
+    expect(seccompFlags(['SECCOMP_FILTER_FLAG_TSYNC'], true)).toBe(1 | NEW_LISTENER | TSYNC_ESRCH);
   });
 });
 
@@ -150,7 +156,7 @@ describe('buildSeccomp', () => {
       (m) => debug.push(m),
     );
     expect(seen?.rules.map((r) => r.name)).toEqual(['mkdir', 'nosuchcall']);
-    expect(result).toEqual({ filter: Buffer.alloc(16), flags: 2 });
+    expect(result).toEqual({ filter: Buffer.alloc(16), flags: 2, notify: false });
     expect(debug).toEqual(['unknown seccomp syscall "nosuchcall" ignored']);
   });
 
