@@ -950,7 +950,8 @@ void SendSeccompListener(int listener) {
       _exit(127);
     }
     if (DropSeccompAdmin(plan) < 0) {
-      const char msg[] = "tsrunc: linux.seccomp: drop CAP_SYS_ADMIN after loading the filter failed\n";
+      const char msg[] =
+          "tsrunc: linux.seccomp: drop CAP_SYS_ADMIN after loading the filter failed\n";
       WriteAll(2, msg, sizeof(msg) - 1);
       _exit(127);
     }

@@ -13,9 +13,12 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # Debian packages: the addon toolchain (cmake-js uses ninja when it is installed, so we install
 # it and always get the same generator), libseccomp for seccomp filters, busybox-static for test
 # and demo root filesystems, and the host tools the tests call (nsenter, ip, ps).
+# docker.io and containerd: the seccomp tests take Docker's default profile from a private
+# dockerd (the JSON `docker run` sends), and the engine tests run tsrunc under them.
 PACKAGES=(
   cmake g++ make ninja-build pkg-config libseccomp-dev
   busybox-static util-linux iproute2 procps
+  docker.io containerd
 )
 
 # --- Node.js -------------------------------------------------------------------------------
@@ -35,8 +38,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || die "missing Debian packages (${missing[*]}): run this script as root"
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Installing must not start any daemon: a dockerd started by its package would make docker0
+  # (172.17.0.0/16). policy-rc.d exit 101 tells invoke-rc.d not to start services.
+  added_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    added_policy=1
+  fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [ -z "$added_policy" ] || rm -f /usr/sbin/policy-rc.d
 else
   log "Debian packages present"
 fi

@@ -1,5 +1,5 @@
 // linux.seccomp: the filter compiled with libseccomp in the parent and loaded by the init.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -7,6 +7,8 @@ import * as path from 'node:path';
 
 import type { LinuxSeccomp } from '../../src/spec/types';
 import { containerId, makeBundle, tempDir } from '../helpers/bundle';
+import { importImage, startDockerEngine } from '../helpers/docker';
+import { testEnv } from '../helpers/env';
 import {
   expectOneLineError,
   processesMatching,
@@ -15,6 +17,7 @@ import {
   stateOf,
   waitFor,
   waitForStatus,
+  writeScript,
 } from '../helpers/lifecycle-helpers';
 import { CAP, capMask, startSeccompAgent, statusField } from '../helpers/process';
 import { runContainer, tsrunc } from '../helpers/tsrunc';
@@ -378,5 +381,87 @@ describe('linux.seccomp: SCMP_ACT_NOTIFY and listenerPath', () => {
       await bundle.cleanup();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("linux.seccomp: Docker's default profile", () => {
+  // The profile exactly as `docker run` sends it: a private dockerd runs a container with a
+  // "runtime" that only copies the bundle's config.json and fails.
+  let profile: LinuxSeccomp;
+  let dockerConfig: { process: { noNewPrivileges?: boolean } };
+
+  beforeAll(async () => {
+    const dir = tempDir('docker-capture');
+    const captured = path.join(dir, 'config.json');
+    const capture = writeScript(
+      path.join(dir, 'capture-runtime.sh'),
+      [
+        '#!/bin/sh',
+        'while [ $# -gt 0 ]; do',
+        `  if [ "$1" = --bundle ]; then cp "$2/config.json" ${captured}; fi`,
+        '  if [ "$1" = create ]; then create=1; fi',
+        '  shift',
+        'done',
+        '[ -z "$create" ] || { echo "capture only" >&2; exit 1; }',
+        'exit 0',
+        '',
+      ].join('\n'),
+    );
+    const engine = await startDockerEngine({ capture });
+    try {
+      await importImage(engine, testEnv().rootfs, 'busybox:tsrunc-capture');
+      const run = await engine.docker(
+        ['run', '--rm', '--runtime', 'capture', '--network', 'none', 'busybox:tsrunc-capture', 'true'],
+        { allowFail: true },
+      );
+      expect(run.code, run.stderr).not.toBe(0);
+      const config = JSON.parse(fs.readFileSync(captured, 'utf8'));
+      profile = config.linux.seccomp;
+      dockerConfig = config;
+    } finally {
+      await engine.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('is the big allow-list profile, sent without noNewPrivileges', () => {
+    expect(profile.defaultAction).toBe('SCMP_ACT_ERRNO');
+    const names = (profile.syscalls ?? []).flatMap((s) => s.names);
+    expect(names.length).toBeGreaterThan(250);
+    expect(names).toContain('read');
+    expect(names).not.toContain('unshare');
+    expect(dockerConfig.process.noNewPrivileges ?? false).toBe(false);
+  });
+
+  it('loads, runs an ordinary workload, and a syscall it blocks fails with EPERM inside', async () => {
+    // CAP_SYS_ADMIN in the config, so that without the profile unshare and mount would work:
+    // with it (the profile Docker sent for its default capabilities) they fail with EPERM.
+    const script = [
+      'grep Seccomp: /proc/self/status',
+      'echo hello | tr a-z A-Z',
+      'ls / >/dev/null && echo listed',
+      'unshare -m true; echo unshare=$?',
+      'mount -t tmpfs none /tmp; echo mount=$?',
+    ].join('; ');
+    const withCaps = (c: { process: { capabilities: Record<string, string[]> } }) => {
+      for (const set of ['bounding', 'effective', 'permitted'])
+        c.process.capabilities[set].push('CAP_SYS_ADMIN');
+    };
+    const control = await runContainer((c) => {
+      withCaps(c);
+      c.process.args = ['sh', '-c', script];
+    });
+    expect(control.stdout).toBe('Seccomp:\t0\nHELLO\nlisted\nunshare=0\nmount=0\n');
+    const res = await runContainer((c) => {
+      withCaps(c);
+      c.process.noNewPrivileges = false;
+      c.linux.seccomp = profile;
+      c.process.args = ['sh', '-c', script];
+    });
+    expect(res.stdout).toBe('Seccomp:\t2\nHELLO\nlisted\nunshare=1\nmount=1\n');
+    expect(res.stderr).toMatch(/unshare: .*Operation not permitted/);
+    // busybox words EPERM from mount(2) as "permission denied (are you root?)".
+    expect(res.stderr).toMatch(/mount: permission denied/);
+    expect(res.code).toBe(0);
   });
 });
