@@ -155,6 +155,30 @@ describe('linux.seccomp', () => {
     expect(res.stderr).toContain('Invalid argument');
   });
 
+  // kill(pid, sig) with signals whose default action is to ignore them, so the target lives on:
+  // each operator compares the signal (argument 1) with 23 and blocks what matches.
+  it.each([
+    ['SCMP_CMP_NE', '17 blocked\n18 blocked\n23 ok\n28 blocked\n'],
+    ['SCMP_CMP_LT', '17 blocked\n18 blocked\n23 ok\n28 ok\n'],
+    ['SCMP_CMP_LE', '17 blocked\n18 blocked\n23 blocked\n28 ok\n'],
+    ['SCMP_CMP_EQ', '17 ok\n18 ok\n23 blocked\n28 ok\n'],
+    ['SCMP_CMP_GE', '17 ok\n18 ok\n23 blocked\n28 blocked\n'],
+    ['SCMP_CMP_GT', '17 ok\n18 ok\n23 ok\n28 blocked\n'],
+  ] as const)('argument operator %s', async (op, expected) => {
+    const res = await runContainer((c) => {
+      seccompOf({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [{ names: ['kill'], action: 'SCMP_ACT_ERRNO', args: [{ index: 1, value: 23, op }] }],
+      })(c);
+      c.process.args = [
+        'sh',
+        '-c',
+        'sleep 100 & p=$!; for s in 17 18 23 28; do kill -$s $p 2>/dev/null && echo "$s ok" || echo "$s blocked"; done',
+      ];
+    });
+    expect(res.stdout).toBe(expected);
+  });
+
   it('skips syscall names it does not know', async () => {
     const res = await runContainer((c) => {
       seccompOf({
@@ -233,6 +257,36 @@ describe('linux.seccomp', () => {
       c.process.args = ['mkdir', '/tmp/x'];
     });
     expect(res.code).toBe(128 + 31); // SIGSYS
+  });
+
+  it.each(['SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP'] as const)(
+    '%s ends a single-threaded process with SIGSYS',
+    async (action) => {
+      const res = await runContainer((c) => {
+        seccompOf({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action }] })(
+          c,
+        );
+        c.process.args = ['mkdir', '/tmp/x'];
+      });
+      expect(res.code).toBe(128 + 31);
+    },
+  );
+
+  it('SCMP_ACT_TRACE without a tracer fails the syscall with ENOSYS; SCMP_ACT_LOG lets it run', async () => {
+    const res = await runContainer((c) => {
+      seccompOf({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [
+          { names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_TRACE' },
+          { names: ['rmdir'], action: 'SCMP_ACT_LOG' },
+        ],
+      })(c);
+      c.process.args = ['sh', '-c', 'mkdir /tmp/x; echo mkdir=$?; rmdir /tmp; echo rmdir=$?; ls -d /tmp'];
+    });
+    expect(res.stderr).toContain('Function not implemented');
+    // rmdir ran (and failed on its own: /tmp is not empty or busy), it was not blocked.
+    expect(res.stdout).toMatch(/^mkdir=1\nrmdir=1\n\/tmp\n$/);
+    expect(res.stderr).not.toMatch(/rmdir: .*(Operation not permitted|Function not implemented)/);
   });
 
   it('SECCOMP_FILTER_FLAG_LOG: a denied syscall is logged by the kernel only with the flag', async () => {
