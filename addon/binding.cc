@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bpf.h"
+#include "fdpass.h"
 #include "plan.h"
 #include "seccomp.h"
 
@@ -352,36 +353,12 @@ Napi::Value SyncRecv(const Napi::CallbackInfo& info) {
   if (ready < 0) return ThrowErrno(env, "poll sync socket", errno);
   if (ready == 0) return env.Null();
   SyncRecord rec;
-  struct iovec iov = {&rec, sizeof(rec)};
-  char control[CMSG_SPACE(sizeof(int))];
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n;
-  do {
-    n = recvmsg(fd, &msg, MSG_TRUNC | MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return ThrowErrno(env, "recv sync socket", errno);
   // At most one fd rides along (the seccomp listener); the caller owns it from here.
-  int passed_fd = -1;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; i++) {
-      int received;
-      memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (passed_fd < 0) {
-        passed_fd = received;
-      } else {
-        close(received);
-      }
-    }
-  }
-  bool bad = n != (ssize_t)sizeof(rec) || (msg.msg_flags & MSG_CTRUNC) != 0;
-  if (n == 0 || bad) {
+  int passed_fd;
+  bool truncated;
+  ssize_t n = ReceiveWithFd(fd, &rec, sizeof(rec), MSG_TRUNC, &passed_fd, &truncated);
+  if (n < 0) return ThrowErrno(env, "recv sync socket", errno);
+  if (n == 0 || truncated || n != (ssize_t)sizeof(rec)) {
     if (passed_fd >= 0) close(passed_fd);
     if (n == 0) return env.Null();  // every child end is closed
     // Fixed-size records only: anything else is a corrupted or hostile peer.
@@ -408,30 +385,13 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
   int sock = info[0].As<Napi::Number>().Int32Value();
   std::string payload = info[1].As<Napi::String>().Utf8Value();
   Napi::Array list = info[2].As<Napi::Array>();
-  constexpr uint32_t kMaxFds = 8;
-  if (list.Length() == 0 || list.Length() > kMaxFds) return ThrowType(env, "sendFds: 1 to 8 fds");
-  int fds[kMaxFds];
+  if (list.Length() == 0 || list.Length() > kMaxPassedFds)
+    return ThrowType(env, "sendFds: 1 to 8 fds");
+  int fds[kMaxPassedFds];
   for (uint32_t i = 0; i < list.Length(); i++) {
     fds[i] = list.Get(i).As<Napi::Number>().Int32Value();
   }
-  struct iovec iov = {payload.data(), payload.size()};
-  char control[CMSG_SPACE(sizeof(fds))];
-  memset(control, 0, sizeof(control));
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = CMSG_SPACE(list.Length() * sizeof(int));
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(list.Length() * sizeof(int));
-  memcpy(CMSG_DATA(cmsg), fds, list.Length() * sizeof(int));
-  ssize_t n;
-  do {
-    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = SendWithFds(sock, payload.data(), payload.size(), fds, list.Length());
   if (n < 0) return ThrowErrno(env, "sendmsg", errno);
   if ((size_t)n != payload.size()) return ThrowErrno(env, "sendmsg (short write)", EMSGSIZE);
   return env.Undefined();
@@ -571,28 +531,13 @@ Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
   int conn = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
   if (conn < 0) return ThrowErrno(env, "accept", errno);
   char name[4096];
-  struct iovec iov = {name, sizeof(name)};
-  char control[CMSG_SPACE(sizeof(int))];
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n;
-  do {
-    n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  int fd;
+  bool truncated;
+  ssize_t n = ReceiveWithFd(conn, name, sizeof(name), 0, &fd, &truncated);
   int err = errno;
   close(conn);
   if (n < 0) return ThrowErrno(env, "recvmsg", err);
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  if (cmsg == nullptr || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
-      cmsg->cmsg_len != CMSG_LEN(sizeof(int))) {
-    return ThrowType(env, "console socket: no file descriptor received");
-  }
-  int fd;
-  memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+  if (fd < 0) return ThrowType(env, "console socket: no file descriptor received");
   return Napi::Number::New(env, fd);
 }
 

@@ -68,6 +68,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "plan.h"
 
 #ifndef CLONE_NEWTIME
@@ -526,22 +527,9 @@ void SetupConsole(const Plan& plan) {
 
   char pty_name[64] = "/dev/pts/";
   AppendInt(pty_name, sizeof(pty_name), pty_number);
-  struct iovec iov = {pty_name, StrLen(pty_name)};
-  char control[CMSG_SPACE(sizeof(int))];
-  memset(control, 0, sizeof(control));
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
-  if (sendmsg(plan.console_socket_fd, &msg, MSG_NOSIGNAL) < 0)
+  if (SendWithFds(plan.console_socket_fd, pty_name, StrLen(pty_name), &master, 1) < 0) {
     Fail(kStage2, kStepConsole, errno, 4);
+  }
   close(master);
   close(plan.console_socket_fd);
 
@@ -800,24 +788,7 @@ int LoadSeccomp(const Plan& plan) {
 // socket, attached to a SeccompNotifyFd record.
 void SendSeccompListener(int listener) {
   SyncRecord rec = {kSeccompNotifyFd, kStage2, 0, 0, 0, 0};
-  struct iovec iov = {&rec, sizeof(rec)};
-  char control[CMSG_SPACE(sizeof(int))];
-  memset(control, 0, sizeof(control));
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
-  ssize_t n;
-  do {
-    n = sendmsg(g_sync_fd, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = SendWithFds(g_sync_fd, &rec, sizeof(rec), &listener, 1);
   if (n != (ssize_t)sizeof(rec)) Fail(kStage2, kStepSeccompNotifyFd, n < 0 ? errno : EMSGSIZE);
 }
 
