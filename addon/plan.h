@@ -188,6 +188,8 @@ enum Step : int32_t {
   kStepExecLookup = 51,
   kStepPreserveFds = 52,
   kStepSeccomp = 53,
+
+  kStepSysctlProcfs = 60,
 };
 
 // Entry point of the stage-1 child; never returns.

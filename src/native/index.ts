@@ -17,6 +17,8 @@ export interface NativeBinding {
   /** Wait up to timeoutMs (-1: forever) for one sync record; null on timeout or EOF. */
   syncRecv(fd: number, timeoutMs: number): SyncRecord | null;
   syncSend(fd: number, type: number): void;
+  /** A SOCK_SEQPACKET socketpair (O_CLOEXEC) like the sync socket; for tests. */
+  seqpacketPair(): [number, number];
   /** waitpid(pid, WNOHANG when !block): {pid, status} where status is the exit code or
    *  128+signal; pid 0 when still running. */
   waitPid(pid: number, block: boolean): { pid: number; exitCode: number };

@@ -114,6 +114,7 @@ export const FAILURE_STEPS: Record<number, Describe> = {
   50: (_, b) => `process.cwd: ${b.plan.cwd} is outside the container root`,
   52: (r) => `--preserve-fds: fd ${r.index}`,
   53: () => 'linux.seccomp: load the filter',
+  60: (r) => `linux.sysctl: open a private procfs (step ${r.index})`,
 };
 
 export function describeFailure(
