@@ -195,6 +195,14 @@ int MkdirAllInRootHops(int root_fd, const char* path, bool last_is_file, mode_t 
 // relative to the rootfs, as RESOLVE_IN_ROOT would) followed by the rest of the path.
 int FollowDanglingLink(int root_fd, int parent_fd, const char* name, const char* path, size_t start,
                        size_t rest, bool last_is_file, mode_t dir_mode, int hops) {
+  // A procfs "symlink" such as /proc/self/fd/N is a magic link: its text names an object of
+  // the runtime, never a path to follow (a process.cwd of /proc/self/fd/N, CVE-2024-21626).
+  struct statfs parent_fs;
+  if (fstatfs(parent_fd, &parent_fs) < 0) return -1;
+  if (parent_fs.f_type == PROC_SUPER_MAGIC) {
+    errno = ELOOP;
+    return -1;
+  }
   char target[kPathMax];
   ssize_t n = readlinkat(parent_fd, name, target, sizeof(target) - 1);
   if (n < 0) return -1;  // EINVAL: not a symlink, then the EEXIST stands
