@@ -397,6 +397,20 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// seqpacketPair() -> [fd, fd]: a SOCK_SEQPACKET socketpair like the sync socket, for tests of
+// the record checks (O_CLOEXEC).
+Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
+    return ThrowErrno(env, "socketpair", errno);
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set((uint32_t)0, fds[0]);
+  out.Set((uint32_t)1, fds[1]);
+  return out;
+}
+
 Napi::Value SyncSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
@@ -571,6 +585,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("syncRecv", Napi::Function::New(env, SyncRecv));
   exports.Set("syncSend", Napi::Function::New(env, SyncSend));
   exports.Set("sendFds", Napi::Function::New(env, SendFds));
+  exports.Set("seqpacketPair", Napi::Function::New(env, SeqpacketPair));
   exports.Set("waitPid", Napi::Function::New(env, WaitPid));
   exports.Set("namespaceType", Napi::Function::New(env, NamespaceType));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));

@@ -165,7 +165,8 @@ void SendRecord(int32_t type, int32_t stage, int32_t step, int32_t err, int32_t 
 void Expect(int stage, int32_t type) {
   SyncRecord rec;
   for (;;) {
-    ssize_t n = recv(g_sync_fd, &rec, sizeof(rec), 0);
+    // MSG_TRUNC: the real length of a longer datagram, so it is refused, not cut to size.
+    ssize_t n = recv(g_sync_fd, &rec, sizeof(rec), MSG_TRUNC);
     if (n < 0 && errno == EINTR) continue;
     if (n != (ssize_t)sizeof(rec) || rec.type != type) _exit(1);
     return;
@@ -198,6 +199,14 @@ int MkdirAllInRootHops(int root_fd, const char* path, bool last_is_file, mode_t 
 // relative to the rootfs, as RESOLVE_IN_ROOT would) followed by the rest of the path.
 int FollowDanglingLink(int root_fd, int parent_fd, const char* name, const char* path, size_t start,
                        size_t rest, bool last_is_file, mode_t dir_mode, int hops) {
+  // A procfs "symlink" such as /proc/self/fd/N is a magic link: its text names an object of
+  // the runtime, never a path to follow (a process.cwd of /proc/self/fd/N, CVE-2024-21626).
+  struct statfs parent_fs;
+  if (fstatfs(parent_fd, &parent_fs) < 0) return -1;
+  if (parent_fs.f_type == PROC_SUPER_MAGIC) {
+    errno = ELOOP;
+    return -1;
+  }
   char target[kPathMax];
   ssize_t n = readlinkat(parent_fd, name, target, sizeof(target) - 1);
   if (n < 0) return -1;  // EINVAL: not a symlink, then the EEXIST stands
@@ -533,10 +542,16 @@ void SetupConsole(const Plan& plan) {
   close(master);
   close(plan.console_socket_fd);
 
-  // /dev/console: an empty file bind-mounted from the peer, by fd.
-  int dev = open("/dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  // /dev/console: an empty file bind-mounted from the peer, by fd. Whatever the rootfs has
+  // there (a symlink to a host file, CVE-2025-52565, a device, a directory) is replaced, never
+  // followed; a /dev that is a symlink is resolved inside the root.
+  int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int dev = root >= 0 ? OpenInRoot(root, "/dev", O_PATH | O_DIRECTORY, 0) : -1;
+  if (root >= 0) close(root);
   if (dev >= 0) {
-    int console = openat(dev, "console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (unlinkat(dev, "console", 0) < 0 && errno == EISDIR) unlinkat(dev, "console", AT_REMOVEDIR);
+    int console =
+        openat(dev, "console", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (console < 0) Fail(kStage2, kStepConsole, errno, 5);
     char src[32];
     char dst[32];
@@ -627,12 +642,40 @@ void ReadonlyPaths(const Plan& plan) {
   close(root_fd);
 }
 
+// A procfs instance of our own, mounted nowhere (CVE-2025-52881): the config's mounts (a tmpfs
+// or a bind of another file, even a host procfs file, over /proc/sys/...) and anything the
+// container does to its /proc cannot redirect our writes. Made here, inside the container's pid
+// and mount namespaces: /proc/sys/net entries follow the net namespace of the opener (us).
+// Returns the fd of the detached mount's root, or fails.
+int OpenPrivateProcfs() {
+  int fs_fd = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
+  if (fs_fd < 0) Fail(kStage2, kStepSysctlProcfs, errno, 0);
+  if (syscall(SYS_fsconfig, fs_fd, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
+    Fail(kStage2, kStepSysctlProcfs, errno, 1);
+  }
+  int mnt_fd = (int)syscall(SYS_fsmount, fs_fd, FSMOUNT_CLOEXEC,
+                            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+  if (mnt_fd < 0) Fail(kStage2, kStepSysctlProcfs, errno, 2);
+  close(fs_fd);
+  return mnt_fd;
+}
+
 void WriteSysctls(const Plan& plan) {
+  if (plan.sysctl_count == 0) return;
+  int proc_fd = OpenPrivateProcfs();
   for (int i = 0; i < plan.sysctl_count; i++) {
-    char path[kPathMax] = "/proc/sys/";
+    char path[kPathMax] = "sys/";
     if (!Append(path, sizeof(path), plan.sysctls[i].path))
       Fail(kStage2, kStepSysctl, ENAMETOOLONG, i);
-    int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    // Strictly below the private instance: no symlink, no magic link, no mount crossed.
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS;
+    int fd;
+    do {
+      fd = (int)syscall(SYS_openat2, proc_fd, path, &how, sizeof(how));
+    } while (fd < 0 && errno == EAGAIN);
     if (fd < 0) Fail(kStage2, kStepSysctl, errno, i);
     // Only ever write into a real procfs (CVE-2019-16884: /proc replaced by something else).
     struct statfs st;
@@ -641,6 +684,7 @@ void WriteSysctls(const Plan& plan) {
     if (!WriteAll(fd, value, StrLen(value))) Fail(kStage2, kStepSysctl, errno, i);
     close(fd);
   }
+  close(proc_fd);
 }
 
 // Loading a seccomp filter without no_new_privs needs CAP_SYS_ADMIN, and the filter is loaded

@@ -193,6 +193,8 @@ enum Step : int32_t {
   kStepSeccomp = 53,
   kStepSeccompNotifyFd = 54,
   kStepSeccompCapset = 55,
+
+  kStepSysctlProcfs = 60,
 };
 
 // Entry point of the stage-1 child; never returns.

@@ -20,6 +20,8 @@ export interface NativeBinding {
   syncSend(fd: number, type: number): void;
   /** One sendmsg(2) of payload with fds attached (SCM_RIGHTS) on a connected socket. */
   sendFds(socketFd: number, payload: string, fds: number[]): void;
+  /** A SOCK_SEQPACKET socketpair (O_CLOEXEC) like the sync socket; for tests. */
+  seqpacketPair(): [number, number];
   /** waitpid(pid, WNOHANG when !block): {pid, status} where status is the exit code or
    *  128+signal; pid 0 when still running. */
   waitPid(pid: number, block: boolean): { pid: number; exitCode: number };

@@ -27,10 +27,7 @@ export function features(): object {
         operators: Object.keys(SECCOMP_OPERATORS),
         archs: Object.keys(SECCOMP_ARCHITECTURES),
         knownFlags: Object.keys(SECCOMP_FLAGS),
-        // WAIT_KILLABLE_RECV only matters with a notify listener, which is not supported.
-        supportedFlags: Object.keys(SECCOMP_FLAGS).filter(
-          (f) => f !== 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV',
-        ),
+        supportedFlags: Object.keys(SECCOMP_FLAGS),
       },
       apparmor: { enabled: false },
       selinux: { enabled: false },

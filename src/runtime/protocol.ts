@@ -136,6 +136,7 @@ export const FAILURE_STEPS: Record<number, Describe> = {
   53: () => 'linux.seccomp: load the filter',
   54: () => 'linux.seccomp: send the listener fd to the runtime',
   55: () => 'process.capabilities: capset after loading the seccomp filter',
+  60: (r) => `linux.sysctl: open a private procfs (step ${r.index})`,
 };
 
 export function describeFailure(

@@ -89,10 +89,11 @@ describe('features', () => {
     expect(doc.linux.cgroup).toEqual({ v1: true, v2: true, systemd: false, systemdUser: false });
     expect(doc.linux.seccomp.enabled).toBe(true);
     expect(doc.linux.seccomp.actions).toContain('SCMP_ACT_ERRNO');
-    expect(doc.linux.seccomp.actions).not.toContain('SCMP_ACT_NOTIFY');
+    expect(doc.linux.seccomp.actions).toContain('SCMP_ACT_NOTIFY');
     expect(doc.linux.seccomp.operators).toContain('SCMP_CMP_MASKED_EQ');
     expect(doc.linux.seccomp.archs).toContain('SCMP_ARCH_X86_64');
     expect(doc.linux.seccomp.supportedFlags).toContain('SECCOMP_FILTER_FLAG_LOG');
+    expect(doc.linux.seccomp.supportedFlags).toContain('SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV');
     expect(doc.linux.apparmor).toEqual({ enabled: false });
     expect(doc.linux.selinux).toEqual({ enabled: false });
   });
