@@ -283,7 +283,7 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.console_rows = (unsigned)d.Int(o, "consoleRows");
   p.console_columns = (unsigned)d.Int(o, "consoleColumns");
   p.console_socket_fd = (int)d.Int(o, "consoleSocketFd");
-  p.exec_fifo_dir_fd = (int)d.Int(o, "execFifoDirFd");
+  p.exec_fifo_fd = (int)d.Int(o, "execFifoFd");
   p.preserve_fds = (int)d.Int(o, "preserveFds");
   Napi::Value seccomp = o.Get("seccomp");
   if (seccomp.IsObject()) {
@@ -470,7 +470,8 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
 Napi::Value OpenPath(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  bool directory = info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
+  int fd = open(path.c_str(), O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : O_NOFOLLOW));
   if (fd < 0) return ThrowErrno(env, "open", errno);
   return Napi::Number::New(env, fd);
 }

@@ -646,23 +646,50 @@ void ReadonlyPaths(const Plan& plan) {
 // or a bind of another file, even a host procfs file, over /proc/sys/...) and anything the
 // container does to its /proc cannot redirect our writes. Made here, inside the container's pid
 // and mount namespaces: /proc/sys/net entries follow the net namespace of the opener (us).
-// Returns the fd of the detached mount's root, or fails.
-int OpenPrivateProcfs() {
+// Returns the fd of the detached mount's root, or -1 with errno and the failing step in *step.
+int OpenPrivateProcfs(int* step) {
+  *step = 0;
   int fs_fd = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
-  if (fs_fd < 0) Fail(kStage2, kStepSysctlProcfs, errno, 0);
+  if (fs_fd < 0) return -1;
+  *step = 1;
   if (syscall(SYS_fsconfig, fs_fd, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
-    Fail(kStage2, kStepSysctlProcfs, errno, 1);
+    int saved = errno;
+    close(fs_fd);
+    errno = saved;
+    return -1;
   }
+  *step = 2;
   int mnt_fd = (int)syscall(SYS_fsmount, fs_fd, FSMOUNT_CLOEXEC,
                             MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-  if (mnt_fd < 0) Fail(kStage2, kStepSysctlProcfs, errno, 2);
+  int saved = errno;
   close(fs_fd);
+  errno = saved;
   return mnt_fd;
 }
 
-void WriteSysctls(const Plan& plan) {
-  if (plan.sysctl_count == 0) return;
-  int proc_fd = OpenPrivateProcfs();
+// The procfs the init uses for its own writes: the private one; for the exec fifo alone, when
+// none can be made (a user namespace that does not own the pid namespace), the container's
+// /proc if it is a procfs. -1 when neither is needed.
+int OpenInitProcfs(const Plan& plan) {
+  if (plan.sysctl_count == 0 && plan.exec_fifo_fd < 0) return -1;
+  int step;
+  int fd = OpenPrivateProcfs(&step);
+  if (fd >= 0) return fd;
+  if (plan.sysctl_count > 0) Fail(kStage2, kStepSysctlProcfs, errno, step);
+  int saved = errno;
+  struct open_how how;
+  memset(&how, 0, sizeof(how));
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  fd = (int)syscall(SYS_openat2, AT_FDCWD, "/proc", &how, sizeof(how));
+  struct statfs st;
+  if (fd < 0 || fstatfs(fd, &st) < 0 || st.f_type != PROC_SUPER_MAGIC) {
+    Fail(kStage2, kStepExecFifoProcfs, saved);
+  }
+  return fd;
+}
+
+void WriteSysctls(const Plan& plan, int proc_fd) {
   for (int i = 0; i < plan.sysctl_count; i++) {
     char path[kPathMax] = "sys/";
     if (!Append(path, sizeof(path), plan.sysctls[i].path))
@@ -684,7 +711,6 @@ void WriteSysctls(const Plan& plan) {
     if (!WriteAll(fd, value, StrLen(value))) Fail(kStage2, kStepSysctl, errno, i);
     close(fd);
   }
-  close(proc_fd);
 }
 
 // Loading a seccomp filter without no_new_privs needs CAP_SYS_ADMIN, and the filter is loaded
@@ -873,8 +899,9 @@ void SendSeccompListener(int listener) {
     }
   }
   if (plan.terminal) SetupConsole(plan);
+  int proc_fd = OpenInitProcfs(plan);
   // Before readonlyPaths: the usual config makes /proc/sys read-only.
-  WriteSysctls(plan);
+  WriteSysctls(plan, proc_fd);
   if (plan.setup_rootfs) {
     MaskPaths(plan);
     ReadonlyPaths(plan);
@@ -938,13 +965,17 @@ void SendSeccompListener(int listener) {
   SendRecord(kInitReady, kStage2, 0, 0, 0, 0);
   close(g_sync_fd);
 
-  if (plan.exec_fifo_dir_fd >= 0) {
-    // Blocks until `tsrunc start` opens the fifo for reading.
-    int fifo = openat(plan.exec_fifo_dir_fd, "exec.fifo", O_WRONLY | O_CLOEXEC);
+  if (plan.exec_fifo_fd >= 0) {
+    // Reopened for writing through the procfs magic link of our O_PATH fd; blocks until
+    // `tsrunc start` opens the fifo for reading.
+    char fifo_path[32] = "self/fd/";
+    AppendInt(fifo_path, sizeof(fifo_path), plan.exec_fifo_fd);
+    int fifo = openat(proc_fd, fifo_path, O_WRONLY | O_CLOEXEC);
     if (fifo < 0 || !WriteAll(fifo, "0", 1)) _exit(127);
     close(fifo);
-    close(plan.exec_fifo_dir_fd);
+    close(plan.exec_fifo_fd);
   }
+  if (proc_fd >= 0) close(proc_fd);
   if (plan.umask_value >= 0) umask((mode_t)plan.umask_value);
   // Last, so a small RLIMIT_NOFILE or RLIMIT_NPROC limits the container, not our setup. Only
   // lowering is left to do here (RaiseHardLimits ran with privileges), so this cannot fail.
@@ -999,7 +1030,7 @@ void CloseInheritedFds(const Plan& plan, int sync_fd) {
   int count = 0;
   keep[count++] = sync_fd;
   if (plan.console_socket_fd >= 0) keep[count++] = plan.console_socket_fd;
-  if (plan.exec_fifo_dir_fd >= 0) keep[count++] = plan.exec_fifo_dir_fd;
+  if (plan.exec_fifo_fd >= 0) keep[count++] = plan.exec_fifo_fd;
   for (int i = 0; i < plan.join_count && count < (int)(sizeof(keep) / sizeof(keep[0])); i++) {
     keep[count++] = plan.joins[i].fd;
   }

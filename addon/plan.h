@@ -109,7 +109,7 @@ struct Plan {
   unsigned console_rows;  // 0 with console_columns 0: leave the pty's size
   unsigned console_columns;
   int console_socket_fd;
-  int exec_fifo_dir_fd;
+  int exec_fifo_fd;  // O_PATH fd of the exec fifo, or -1
   int preserve_fds;
 
   // linux.seccomp, compiled in the parent (addon/seccomp.cc): struct sock_filter[] or nullptr.
@@ -195,6 +195,7 @@ enum Step : int32_t {
   kStepSeccompCapset = 55,
 
   kStepSysctlProcfs = 60,
+  kStepExecFifoProcfs = 61,
 };
 
 // Entry point of the stage-1 child; never returns.

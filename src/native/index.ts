@@ -29,8 +29,9 @@ export interface NativeBinding {
   namespaceType(fd: number): number;
   /** connect(2) a unix stream socket by path; returns an O_CLOEXEC fd. */
   connectUnix(socketPath: string): number;
-  /** Open an O_PATH|O_DIRECTORY|O_CLOEXEC fd. */
-  openPath(dirPath: string): number;
+  /** An O_PATH|O_CLOEXEC fd of a directory (O_DIRECTORY), or with `directory` false of any
+   *  file, not following a last symlink. */
+  openPath(filePath: string, directory?: boolean): number;
   closeFd(fd: number): void;
   /** Set or clear PR_SET_CHILD_SUBREAPER on the calling process. */
   setChildSubreaper(on: boolean): void;

@@ -24,7 +24,7 @@ export interface PlanContext {
   noNewKeyring: boolean;
   preserveFds: number;
   consoleSocketFd: number;
-  execFifoDirFd: number;
+  execFifoFd: number;
   /** Opened and type-checked namespace files, in config order. */
   joins: NativeNamespaceJoin[];
   lastCap: number;
@@ -146,7 +146,7 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     consoleRows: process.consoleSize?.height ?? 0,
     consoleColumns: process.consoleSize?.width ?? 0,
     consoleSocketFd: ctx.consoleSocketFd,
-    execFifoDirFd: ctx.execFifoDirFd,
+    execFifoFd: ctx.execFifoFd,
     preserveFds: ctx.preserveFds,
     seccomp: buildSeccomp(
       linux.seccomp,

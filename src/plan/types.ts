@@ -137,8 +137,8 @@ export interface NativePlan {
   consoleColumns: number;
   /** Connected unix socket to send the pty master to, or -1. */
   consoleSocketFd: number;
-  /** O_PATH fd of the state dir holding the exec fifo `exec.fifo`, or -1 (no wait). */
-  execFifoDirFd: number;
+  /** O_PATH|O_CLOEXEC fd of the exec fifo (opened for writing through a procfs), or -1 (no wait). */
+  execFifoFd: number;
   /** Number of fds from 3 on to keep open into the container. */
   preserveFds: number;
   /** The filter to load last, after the capabilities are set and right before execve (before

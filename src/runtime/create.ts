@@ -162,7 +162,9 @@ class CreateAttempt {
     // The init opens the fifo as the container's user, in its user namespace.
     fs.chownSync(fifoPath, rootUid, rootGid);
     fs.chmodSync(fifoPath, 0o622);
-    const execFifoDirFd = this.keep(n.openPath(this.dir));
+    // An O_PATH fd of the fifo itself, not of the state dir: until `start` the init holds it,
+    // and through /proc/<init>/fd a process that may ptrace the init would reach only the fifo.
+    const execFifoFd = this.keep(n.openPath(fifoPath, false));
     const consoleSocketFd = this.opts.consoleSocket ? this.keep(connectConsole(this.opts.consoleSocket)) : -1;
     const joins = this.openJoinedNamespaces();
 
@@ -173,7 +175,7 @@ class CreateAttempt {
       noNewKeyring: this.opts.noNewKeyring,
       preserveFds: this.opts.preserveFds,
       consoleSocketFd,
-      execFifoDirFd,
+      execFifoFd,
       joins,
       lastCap: lastCapability(),
       hostMounts,
@@ -206,7 +208,7 @@ class CreateAttempt {
     writeRecord(this.opts.root, this.record);
     if (this.opts.pidFile) writeFileAtomic(path.resolve(this.opts.pidFile), String(this.initPid));
     this.release(syncFd);
-    this.release(execFifoDirFd);
+    this.release(execFifoFd);
   }
 
   /** Undo everything: kill the children, close fds, remove the state dir. */

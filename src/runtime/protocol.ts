@@ -137,6 +137,7 @@ export const FAILURE_STEPS: Record<number, Describe> = {
   54: () => 'linux.seccomp: send the listener fd to the runtime',
   55: () => 'process.capabilities: capset after loading the seccomp filter',
   60: (r) => `linux.sysctl: open a private procfs (step ${r.index})`,
+  61: () => 'open a procfs for the exec fifo (no private procfs could be made and /proc is not procfs)',
 };
 
 export function describeFailure(

@@ -95,10 +95,12 @@ export async function startDockerEngine(runtimes: Record<string, string>): Promi
           path.join(dir, 'docker.pid'),
           '--config-file',
           path.join(dir, 'daemon.json'),
-          // The network rule: no docker0, no NAT, no iptables.
+          // The network rule: no docker0, no NAT, no iptables; and the host's ip_forward stays
+          // as it is (dockerd sets it to 1 otherwise).
           '--bridge=none',
           '--iptables=false',
           '--ip-masq=false',
+          '--ip-forward=false',
           '--storage-driver',
           'vfs',
         ],

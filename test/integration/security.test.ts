@@ -169,7 +169,7 @@ describe('not dumpable: the created init (still a clone of node) is out of reach
       c.process.args = ['sleep', '1000'];
     });
     try {
-      // Host side: the created init really is the node binary with host fds (the exec fifo dir),
+      // Host side: the created init really is the node binary with host fds (the exec fifo),
       // so reaching it would matter.
       const nodeExe = fs.realpathSync(process.execPath);
       expect(fs.readlinkSync(`/proc/${a.pid}/exe`)).toBe(nodeExe);
@@ -199,7 +199,7 @@ describe('not dumpable: the created init (still a clone of node) is out of reach
         'ptrace-seize': 'EPERM',
         process_vm_readv: 'EPERM',
       });
-      // Every fd of the init (stdio, the sync socket, the exec fifo dir) is out of reach.
+      // Every fd of the init (stdio, the exec fifo, its private procfs) is out of reach.
       const fdResults = Object.entries(seen).filter(([k]) => /^(readlink|open)-fd\d+$/.test(k));
       expect(fdResults.length).toBeGreaterThanOrEqual(2 * 4);
       for (const [k, v] of fdResults) expect(v, k).toBe('EACCES');
@@ -213,6 +213,37 @@ describe('not dumpable: the created init (still a clone of node) is out of reach
       expect(files(path.join(stateRoot(), a.id))).toEqual(stateBefore);
       const st = JSON.parse((await tsrunc(['state', a.id])).stdout) as { status: string };
       expect(st.status).toBe('created');
+    } finally {
+      await a.cleanup();
+    }
+  });
+
+  it('even a joiner granted CAP_SYS_PTRACE reaches only the exec fifo through the fds of the created init', async () => {
+    const a = await createContainer((c) => {
+      c.process.args = ['sleep', '1000'];
+    });
+    try {
+      // Through every fd of A's init: what is in (and beside) the object it points at.
+      const script = [
+        'cat /proc/1/status | grep -E "^(Name|CapEff):"',
+        'for f in /proc/1/fd/*; do',
+        '  echo "in $f: $(ls -a $f/ 2>/dev/null | tr "\\n" " ")"',
+        '  echo "beside $f: $(ls -a $f/../ 2>/dev/null | tr "\\n" " ")"',
+        'done',
+      ].join('\n');
+      const b = await runContainer((c, bundle) => {
+        joinPidNamespaceOf(a.pid, ['sh', '-c', script])(c, bundle);
+        for (const set of ['bounding', 'effective', 'permitted'])
+          c.process.capabilities[set].push('CAP_SYS_PTRACE');
+      });
+      expect(b.code, b.stderr).toBe(0);
+      expect(b.stdout).toContain('Name:\tnode');
+      expect(b.stdout).toMatch(/^in \/proc\/1\/fd\/\d+: /m);
+      // With an fd of the state dir this would list exec.fifo and state.json, and `..` the
+      // other containers of the host's state root.
+      expect(b.stdout).not.toContain('state.json');
+      expect(b.stdout).not.toContain('exec.fifo');
+      expect(b.stdout).not.toContain(a.id);
     } finally {
       await a.cleanup();
     }

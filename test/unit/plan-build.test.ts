@@ -40,7 +40,7 @@ function context(overrides: Partial<PlanContext> = {}): PlanContext {
     noNewKeyring: false,
     preserveFds: 0,
     consoleSocketFd: -1,
-    execFifoDirFd: 7,
+    execFifoFd: 7,
     joins: [],
     lastCap: 40,
     hostMounts,
