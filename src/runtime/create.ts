@@ -330,18 +330,8 @@ function connectConsole(socketPath: string): number {
  * pid recorded, the create hooks point (before the hooks run), InitReady received (state not yet
  * `created`), state `created` saved (pid file not yet written).
  */
-export const FAULT_STEPS = [
-  'reserved',
-  'cgroups',
-  'fifo',
-  'spawned',
-  'idmaps',
-  'initpid',
-  'hooks',
-  'ready',
-  'saved',
-] as const;
-export type FaultStep = (typeof FAULT_STEPS)[number];
+type FaultStep =
+  'reserved' | 'cgroups' | 'fifo' | 'spawned' | 'idmaps' | 'initpid' | 'hooks' | 'ready' | 'saved';
 
 /**
  * Fault injection, for tests only: with TSRUNC_FAULT_STOP=<step> in the environment, create
