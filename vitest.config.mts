@@ -1,5 +1,19 @@
 import { defineConfig } from 'vitest/config';
 
+// Real containers on one host: the integration and soak projects share these.
+const realContainers = {
+  environment: 'node',
+  // Real containers, cgroups and mounts on one host: one file at a time.
+  fileParallelism: false,
+  hookTimeout: 60_000,
+  // Root check, build check, shared busybox rootfs, end-of-run leak check.
+  globalSetup: ['test/helpers/global-setup.ts'],
+  // Per-test --root and leak check after every test.
+  setupFiles: ['test/helpers/leak-guard.ts'],
+};
+
+// `npm test` (scripts/test.sh) runs the projects unit and integration; soak runs only when asked
+// for (`npm run test:soak`, or `npm test` with CI=true).
 export default defineConfig({
   test: {
     projects: [
@@ -12,17 +26,19 @@ export default defineConfig({
       },
       {
         test: {
+          ...realContainers,
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          environment: 'node',
-          // Real containers, cgroups and mounts on one host: one file at a time.
-          fileParallelism: false,
           testTimeout: 30_000,
-          hookTimeout: 60_000,
-          // Root check, build check, shared busybox rootfs, end-of-run leak check.
-          globalSetup: ['test/helpers/global-setup.ts'],
-          // Per-test --root and leak check after every test.
-          setupFiles: ['test/helpers/leak-guard.ts'],
+        },
+      },
+      {
+        test: {
+          ...realContainers,
+          name: 'soak',
+          include: ['test/soak/**/*.test.ts'],
+          // Hundreds of lifecycles per test; no timing is asserted, this only bounds a hang.
+          testTimeout: 40 * 60_000,
         },
       },
     ],

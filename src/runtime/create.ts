@@ -51,6 +51,7 @@ export async function createContainer(opts: CreateOptions): Promise<CreatedConta
   const rootfs = resolveRootfs(spec, bundle);
 
   reserveContainer(opts.root, opts.id);
+  faultPoint('reserved');
   const attempt = new CreateAttempt(opts, bundle, rootfs, spec);
   try {
     await attempt.run();
@@ -155,6 +156,7 @@ class CreateAttempt {
     writeRecord(this.opts.root, this.record);
     this.cgroups = cgroups.manager;
     cgroups.manager.create();
+    faultPoint('cgroups');
     const fifoPath = path.join(this.dir, EXEC_FIFO);
     n.mkfifo(fifoPath, 0o600);
     const rootUid = hostIdOfRoot(this.spec.linux?.uidMappings);
@@ -162,6 +164,7 @@ class CreateAttempt {
     // The init opens the fifo as the container's user, in its user namespace.
     fs.chownSync(fifoPath, rootUid, rootGid);
     fs.chmodSync(fifoPath, 0o622);
+    faultPoint('fifo');
     // An O_PATH fd of the fifo itself, not of the state dir: until `start` the init holds it,
     // and through /proc/<init>/fd a process that may ptrace the init would reach only the fifo.
     const execFifoFd = this.keep(n.openPath(fifoPath, false));
@@ -186,6 +189,7 @@ class CreateAttempt {
     const spawned = n.spawnInit(built.plan);
     this.intermediatePid = spawned.intermediatePid;
     const syncFd = this.keep(spawned.syncFd);
+    faultPoint('spawned');
     // The children hold their own copies now.
     for (const join of joins) this.release(join.fd);
     if (consoleSocketFd >= 0) this.release(consoleSocketFd);
@@ -195,17 +199,20 @@ class CreateAttempt {
         // Before stage 1 unshares the cgroup namespace and clones the init, which inherits it.
         cgroups.manager.join(pid);
         this.writeIdMappings(pid, built);
+        faultPoint('idmaps');
       },
       onInitPid: (pid) => this.adoptInit(pid),
       onRunCreateHooks: () => this.runCreateHooks(),
       onSeccompListener: (fd) =>
         sendSeccompListener(this.spec.linux?.seccomp ?? {}, fd, this.record, 'creating', this.initPid),
     });
+    faultPoint('ready');
 
     // Limits apply once the rootfs is built (device nodes made) and before the process runs.
     cgroups.manager.apply(this.spec.linux?.resources, { update: false });
     this.record.phase = 'created';
     writeRecord(this.opts.root, this.record);
+    faultPoint('saved');
     if (this.opts.pidFile) writeFileAtomic(path.resolve(this.opts.pidFile), String(this.initPid));
     this.release(syncFd);
     this.release(execFifoFd);
@@ -295,10 +302,12 @@ class CreateAttempt {
     this.record.initStartTime = processStartTime(pid) ?? '';
     // Saved now so that a create killed from here on leaves a record `delete --force` can use.
     writeRecord(this.opts.root, this.record);
+    faultPoint('initpid');
   }
 
   private async runCreateHooks(): Promise<void> {
     const hooks = this.spec.hooks ?? {};
+    faultPoint('hooks');
     const state = hookState(this.record, 'creating', this.initPid);
     // prestart (deprecated) runs at the same point as createRuntime, as runc does.
     await runHooks('prestart', hooks.prestart, state, {});
@@ -318,4 +327,23 @@ function connectConsole(socketPath: string): number {
   } catch (error) {
     throw new RuntimeError(`--console-socket: cannot connect to ${socketPath}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The steps of `create` a test can stop at, in order: the state dir reserved, the cgroups made,
+ * the exec fifo made, stage 1 spawned, the id maps written (and stage 1 in the cgroups), the init
+ * pid recorded, the create hooks point (before the hooks run), InitReady received (state not yet
+ * `created`), state `created` saved (pid file not yet written).
+ */
+type FaultStep =
+  'reserved' | 'cgroups' | 'fifo' | 'spawned' | 'idmaps' | 'initpid' | 'hooks' | 'ready' | 'saved';
+
+/**
+ * Fault injection, for tests only: with TSRUNC_FAULT_STOP=<step> in the environment, create
+ * stops itself (SIGSTOP) right after that step, so a test can look at the half-made container
+ * and SIGKILL it there (or SIGCONT it to let it go on). Unset, it does nothing: one environment
+ * lookup per step, in the create path only.
+ */
+function faultPoint(step: FaultStep): void {
+  if (process.env.TSRUNC_FAULT_STOP === step) process.kill(process.pid, 'SIGSTOP');
 }
