@@ -201,7 +201,7 @@ class CreateAttempt {
     cgroups.manager.apply(this.spec.linux?.resources, { update: false });
     this.record.phase = 'created';
     writeRecord(this.opts.root, this.record);
-    if (this.opts.pidFile) writeFileAtomic(path.resolve(this.opts.pidFile), String(this.initPid));
+    if (this.opts.pidFile) writePidFile(path.resolve(this.opts.pidFile), this.initPid);
     this.release(syncFd);
     this.release(execFifoDirFd);
   }
@@ -312,5 +312,15 @@ function connectConsole(socketPath: string): number {
     return native().connectUnix(path.resolve(socketPath));
   } catch (error) {
     throw new RuntimeError(`--console-socket: cannot connect to ${socketPath}: ${(error as Error).message}`);
+  }
+}
+
+function writePidFile(file: string, pid: number): void {
+  try {
+    writeFileAtomic(file, String(pid));
+  } catch (error) {
+    throw new RuntimeError(
+      `--pid-file: cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
   }
 }
