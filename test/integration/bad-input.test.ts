@@ -333,6 +333,8 @@ describe('spec-fixtures/good through tsrunc create + delete', () => {
           expect(res.stdout).toBe('');
           const state = await stateOf(id);
           expect(state).toMatchObject({ id, status: 'created', bundle: bundle.dir });
+          // Unknown annotations are kept as they are (OCI state), not refused or dropped.
+          expect(state.annotations).toEqual(bundle.config.annotations);
           expect(procAlive(state.pid)).toBe(true);
           // The init is in the container: its own mount namespace, its own cgroup.
           expect(readLinkOrNull(`/proc/${state.pid}/ns/mnt`)).not.toBe(readLinkOrNull('/proc/self/ns/mnt'));
