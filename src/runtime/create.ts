@@ -213,7 +213,7 @@ class CreateAttempt {
     this.record.phase = 'created';
     writeRecord(this.opts.root, this.record);
     faultPoint('saved');
-    if (this.opts.pidFile) writeFileAtomic(path.resolve(this.opts.pidFile), String(this.initPid));
+    if (this.opts.pidFile) writePidFile(path.resolve(this.opts.pidFile), this.initPid);
     this.release(syncFd);
     this.release(execFifoFd);
   }
@@ -346,4 +346,14 @@ type FaultStep =
  */
 function faultPoint(step: FaultStep): void {
   if (process.env.TSRUNC_FAULT_STOP === step) process.kill(process.pid, 'SIGSTOP');
+}
+
+function writePidFile(file: string, pid: number): void {
+  try {
+    writeFileAtomic(file, String(pid));
+  } catch (error) {
+    throw new RuntimeError(
+      `--pid-file: cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
+  }
 }

@@ -42,12 +42,33 @@ const CONFIG = 'config.json';
 // ---------------------------------------------------------------------------------------------
 // Loading
 
+/** config.json larger than this is refused: real ones are kilobytes, and the whole config is
+ *  copied into the container's state.json, which every `list` and `state` reads. */
+export const CONFIG_MAX_BYTES = 16 * 1024 * 1024;
+/** Deeper nesting is refused: V8 parses it, but JSON.stringify (the state record) and the schema
+ *  walk recurse and would die with "maximum call stack size exceeded". */
+export const CONFIG_MAX_DEPTH = 512;
+
 /** Reads and parses `<bundleDir>/config.json`. The result is not validated yet. */
 export function loadConfig(bundleDir: string): Spec {
   const file = path.join(bundleDir, 'config.json');
-  let text: string;
+  const text = readConfigText(bundleDir, file);
+  let parsed: unknown;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new RuntimeError(`${CONFIG}: invalid JSON: ${lowerFirst(oneLine((error as Error).message))}`);
+  }
+  checkDepth(parsed);
+  return parsed as Spec;
+}
+
+// O_NONBLOCK (libuv adds O_CLOEXEC), so that a FIFO nobody writes does not block the open; then only a regular file is
+// read (a FIFO, a socket or /dev/zero would hang or never end).
+function readConfigText(bundleDir: string, file: string): string {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -57,9 +78,34 @@ export function loadConfig(bundleDir: string): Spec {
     throw new RuntimeError(`${CONFIG}: cannot read ${file}: ${code ?? oneLine(String(error))}`);
   }
   try {
-    return JSON.parse(text) as Spec;
-  } catch (error) {
-    throw new RuntimeError(`${CONFIG}: invalid JSON: ${lowerFirst(oneLine((error as Error).message))}`);
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) throw new RuntimeError(`${CONFIG}: is a directory in bundle ${bundleDir}`);
+    if (!st.isFile()) throw new RuntimeError(`${CONFIG}: is not a regular file in bundle ${bundleDir}`);
+    if (st.size > CONFIG_MAX_BYTES) {
+      throw new RuntimeError(`${CONFIG}: too large (${st.size} bytes, at most ${CONFIG_MAX_BYTES})`);
+    }
+    try {
+      return fs.readFileSync(fd, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new RuntimeError(`${CONFIG}: cannot read ${file}: ${code ?? oneLine(String(error))}`);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Iterative, so that the check itself cannot overflow the stack. */
+function checkDepth(document: unknown): void {
+  const stack: { value: unknown; depth: number }[] = [{ value: document, depth: 1 }];
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop()!;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > CONFIG_MAX_DEPTH) {
+      throw new RuntimeError(`${CONFIG}: nested more than ${CONFIG_MAX_DEPTH} levels deep`);
+    }
+    for (const child of Object.values(value as Record<string, unknown>))
+      stack.push({ value: child, depth: depth + 1 });
   }
 }
 
@@ -264,15 +310,17 @@ const UTS_SYSCTLS = new Set(['kernel.domainname', 'kernel.hostname']);
 
 // The kernel's limit for host and domain names (__NEW_UTS_LEN).
 const UTS_NAME_MAX = 64;
-const UINT32_RANGE = 2 ** 32;
+// The kernel refuses an extent whose end wraps: first + size must stay below 2^32, so the last id
+// is at most 4294967294 ((uid_t)-1 is never mapped).
+const UINT32_MAX = 2 ** 32 - 1;
 
 function checkMappings(field: string, mappings: LinuxIDMapping[] | undefined): string[] {
   const out: string[] = [];
   (mappings ?? []).forEach((m, i) => {
     if (m.size === 0) out.push(msg(`${field}[${i}].size`, 'must be greater than 0'));
-    else if (m.containerID + m.size > UINT32_RANGE)
+    else if (m.containerID + m.size > UINT32_MAX)
       out.push(msg(`${field}[${i}]`, 'containerID + size overflows uint32'));
-    else if (m.hostID + m.size > UINT32_RANGE)
+    else if (m.hostID + m.size > UINT32_MAX)
       out.push(msg(`${field}[${i}]`, 'hostID + size overflows uint32'));
   });
   return out;
@@ -653,6 +701,19 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
           msg('linux.resources.pids.limit', `${resources.pids.limit} is negative (use -1 for unlimited)`),
         );
       }
+      (resources.hugepageLimits ?? []).forEach((limit, i) => {
+        // The schema checks the form ("2MB"); a size that is no power of two is no page size.
+        const match = /^([1-9][0-9]*)[KMG]B$/.exec(limit.pageSize);
+        const count = match ? Number(match[1]) : 1;
+        if (!Number.isSafeInteger(count) || !Number.isInteger(Math.log2(count))) {
+          out.push(
+            msg(
+              `linux.resources.hugepageLimits[${i}].pageSize`,
+              `${quote(limit.pageSize)} is not a power of two`,
+            ),
+          );
+        }
+      });
       (resources.devices ?? []).forEach((rule, i) => {
         const field = `linux.resources.devices[${i}]`;
         if (rule.type !== undefined && rule.type !== '' && !['a', 'b', 'c'].includes(rule.type)) {

@@ -3,18 +3,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { containerId, makeBundle, tempDir, type Bundle, type Config } from '../helpers/bundle';
+import { containerId, makeBundle, tempDir } from '../helpers/bundle';
 import {
   createContainer,
   expectOneLineError,
-  mountsContaining,
-  processesMatching,
   stateDirOf,
   stateOf,
-  waitFor,
   waitForStatus,
 } from '../helpers/lifecycle-helpers';
-import { stateRoot, tsrunc } from '../helpers/tsrunc';
+import { tsrunc } from '../helpers/tsrunc';
 
 const HEADER_COLUMNS = ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'];
 
@@ -37,14 +34,6 @@ function parseTable(text: string): { offsets: number[]; rows: string[][] } {
     return cells;
   });
   return { offsets, rows };
-}
-
-function rootEntries(): string[] {
-  try {
-    return fs.readdirSync(stateRoot()).filter((n) => !n.startsWith('.'));
-  } catch {
-    return [];
-  }
 }
 
 describe('list', () => {
@@ -213,133 +202,8 @@ describe('errors and --log', () => {
   });
 });
 
-/** One bad-input case: how to break the bundle, and what the one error line must name. */
-interface BadCase {
-  name: string;
-  /** Break the config (and/or the bundle). Default: leave it valid. */
-  mutate?: (c: Config, b: Bundle) => void;
-  /** Replace config.json with this text after the bundle is made. */
-  rawConfig?: string | null;
-  /** Container id (default: a fresh valid one). */
-  id?: string;
-  /** Extra create arguments; `@BUNDLE` stands for the bundle dir. */
-  args?: string[];
-  /** Pass this as --bundle instead of the bundle dir; `@BUNDLE` stands for the bundle dir. */
-  bundleArg?: string;
-  /** Substrings the error line must contain. */
-  names: string[];
-}
-
-const BAD_CASES: BadCase[] = [
-  {
-    name: 'malformed config.json',
-    rawConfig: '{"ociVersion": "1.0.2", ',
-    names: ['config.json', 'invalid JSON'],
-  },
-  { name: 'config.json that is not an object', rawConfig: '[]', names: ['config.json'] },
-  { name: 'missing config.json', rawConfig: null, names: ['config.json'] },
-  {
-    name: 'missing ociVersion',
-    mutate: (c) => delete c.ociVersion,
-    names: ['ociVersion'],
-  },
-  { name: 'missing process', mutate: (c) => delete c.process, names: ['process'] },
-  { name: 'empty args', mutate: (c) => (c.process.args = []), names: ['process.args'] },
-  { name: 'relative cwd', mutate: (c) => (c.process.cwd = 'tmp'), names: ['process.cwd', 'absolute'] },
-  {
-    name: 'missing rootfs',
-    mutate: (c) => (c.root.path = 'no-such-rootfs'),
-    names: ['root.path', 'no-such-rootfs'],
-  },
-  {
-    name: 'bind mount with a missing source',
-    mutate: (c) =>
-      c.mounts.push({
-        destination: '/mnt',
-        type: 'bind',
-        source: '/nonexistent-tsrunc-src',
-        options: ['rbind'],
-      }),
-    names: ['mounts[', '/nonexistent-tsrunc-src'],
-  },
-  {
-    name: 'duplicated namespace type',
-    mutate: (c) => c.linux.namespaces.push({ type: 'pid' }),
-    names: ['linux.namespaces', 'pid'],
-  },
-  {
-    name: 'unknown namespace type',
-    mutate: (c) => c.linux.namespaces.push({ type: 'bogus' }),
-    names: ['linux.namespaces', 'bogus'],
-  },
-  {
-    name: 'namespace path that is not a namespace',
-    mutate: (c) => c.linux.namespaces.push({ type: 'network', path: '/etc/hostname' }),
-    names: ['linux.namespaces', '/etc/hostname'],
-  },
-  {
-    name: 'duplicated rlimit',
-    mutate: (c) => c.process.rlimits.push({ type: 'RLIMIT_NOFILE', hard: 10, soft: 10 }),
-    names: ['rlimits', 'RLIMIT_NOFILE'],
-  },
-  {
-    name: 'a process binary that does not exist',
-    mutate: (c) => (c.process.args = ['/no-such-binary']),
-    names: ['/no-such-binary'],
-  },
-  {
-    name: '--pid-file in a missing directory',
-    mutate: (c) => (c.process.args = ['sleep', '1000']),
-    args: ['--pid-file', '@BUNDLE/no-such-dir/init.pid'],
-    names: ['no-such-dir'],
-  },
-  {
-    name: 'a bundle dir that does not exist',
-    bundleArg: '@BUNDLE/missing-bundle',
-    names: ['missing-bundle'],
-  },
-  { name: 'id with a slash', id: 'a/b', names: ['invalid container id', 'a/b'] },
-  { name: 'id ..', id: '..', names: ['invalid container id', '..'] },
-  { name: 'id .', id: '.', names: ['invalid container id'] },
-  { name: 'empty id', id: '', names: ['invalid container id'] },
-  { name: 'id of 2000 characters', id: 'x'.repeat(2000), names: ['invalid container id'] },
-  { name: 'id with a newline', id: 'tsrunc\nx', names: ['invalid container id'] },
-];
-
+// The table of bad creates (bad configs, ids, bundle paths, flags) is in bad-input.test.ts.
 describe('a create that fails leaves nothing', () => {
-  for (const bad of BAD_CASES) {
-    it(`${bad.name}: exit 1, one line naming the problem, nothing left`, async () => {
-      // The network namespace of the default config is replaced, so the path case has no duplicate.
-      const bundle = await makeBundle((c, b) => {
-        if (bad.name === 'namespace path that is not a namespace') {
-          c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
-        }
-        bad.mutate?.(c, b);
-      });
-      if (bad.rawConfig === null) fs.rmSync(bundle.configPath);
-      else if (bad.rawConfig !== undefined) fs.writeFileSync(bundle.configPath, bad.rawConfig);
-      const id = bad.id ?? containerId();
-      try {
-        const sub = (a: string) => a.replace('@BUNDLE', bundle.dir);
-        const bundleArg = sub(bad.bundleArg ?? '@BUNDLE');
-        const res = await tsrunc(['create', '--bundle', bundleArg, ...(bad.args ?? []).map(sub), id]);
-        const line = expectOneLineError(res);
-        for (const n of bad.names) expect(line).toContain(n);
-        expect(res.stdout).toBe('');
-        // Nothing left: no state dir (nor anything else) under --root, no process, no mount.
-        expect(rootEntries()).toEqual([]);
-        await waitFor('no process of the bundle', () => processesMatching(bundle.dir).length === 0, 2000);
-        expect(mountsContaining(bundle.dir)).toEqual([]);
-        expect(fs.existsSync(path.join(bundle.rootfs, 'bin', 'busybox'))).toBe(true);
-        // And the runtime still works with this root: list shows nothing.
-        expect((await tsrunc(['list', '-q'])).stdout).toBe('');
-      } finally {
-        if (bad.id === undefined) await tsrunc(['delete', '--force', id]);
-        await bundle.cleanup();
-      }
-    });
-  }
-
   it('the same bad create repeated leaves nothing and a good create of that id then works', async () => {
     const id = containerId();
     const bundle = await makeBundle((c) => {

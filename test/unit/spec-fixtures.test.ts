@@ -1,17 +1,26 @@
 // Runs every config document in spec-fixtures/{good,bad} through loadConfig + validateConfig and
 // compares with spec-fixtures/expected.json. Needs `node scripts/build-validators.js` first.
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 
 import { RuntimeError } from '../../src/runtime/errors';
-import { CONFIG_CHECKS, loadConfig, validateConfig } from '../../src/spec/validate';
+import {
+  CONFIG_CHECKS,
+  CONFIG_MAX_BYTES,
+  CONFIG_MAX_DEPTH,
+  loadConfig,
+  validateConfig,
+} from '../../src/spec/validate';
 
 const FIXTURES = path.resolve(__dirname, '../../spec-fixtures');
 
 interface Expectation {
   requireProcess?: boolean;
+  /** 'create': valid for the validator; only `tsrunc create` (the integration test) rejects it. */
+  stage?: 'create';
   warnings?: string[];
   error?: string;
   errorMatch?: string;
@@ -54,7 +63,7 @@ for (const kind of ['good', 'bad'] as const) {
       it(name, () => {
         const file = path.join(FIXTURES, kind, name);
         const requireProcess = expectation?.requireProcess ?? true;
-        if (kind === 'good') {
+        if (kind === 'good' || expectation?.stage === 'create') {
           const result = run(file, requireProcess);
           expect(result.warnings).toEqual(expectation?.warnings ?? []);
           return;
@@ -90,6 +99,39 @@ describe('loadConfig', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('refuses what is not a regular file without blocking on it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrunc-fixture-'));
+    try {
+      const config = path.join(dir, 'config.json');
+      execFileSync('mkfifo', [config]);
+      expect(() => loadConfig(dir)).toThrow(`config.json: is not a regular file in bundle ${dir}`);
+      fs.rmSync(config);
+      fs.symlinkSync('/dev/zero', config);
+      expect(() => loadConfig(dir)).toThrow(`config.json: is not a regular file in bundle ${dir}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a config over CONFIG_MAX_BYTES and nesting over CONFIG_MAX_DEPTH', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrunc-fixture-'));
+    try {
+      const config = path.join(dir, 'config.json');
+      fs.writeFileSync(config, '{}');
+      fs.truncateSync(config, CONFIG_MAX_BYTES + 1);
+      expect(() => loadConfig(dir)).toThrow(
+        `config.json: too large (${CONFIG_MAX_BYTES + 1} bytes, at most ${CONFIG_MAX_BYTES})`,
+      );
+      const nested = (depth: number) => `{"x": ${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}`;
+      fs.writeFileSync(config, nested(CONFIG_MAX_DEPTH));
+      expect(loadConfig(dir)).toBeTypeOf('object');
+      fs.writeFileSync(config, nested(CONFIG_MAX_DEPTH + 1));
+      expect(() => loadConfig(dir)).toThrow(`config.json: nested more than ${CONFIG_MAX_DEPTH} levels deep`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('the semantic checks', () => {
@@ -102,6 +144,7 @@ describe('the semantic checks', () => {
     // Run each bad fixture's document through the checks alone and record which check fires.
     const fired = new Set<string>();
     for (const name of Object.keys(expected.bad)) {
+      if (expected.bad[name].stage === 'create') continue;
       let doc: unknown;
       try {
         doc = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'bad', name), 'utf8'));

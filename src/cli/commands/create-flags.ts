@@ -1,29 +1,33 @@
 // The flags `create` and `run` share, and how they become CreateOptions.
 import type { Argv } from 'yargs';
 
+import { RuntimeError } from '../../runtime/errors';
 import type { CreateOptions } from '../../runtime/options';
 import { type CommandArgs, containerId, globalOptions, pathArg, stringArg, withContainerId } from './common';
 
 export function withCreateFlags(y: Argv): Argv {
-  return withContainerId(y)
-    .option('bundle', {
-      alias: 'b',
-      type: 'string',
-      describe: 'path to the bundle directory (default: current directory)',
-    })
-    .option('pid-file', { type: 'string', describe: 'write the init pid to this file' })
-    .option('console-socket', { type: 'string', describe: 'unix socket to send the pty master to' })
-    .option('no-pivot', { type: 'boolean', default: false, describe: 'use chroot instead of pivot_root' })
-    .option('no-new-keyring', {
-      type: 'boolean',
-      default: false,
-      describe: 'do not create a new session keyring',
-    })
-    .option('preserve-fds', {
-      type: 'number',
-      default: 0,
-      describe: 'pass N extra fds (3..3+N-1) to the container',
-    });
+  return (
+    withContainerId(y)
+      .option('bundle', {
+        alias: 'b',
+        type: 'string',
+        describe: 'path to the bundle directory (default: current directory)',
+      })
+      .option('pid-file', { type: 'string', describe: 'write the init pid to this file' })
+      .option('console-socket', { type: 'string', describe: 'unix socket to send the pty master to' })
+      .option('no-pivot', { type: 'boolean', default: false, describe: 'use chroot instead of pivot_root' })
+      .option('no-new-keyring', {
+        type: 'boolean',
+        default: false,
+        describe: 'do not create a new session keyring',
+      })
+      // A string, so that a bad value reaches preserveFdsCount as written (yargs makes NaN of it).
+      .option('preserve-fds', {
+        type: 'string',
+        default: '0',
+        describe: 'pass N extra fds (3..3+N-1) to the container',
+      })
+  );
 }
 
 export function createOptions(args: CommandArgs): CreateOptions {
@@ -35,6 +39,12 @@ export function createOptions(args: CommandArgs): CreateOptions {
     consoleSocket: stringArg(args, 'console-socket') || undefined,
     noPivot: args['no-pivot'] === true,
     noNewKeyring: args['no-new-keyring'] === true,
-    preserveFds: Number(args['preserve-fds'] ?? 0),
+    preserveFds: preserveFdsCount(stringArg(args, 'preserve-fds')),
   };
+}
+
+function preserveFdsCount(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 0;
+  if (!/^[0-9]+$/.test(raw)) throw new RuntimeError(`--preserve-fds: invalid count ${JSON.stringify(raw)}`);
+  return Number(raw);
 }
