@@ -476,6 +476,16 @@ Napi::Value OpenPath(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string from = info[0].As<Napi::String>().Utf8Value();
+  std::string to = info[1].As<Napi::String>().Utf8Value();
+  if (syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) < 0) {
+    return ThrowErrno(env, "rename", errno);
+  }
+  return env.Undefined();
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   close(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -592,6 +602,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("openPath", Napi::Function::New(env, OpenPath));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("renameNoReplace", Napi::Function::New(env, RenameNoReplace));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("umount", Napi::Function::New(env, Umount));

@@ -159,7 +159,9 @@ class V1Manager implements CgroupManager {
 
   isFrozen(): boolean {
     const dir = this.record.dirs.freezer;
-    return dir !== undefined && freezerState(dir) === 'FROZEN';
+    // The record names the dirs before they are made: a create killed in between left none.
+    if (dir === undefined || readCgroupFileOrNull(dir, 'freezer.state') === null) return false;
+    return freezerState(dir) === 'FROZEN';
   }
 
   stats(): Stats {

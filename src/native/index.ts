@@ -33,6 +33,8 @@ export interface NativeBinding {
    *  file, not following a last symlink. */
   openPath(filePath: string, directory?: boolean): number;
   closeFd(fd: number): void;
+  /** renameat2(RENAME_NOREPLACE): throws an error with code EEXIST when `to` exists. */
+  renameNoReplace(from: string, to: string): void;
   /** Set or clear PR_SET_CHILD_SUBREAPER on the calling process. */
   setChildSubreaper(on: boolean): void;
   /** Mirror of mount(2)/umount2(2) for tests and cleanup. */

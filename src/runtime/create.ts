@@ -50,9 +50,9 @@ export async function createContainer(opts: CreateOptions): Promise<CreatedConta
   checkPreservedFds(opts.preserveFds);
   const rootfs = resolveRootfs(spec, bundle);
 
-  reserveContainer(opts.root, opts.id);
-  faultPoint('reserved');
   const attempt = new CreateAttempt(opts, bundle, rootfs, spec);
+  reserveContainer(opts.root, attempt.record);
+  faultPoint('reserved');
   try {
     await attempt.run();
     return { record: attempt.record, spec };
@@ -143,7 +143,6 @@ class CreateAttempt {
 
   async run(): Promise<void> {
     const n = native();
-    writeRecord(this.opts.root, this.record);
     const hostMounts = readMountInfo();
     const cgroups = cgroupsForNewContainer(
       this.spec.linux?.cgroupsPath,

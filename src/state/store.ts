@@ -8,7 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { CONTAINER_EXISTS, CONTAINER_NOT_EXIST, RuntimeError } from '../runtime/errors';
+import { native } from '../native';
 import { writeFileAtomic } from '../util/fs';
+
+const EEXIST = 17;
 
 export const EXEC_FIFO = 'exec.fifo';
 export const STATE_FILE = 'state.json';
@@ -68,16 +71,23 @@ export function stateDir(root: string, id: string): string {
 }
 
 /**
- * Claim `id` under `root`. mkdir is atomic and exclusive, so when many creates race for one id
- * exactly one wins and the others get CONTAINER_EXISTS.
+ * Claim `rec.id` under `root`, with `rec` already in it: the state dir is made under a name no
+ * id can have (`~` is not allowed), the first record written there, and then it is renamed to
+ * `<root>/<id>` with RENAME_NOREPLACE. So the id never exists without a record naming its
+ * creator (a create in progress cannot be taken for an abandoned one), and when many creates
+ * race for one id exactly one wins; the others get CONTAINER_EXISTS and change nothing.
  */
-export function reserveContainer(root: string, id: string): void {
-  validateContainerId(id);
+export function reserveContainer(root: string, rec: ContainerRecord): void {
+  validateContainerId(rec.id);
   fs.mkdirSync(root, { recursive: true, mode: 0o711 });
+  const staging = fs.mkdtempSync(path.join(root, `.~${rec.id.slice(0, 64)}~`));
   try {
-    fs.mkdirSync(stateDir(root, id), { mode: 0o711 });
+    fs.chmodSync(staging, 0o711);
+    writeFileAtomic(path.join(staging, STATE_FILE), JSON.stringify(rec), 0o600);
+    native().renameNoReplace(staging, stateDir(root, rec.id));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError(CONTAINER_EXISTS);
+    fs.rmSync(staging, { recursive: true, force: true });
+    if ((error as { errno?: number }).errno === EEXIST) throw new RuntimeError(CONTAINER_EXISTS);
     throw error;
   }
 }

@@ -247,8 +247,8 @@ async function expectHalfMade(
   expect(fs.existsSync(dir)).toBe(true);
   const rec = readRecordFile(id);
   const children = liveChildrenOf(creator.pid!);
-  // Nothing exists before it is made.
-  expect(rec === null, 'state.json').toBe(step === 'reserved');
+  // The id never exists without a record naming its creator; nothing else exists before it is made.
+  expect(rec, 'state.json').not.toBeNull();
   expect(cgroupDirsOf(id).length > 0, 'cgroups').toBe(reached(step, 'cgroups'));
   expect(isFifo(path.join(dir, 'exec.fifo')), 'exec.fifo').toBe(reached(step, 'fifo'));
   expect(children.length, 'children of tsrunc').toBe(reached(step, 'spawned') ? 1 : 0);
@@ -258,6 +258,11 @@ async function expectHalfMade(
     expect(rec.phase).toBe(step === 'saved' ? 'created' : 'creating');
     const s = await stateOf(id);
     expect(s.status).toBe(step === 'saved' ? 'created' : 'creating');
+    if (step !== 'saved') {
+      // A create in progress is not taken for a dead one: a plain delete refuses it.
+      expect(expectOneLineError(await tsrunc(['delete', id]))).toContain('creating');
+      expect(fs.existsSync(dir)).toBe(true);
+    }
   }
   if (step === 'spawned' || step === 'idmaps') {
     expect(rec!.initPid).toBe(0);

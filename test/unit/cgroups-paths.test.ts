@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { detectCgroups } from '../../src/cgroups/layout';
+import { cgroupsOf } from '../../src/cgroups';
 import { planCgroups } from '../../src/cgroups/manager';
 import { cgroupTarget, expandSlice } from '../../src/cgroups/paths';
 import type { HostMount } from '../../src/plan/host';
@@ -120,5 +121,17 @@ describe('planCgroups', () => {
     ).toEqual({
       memory: '/sys/fs/cgroup/memory/inner/c1',
     });
+  });
+});
+
+describe('a record whose dirs were never made (a create killed right after recording them)', () => {
+  it.each(['v1', 'hybrid', 'v2'] as const)('%s: not frozen, no pids, destroy is a no-op', (layout) => {
+    const dir = `/nonexistent-tsrunc-${process.pid}/c1`;
+    const dirs: Record<string, string> =
+      layout === 'v2' ? { '': dir } : { freezer: dir, pids: dir, memory: dir };
+    const manager = cgroupsOf({ cgroups: { layout, dirs } })!;
+    expect(manager.isFrozen()).toBe(false);
+    expect(manager.pids()).toEqual([]);
+    expect(() => manager.destroy()).not.toThrow();
   });
 });

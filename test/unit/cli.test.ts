@@ -12,7 +12,6 @@ import {
   processStartTime,
   reserveContainer,
   stateDir,
-  writeRecord,
 } from '../../src/state/store';
 import { configureLogger } from '../../src/util/log';
 
@@ -67,7 +66,6 @@ async function sleeper(): Promise<ChildProcess> {
 
 /** A container record whose init is `pid` (a real process of ours). */
 function fakeContainer(id: string, pid: number, fields: Partial<ContainerRecord> = {}): ContainerRecord {
-  reserveContainer(root, id);
   const rec: ContainerRecord = {
     ociVersion: '1.3.0',
     id,
@@ -83,7 +81,7 @@ function fakeContainer(id: string, pid: number, fields: Partial<ContainerRecord>
     config: {},
     ...fields,
   };
-  writeRecord(root, rec);
+  reserveContainer(root, rec);
   return rec;
 }
 
@@ -306,8 +304,8 @@ describe('delete', () => {
     expect(fs.existsSync(stateDir(root, 'c2'))).toBe(false);
   });
 
-  it('cleans up a create that died before writing state.json', async () => {
-    reserveContainer(root, 'half');
+  it('cleans up a state dir without state.json (a create of an older tsrunc that died early)', async () => {
+    fs.mkdirSync(stateDir(root, 'half'), { recursive: true });
     expect((await cli('delete', 'half')).code).toBe(0);
     expect(fs.existsSync(stateDir(root, 'half'))).toBe(false);
   });

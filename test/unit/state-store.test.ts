@@ -85,7 +85,7 @@ describe('reserveContainer', () => {
   it('creates the root and the container dir with mode 0711', () => {
     const oldUmask = process.umask(0o022);
     try {
-      reserveContainer(root, 'c1');
+      reserveContainer(root, record({ id: 'c1' }));
     } finally {
       process.umask(oldUmask);
     }
@@ -94,19 +94,33 @@ describe('reserveContainer', () => {
   });
 
   it('refuses an id that is taken', () => {
-    reserveContainer(root, 'c1');
-    expect(() => reserveContainer(root, 'c1')).toThrow(CONTAINER_EXISTS);
+    reserveContainer(root, record({ id: 'c1' }));
+    expect(() => reserveContainer(root, record({ id: 'c1' }))).toThrow(CONTAINER_EXISTS);
   });
 
   it('lets exactly one of 20 concurrent processes win', async () => {
     const storeJs = transpileStore(path.join(tmp, 'js'));
     const script = `
       const { reserveContainer } = require(${JSON.stringify(storeJs)});
-      try { reserveContainer(process.argv[1], 'race'); process.stdout.write('won'); }
+      try { reserveContainer(process.argv[1], { id: 'race', creatorPid: process.pid }); process.stdout.write('won'); }
       catch (e) { process.stdout.write(e.message); }`;
     const outputs = await Promise.all(Array.from({ length: 20 }, () => runNode(['-e', script, root])));
     expect(outputs.filter((o) => o === 'won')).toHaveLength(1);
     expect(outputs.filter((o) => o === CONTAINER_EXISTS)).toHaveLength(19);
+    // The losers left no staging dir, and the winner's record is the one in place.
+    expect(fs.readdirSync(root)).toEqual(['race']);
+    expect(readRecord(root, 'race').creatorPid).toBeGreaterThan(0);
+  });
+
+  it('the id appears with its first record already in it (a create is never mistaken for a dead one)', () => {
+    reserveContainer(root, record({ id: 'c1', phase: 'creating', creatorPid: process.pid }));
+    expect(fs.readdirSync(root)).toEqual(['c1']);
+    expect(fs.readdirSync(stateDir(root, 'c1'))).toEqual(['state.json']);
+    const rec = readRecord(root, 'c1');
+    expect(rec.creatorPid).toBe(process.pid);
+    expect(containerStatus(root, { ...rec, creatorStartTime: processStartTime(process.pid) ?? '' })).toBe(
+      'creating',
+    );
   });
 });
 
@@ -128,6 +142,8 @@ function transpileStore(outDir: string): string {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, outputText);
   }
+  // The native binding is found relative to the compiled files: <outDir>/../build.
+  fs.symlinkSync(path.join(repo, 'build'), path.join(outDir, '..', 'build'));
   return path.join(outDir, 'state/store.js');
 }
 
@@ -143,7 +159,7 @@ function runNode(args: string[]): Promise<string> {
 
 describe('records', () => {
   it('round-trips a record, atomically replacing the file and leaving no temp file', () => {
-    reserveContainer(root, 'c1');
+    reserveContainer(root, record({ id: 'c1' }));
     writeRecord(root, record({ initPid: 1 }));
     const file = path.join(stateDir(root, 'c1'), 'state.json');
     const firstInode = fs.statSync(file).ino;
@@ -167,7 +183,7 @@ describe('records', () => {
   });
 
   it('returns a deletable stopped record for a dir without state.json', () => {
-    reserveContainer(root, 'early');
+    fs.mkdirSync(stateDir(root, 'early'), { recursive: true });
     const rec = readRecord(root, 'early');
     expect(rec).toMatchObject({ id: 'early', phase: 'creating', initPid: 0 });
     expect(containerStatus(root, rec)).toBe('stopped');
@@ -175,7 +191,7 @@ describe('records', () => {
 
   it('lists ids sorted and removes one dir', () => {
     expect(listIds(root)).toEqual([]);
-    for (const id of ['b', 'a', 'c']) reserveContainer(root, id);
+    for (const id of ['b', 'a', 'c']) reserveContainer(root, record({ id }));
     fs.writeFileSync(path.join(root, 'stray-file'), '');
     expect(listIds(root)).toEqual(['a', 'b', 'c']);
     removeContainerDir(root, 'b');
@@ -209,7 +225,7 @@ describe('processStartTime', () => {
 describe('containerStatus', () => {
   it('follows a real init: created, running, stopped', async () => {
     const child = await longLived();
-    reserveContainer(root, 'c1');
+    reserveContainer(root, record({ id: 'c1' }));
     const rec = record({ initPid: child.pid!, initStartTime: processStartTime(child.pid!)! });
     writeRecord(root, rec);
     fs.writeFileSync(path.join(stateDir(root, 'c1'), EXEC_FIFO), '');
@@ -233,7 +249,7 @@ describe('containerStatus', () => {
       ),
     );
     await waitFor(() => processIsZombie(zombiePid));
-    reserveContainer(root, 'c1');
+    reserveContainer(root, record({ id: 'c1' }));
     const rec = record({ initPid: zombiePid, initStartTime: processStartTime(zombiePid)! });
     expect(containerStatus(root, rec)).toBe('stopped');
     expect(ociState(root, rec).pid).toBe(0);
@@ -241,14 +257,14 @@ describe('containerStatus', () => {
 
   it('reports a recycled pid (different start time) as stopped', async () => {
     const child = await longLived();
-    reserveContainer(root, 'c1');
+    reserveContainer(root, record({ id: 'c1' }));
     const rec = record({ initPid: child.pid!, initStartTime: '1' });
     expect(containerStatus(root, rec)).toBe('stopped');
   });
 
   it('reports creating while the creator lives, stopped once it died', async () => {
     const creator = await longLived();
-    reserveContainer(root, 'c1');
+    reserveContainer(root, record({ id: 'c1' }));
     const rec = record({
       phase: 'creating',
       creatorPid: creator.pid!,
@@ -263,7 +279,7 @@ describe('containerStatus', () => {
 describe('ociState', () => {
   it('has runc key order, pid 0 when stopped, and annotations when set', async () => {
     const child = await longLived();
-    reserveContainer(root, 'c1');
+    reserveContainer(root, record({ id: 'c1' }));
     const rec = record({
       initPid: child.pid!,
       initStartTime: processStartTime(child.pid!)!,
