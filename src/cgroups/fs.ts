@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { resourceFieldOf } from './fields';
 import { RuntimeError } from '../runtime/errors';
 
 /** Write one value; the kernel's refusal becomes `cgroup: write "<value>" to <path>: <reason>`. */
@@ -12,7 +13,9 @@ export function writeCgroupFile(dir: string, file: string, value: string | numbe
     fs.writeFileSync(target, text);
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
-    throw new RuntimeError(`cgroup: write "${text}" to ${target}: ${describeErrno(err)}`);
+    const field = resourceFieldOf(file);
+    const prefix = field === null ? '' : `${field}: `;
+    throw new RuntimeError(`${prefix}cgroup: write "${text}" to ${target}: ${describeErrno(err)}`);
   }
 }
 

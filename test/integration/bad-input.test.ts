@@ -287,7 +287,7 @@ const GOOD_NOT_RUNNABLE: Record<string, { reason: string; error: RegExp } | unde
   'resources.json': {
     reason: 'cpu.realtimeRuntime -1: this kernel gives child cgroups no real-time budget',
     error:
-      /^cgroup: write "-1" to \/sys\/fs\/cgroup\/cpu\/tsrunc\/fixture\/cpu\.rt_runtime_us: invalid argument$/,
+      /^linux\.resources\.cpu\.realtimeRuntime: cgroup: write "-1" to \/sys\/fs\/cgroup\/cpu\/tsrunc\/fixture\/cpu\.rt_runtime_us: invalid argument$/,
   },
   'rlimit-infinity.json': {
     reason: 'raises hard limits to infinity: the bounding set here lacks CAP_SYS_RESOURCE',

@@ -100,7 +100,7 @@ describe('limits', () => {
     expect(res.code).toBe(1);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
     expect(res.stderr).toMatch(
-      /^cgroup: write "999" to \/sys\/fs\/cgroup\/cpuset\/.*\/cpuset\.cpus: result too large$/m,
+      /^linux\.resources\.cpu\.cpus: cgroup: write "999" to \/sys\/fs\/cgroup\/cpuset\/.*\/cpuset\.cpus: result too large$/m,
     );
     expect(fs.readdirSync(stateRoot()).filter((e) => e === id)).toEqual([]);
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { detectCgroups } from '../../src/cgroups/layout';
 import { cgroupsOf } from '../../src/cgroups';
+import { resourceFieldOf } from '../../src/cgroups/fields';
 import { planCgroups } from '../../src/cgroups/manager';
 import { cgroupTarget, expandSlice } from '../../src/cgroups/paths';
 import type { HostMount } from '../../src/plan/host';
@@ -133,5 +134,20 @@ describe('a record whose dirs were never made (a create killed right after recor
     expect(manager.isFrozen()).toBe(false);
     expect(manager.pids()).toEqual([]);
     expect(() => manager.destroy()).not.toThrow();
+  });
+});
+
+describe('resourceFieldOf', () => {
+  it.each([
+    ['memory.limit_in_bytes', 'linux.resources.memory.limit'],
+    ['memory.max', 'linux.resources.memory.limit'],
+    ['cpu.rt_runtime_us', 'linux.resources.cpu.realtimeRuntime'],
+    ['cpuset.cpus', 'linux.resources.cpu.cpus'],
+    ['hugetlb.2MB.limit_in_bytes', 'linux.resources.hugepageLimits'],
+    ['hugetlb.1GB.rsvd.max', 'linux.resources.hugepageLimits'],
+    ['blkio.throttle.read_bps_device', 'linux.resources.blockIO.throttleReadBpsDevice'],
+    ['cgroup.procs', null],
+  ])('%s -> %s', (file, field) => {
+    expect(resourceFieldOf(file)).toBe(field);
   });
 });
