@@ -12,8 +12,9 @@ const realContainers = {
   setupFiles: ['test/helpers/leak-guard.ts'],
 };
 
-// `npm test` (scripts/test.sh) runs the projects unit and integration; soak runs only when asked
-// for (`npm run test:soak`, or `npm test` with CI=true).
+// `npm test` (scripts/test.sh) runs the projects unit and integration, then e2e (tsrunc under
+// real Docker, containerd and podman) in a run of its own; soak runs only when asked for
+// (`npm run test:soak`, or `npm test` with CI=true).
 export default defineConfig({
   test: {
     projects: [
@@ -30,6 +31,16 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          ...realContainers,
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          // Each file starts its engines (containerd, dockerd) and imports an image first.
+          hookTimeout: 180_000,
+          testTimeout: 120_000,
         },
       },
       {

@@ -14,11 +14,16 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # it and always get the same generator), libseccomp for seccomp filters, busybox-static for test
 # and demo root filesystems, and the host tools the tests call (nsenter, ip, ps).
 # docker.io and containerd: the seccomp tests take Docker's default profile from a private
-# dockerd (the JSON `docker run` sends), and the engine tests run tsrunc under them.
+# dockerd (the JSON `docker run` sends), and the e2e tests run tsrunc under them. podman, conmon
+# and containers-common (podman's default config files) for the podman e2e tests; tini is what
+# `docker run --init` injects (docker-init), catatonit what `podman run --init` injects. None of
+# them is started here (see policy-rc.d below), and no network plugin is installed: the engines
+# run with --network none.
 PACKAGES=(
   cmake g++ make ninja-build pkg-config libseccomp-dev
   busybox-static util-linux iproute2 procps
   docker.io containerd
+  podman conmon golang-github-containers-common catatonit tini
 )
 
 # --- Node.js -------------------------------------------------------------------------------

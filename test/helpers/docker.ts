@@ -1,7 +1,12 @@
-// A private Docker engine for tests: containerd + dockerd from Debian's packages, with every
-// socket, state and data dir in one directory of this run, no bridge, no iptables and the vfs
-// storage driver (no overlay mounts). Nothing of a system dockerd is touched.
+// Private container engines for tests: containerd alone (driven with `ctr`) and containerd +
+// dockerd, from Debian's packages, with every socket, state and data dir in one directory of this
+// run, no bridge, no iptables, the vfs storage driver / native snapshotter (no overlay mounts) and
+// the containers' cgroups below a parent named after the run (engineCgroupParent). Nothing of a
+// system containerd or dockerd is touched. Also: the runtime wrapper the engines exec, and an
+// image archive built from a root filesystem (what `docker save` writes) for `ctr image import`
+// and `podman load`.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,114 +19,227 @@ const execFileP = promisify(execFile);
 
 /** Debian's docker.io client (a newer client elsewhere on PATH may not speak to dockerd 20.10). */
 const DOCKER = '/usr/bin/docker';
+const CTR = '/usr/bin/ctr';
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+export type DockerResult = CommandResult;
+
+export interface CommandOptions {
+  input?: Buffer | string;
+  /** Resolve on a non-zero exit too (default: reject). */
+  allowFail?: boolean;
+  /** SIGKILL the client after this long. Default 60000. */
+  timeoutMs?: number;
+}
+
+export interface ContainerdDaemon {
+  /** `ctr --address <our socket> ...args`. */
+  ctr(args: string[], opts?: CommandOptions): Promise<CommandResult>;
+  socket: string;
+  dir: string;
+  stop(): Promise<void>;
+}
 
 export interface DockerEngine {
   /** `docker -H <our socket> ...args`; rejects on a non-zero exit unless `allowFail`. */
-  docker(args: string[], opts?: { input?: Buffer; allowFail?: boolean }): Promise<DockerResult>;
+  docker(args: string[], opts?: CommandOptions): Promise<DockerResult>;
+  /** The engine's containerd (docker's containers are in its namespace "moby"). */
+  containerd: ContainerdDaemon;
   /** The directory holding everything of this engine. */
   dir: string;
   stop(): Promise<void>;
 }
 
-export interface DockerResult {
-  code: number;
-  stdout: string;
-  stderr: string;
+let seq = 0;
+
+/** A fresh directory for an engine below the run's state base (short: unix socket names are
+ *  limited to 108 bytes). */
+export function engineDir(kind: string): string {
+  const dir = path.join(testEnv().stateBase, `${kind}-${process.pid}-${++seq}`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
 }
 
-let seq = 0;
+/**
+ * The cgroup parent the engines put containers under: `/tsrunc-test-<runId>.slice`. It carries
+ * the run's tag, so the leak guard checks the containers' cgroups (and leaves other runs' alone).
+ */
+export function engineCgroupParent(): string {
+  return `/tsrunc-test-${testEnv().runId}.slice`;
+}
+
+/** Removes the (empty) engine cgroup parent from every hierarchy that has it. */
+export function removeEngineCgroupParent(): void {
+  const name = engineCgroupParent().slice(1);
+  const roots = ['/sys/fs/cgroup', ...fs.readdirSync('/sys/fs/cgroup').map((c) => `/sys/fs/cgroup/${c}`)];
+  for (const root of roots) {
+    try {
+      fs.rmdirSync(path.join(root, name));
+    } catch {
+      /* not there, or not empty: the leak guard reports what is inside */
+    }
+  }
+}
+
+/**
+ * Writes `<dir>/tsrunc`, the runtime path handed to the engines: a shell script that execs this
+ * node (absolute path: the daemons' PATH may have none) on `<repo>/bin/tsrunc`. With `callLog`,
+ * every argv is appended to that file first.
+ */
+export function writeRuntimeWrapper(dir: string, callLog?: string): string {
+  const file = path.join(dir, 'tsrunc');
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const lines = ['#!/bin/sh', 'unset NODE_OPTIONS'];
+  if (callLog) lines.push(`echo "$*" >>${q(callLog)}`);
+  lines.push(`exec ${q(process.execPath)} ${q(path.join(testEnv().repo, 'bin', 'tsrunc'))} "$@"`);
+  fs.writeFileSync(file, lines.join('\n') + '\n', { mode: 0o755 });
+  return file;
+}
+
+/** The environment for daemons and clients: no vitest NODE_OPTIONS leaking into the runtime. */
+function daemonEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+/**
+ * Starts containerd, everything below `dir`. Without `dir` it gets a fresh engine dir of its own,
+ * which stop() removes (with the engine cgroup parent); with one, the caller owns the dir.
+ */
+export async function startContainerd(ownerDir?: string): Promise<ContainerdDaemon> {
+  const dir = ownerDir ?? engineDir('containerd');
+  const socket = path.join(dir, 'containerd.sock');
+  const config = path.join(dir, 'containerd.toml');
+  // Only our own socket and dirs; the CRI plugin would want a CNI network: off.
+  fs.writeFileSync(config, 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n');
+  const logFile = path.join(dir, 'containerd.log');
+  const log = fs.openSync(logFile, 'a');
+  const daemon = spawn(
+    'containerd',
+    [
+      '--config',
+      config,
+      '--address',
+      socket,
+      '--root',
+      path.join(dir, 'containerd-root'),
+      '--state',
+      path.join(dir, 'containerd-state'),
+    ],
+    { stdio: ['ignore', log, log], env: daemonEnv() },
+  );
+  const self: ContainerdDaemon = {
+    socket,
+    dir,
+    ctr: (args, opts = {}) => runClient(CTR, ['--address', socket, ...args], opts),
+    stop: async () => {
+      await stopDaemon(daemon);
+      fs.closeSync(log);
+      if (ownerDir === undefined) {
+        await removeEngineDir(dir);
+        removeEngineCgroupParent();
+      }
+    },
+  };
+  try {
+    await waitForSocket(socket, daemon, 'containerd');
+    for (let i = 0; ; i++) {
+      const ping = await self.ctr(['version'], { allowFail: true });
+      if (ping.code === 0) break;
+      if (i > 100) throw new Error(`containerd does not answer: ${ping.stderr}`);
+      await sleep(100);
+    }
+  } catch (error) {
+    await self.stop();
+    throw new Error(`${(error as Error).message}\n--- containerd log (tail)\n${tail(logFile)}`);
+  }
+  return self;
+}
 
 /**
  * Starts containerd and dockerd. `runtimes` goes into daemon.json ("name" -> executable path).
- * The engine's dir is below the run's state base (short paths: unix socket names are limited to
- * 108 bytes).
  */
 export async function startDockerEngine(runtimes: Record<string, string>): Promise<DockerEngine> {
-  const dir = path.join(testEnv().stateBase, `docker-${process.pid}-${++seq}`);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const containerdSock = path.join(dir, 'containerd.sock');
+  const dir = engineDir('docker');
   const dockerSock = path.join(dir, 'docker.sock');
-  fs.writeFileSync(path.join(dir, 'containerd.toml'), 'version = 2\n');
   const daemonJson = {
     runtimes: Object.fromEntries(Object.entries(runtimes).map(([name, p]) => [name, { path: p }])),
   };
   fs.writeFileSync(path.join(dir, 'daemon.json'), JSON.stringify(daemonJson));
-  const log = fs.openSync(path.join(dir, 'engine.log'), 'a');
-  const daemons: ChildProcess[] = [];
-  const engine: DockerEngine = {
-    dir,
-    docker: (args, opts = {}) => runDocker(dockerSock, args, opts),
-    stop: async () => {
-      for (const d of daemons.reverse()) await stopDaemon(d);
-      fs.closeSync(log);
-      // dockerd may leave mounts below its dirs (shm, netns): never rm across them.
-      for (const mp of mountsContaining(dir).sort((a, b) => b.length - a.length)) {
-        await execFileP('umount', ['-l', mp]).catch(() => undefined);
-      }
-      await removeTree(dir);
-    },
+  const logFile = path.join(dir, 'engine.log');
+  let containerd: ContainerdDaemon | null = null;
+  let dockerd: ChildProcess | null = null;
+  let log: number | null = null;
+  const stop = async () => {
+    if (dockerd) await stopDaemon(dockerd);
+    if (containerd) await containerd.stop();
+    if (log !== null) fs.closeSync(log);
+    log = null;
+    await removeEngineDir(dir);
+    removeEngineCgroupParent();
   };
   try {
-    daemons.push(
-      spawn(
-        'containerd',
-        [
-          '--config',
-          path.join(dir, 'containerd.toml'),
-          '--address',
-          containerdSock,
-          '--root',
-          path.join(dir, 'containerd-root'),
-          '--state',
-          path.join(dir, 'containerd-state'),
-        ],
-        { stdio: ['ignore', log, log] },
-      ),
+    containerd = await startContainerd(dir);
+    log = fs.openSync(logFile, 'a');
+    dockerd = spawn(
+      'dockerd',
+      [
+        '--containerd',
+        containerd.socket,
+        '-H',
+        `unix://${dockerSock}`,
+        '--data-root',
+        path.join(dir, 'data'),
+        '--exec-root',
+        path.join(dir, 'exec'),
+        '--pidfile',
+        path.join(dir, 'docker.pid'),
+        '--config-file',
+        path.join(dir, 'daemon.json'),
+        // The network rule: no docker0, no NAT, no iptables; and the host's ip_forward stays
+        // as it is (dockerd sets it to 1 otherwise).
+        '--bridge=none',
+        '--iptables=false',
+        '--ip-masq=false',
+        '--ip-forward=false',
+        '--storage-driver',
+        'vfs',
+        '--exec-opt',
+        'native.cgroupdriver=cgroupfs',
+        '--cgroup-parent',
+        engineCgroupParent(),
+      ],
+      { stdio: ['ignore', log, log], env: daemonEnv() },
     );
-    await waitForSocket(containerdSock, daemons[0], 'containerd');
-    daemons.push(
-      spawn(
-        'dockerd',
-        [
-          '--containerd',
-          containerdSock,
-          '-H',
-          `unix://${dockerSock}`,
-          '--data-root',
-          path.join(dir, 'data'),
-          '--exec-root',
-          path.join(dir, 'exec'),
-          '--pidfile',
-          path.join(dir, 'docker.pid'),
-          '--config-file',
-          path.join(dir, 'daemon.json'),
-          // The network rule: no docker0, no NAT, no iptables; and the host's ip_forward stays
-          // as it is (dockerd sets it to 1 otherwise).
-          '--bridge=none',
-          '--iptables=false',
-          '--ip-masq=false',
-          '--ip-forward=false',
-          '--storage-driver',
-          'vfs',
-        ],
-        { stdio: ['ignore', log, log] },
-      ),
-    );
-    await waitForSocket(dockerSock, daemons[1], 'dockerd');
+    await waitForSocket(dockerSock, dockerd, 'dockerd');
     for (let i = 0; ; i++) {
-      const ping = await runDocker(dockerSock, ['version', '--format', '{{.Server.Version}}'], {
-        allowFail: true,
-      });
+      const ping = await runClient(
+        DOCKER,
+        ['-H', `unix://${dockerSock}`, 'version', '--format', '{{.Server.Version}}'],
+        {
+          allowFail: true,
+        },
+      );
       if (ping.code === 0) break;
       if (i > 100) throw new Error(`dockerd does not answer: ${ping.stderr}`);
       await sleep(100);
     }
   } catch (error) {
-    const text = fs.readFileSync(path.join(dir, 'engine.log'), 'utf8');
-    await engine.stop();
-    throw new Error(`${(error as Error).message}\n--- engine log (tail)\n${text.slice(-3000)}`);
+    const text = fs.existsSync(logFile) ? tail(logFile) : '';
+    await stop();
+    throw new Error(`${(error as Error).message}\n--- engine log (tail)\n${text}`);
   }
-  return engine;
+  return {
+    dir,
+    containerd,
+    docker: (args, opts = {}) => runClient(DOCKER, ['-H', `unix://${dockerSock}`, ...args], opts),
+    stop,
+  };
 }
 
 /** Imports a root filesystem directory as an image. */
@@ -133,32 +251,95 @@ export async function importImage(engine: DockerEngine, rootfs: string, tag: str
   await engine.docker(['import', '-', tag], { input: tar });
 }
 
-function runDocker(
-  socket: string,
-  args: string[],
-  opts: { input?: Buffer; allowFail?: boolean },
-): Promise<DockerResult> {
+/**
+ * Writes `<dir>/image.tar`: the root filesystem as a one-layer image in the format `docker save`
+ * writes (manifest.json, the config named by its digest, the layer tar), tagged `tag`. `ctr image
+ * import` and `podman load` read it, so neither needs a dockerd to get an image.
+ */
+export async function writeImageArchive(rootfs: string, tag: string, dir: string): Promise<string> {
+  const stage = fs.mkdtempSync(path.join(dir, 'image-'));
+  try {
+    const layerTmp = path.join(stage, 'layer.tar');
+    await execFileP('tar', ['-C', rootfs, '-cf', layerTmp, '.']);
+    const layerDigest = sha256(fs.readFileSync(layerTmp));
+    fs.mkdirSync(path.join(stage, layerDigest));
+    fs.renameSync(layerTmp, path.join(stage, layerDigest, 'layer.tar'));
+    const config = JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      created: '2020-01-01T00:00:00Z',
+      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
+      rootfs: { type: 'layers', diff_ids: [`sha256:${layerDigest}`] },
+      history: [{ created: '2020-01-01T00:00:00Z', created_by: 'tsrunc test rootfs' }],
+    });
+    const configName = `${sha256(Buffer.from(config))}.json`;
+    fs.writeFileSync(path.join(stage, configName), config);
+    const manifest = [{ Config: configName, RepoTags: [tag], Layers: [`${layerDigest}/layer.tar`] }];
+    fs.writeFileSync(path.join(stage, 'manifest.json'), JSON.stringify(manifest));
+    const out = path.join(dir, 'image.tar');
+    await execFileP('tar', [
+      '-C',
+      stage,
+      '-cf',
+      out,
+      'manifest.json',
+      configName,
+      `${layerDigest}/layer.tar`,
+    ]);
+    return out;
+  } finally {
+    fs.rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Runs a client binary; rejects on a non-zero exit unless `allowFail`. */
+export function runClient(bin: string, args: string[], opts: CommandOptions = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(DOCKER, ['-H', `unix://${socket}`, ...args], {
-      stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    const child = spawn(bin, args, {
+      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      env: daemonEnv(),
     });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    if (opts.input) child.stdin!.end(opts.input);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => {});
+      child.stdin!.end(opts.input);
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', reject);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const res = { code: code ?? 1, stdout, stderr };
+      const res = { code: code ?? 128 + (signal === 'SIGKILL' ? 9 : 1), stdout, stderr };
       if (res.code !== 0 && !opts.allowFail) {
-        reject(new Error(`docker ${args.join(' ')}: exit ${res.code}: ${stderr.trim()}`));
+        const name = path.basename(bin);
+        reject(new Error(`${name} ${args.join(' ')}: exit ${res.code}: ${stderr.trim()}`));
       } else {
         resolve(res);
       }
     });
   });
+}
+
+/** Removes an engine's dir; engines may leave mounts below it (shm, netns): never rm across them. */
+export async function removeEngineDir(dir: string): Promise<void> {
+  for (const mp of mountsContaining(dir).sort((a, b) => b.length - a.length)) {
+    await execFileP('umount', ['-l', mp]).catch(() => undefined);
+  }
+  await removeTree(dir);
+}
+
+function tail(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').slice(-3000);
+  } catch {
+    return '';
+  }
 }
 
 async function waitForSocket(socket: string, daemon: ChildProcess, name: string): Promise<void> {

@@ -235,7 +235,8 @@ export function findLeaks(before: HostSnapshot, opts: LeakCheckOptions = {}): Le
   const cgroups = [...now.cgroups].filter((c) => {
     if (before.cgroups.has(c)) return false;
     const base = path.basename(c);
-    if (cgroupOfOtherRun(base)) return false;
+    // Engines put containers below /tsrunc-test-<runId>.slice (test/helpers/docker.ts).
+    if (cgroupOfOtherRun(base) || belongsToOtherRun(c)) return false;
     return base !== 'tsrunc' && !base.endsWith('.slice');
   });
   const isNew = (pid: number) => {
