@@ -280,6 +280,7 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.no_new_privileges = d.Bool(o, "noNewPrivileges");
   p.personality_domain = (int)d.Int(o, "personality");
   p.terminal = d.Bool(o, "terminal");
+  p.exec_mode = d.Bool(o, "execMode");
   p.console_rows = (unsigned)d.Int(o, "consoleRows");
   p.console_columns = (unsigned)d.Int(o, "consoleColumns");
   p.console_socket_fd = (int)d.Int(o, "consoleSocketFd");

@@ -38,6 +38,9 @@
 //                                                                      until `start`), rlimits,
 //                                                                      load seccomp, execve
 //
+//   `tsrunc exec` is the same with every namespace joined by setns in stage 1 (so no rootfs work),
+//   without RunCreateHooks/CreateHooksDone and without the exec fifo: InitReady, then execve.
+//
 //   Any child may send Error{stage, step, errno, index} instead and _exit(1). An EOF on the
 //   socket before InitReady means the parent died: the child exits.
 
@@ -545,7 +548,8 @@ void SetupConsole(const Plan& plan) {
   // /dev/console: an empty file bind-mounted from the peer, by fd. Whatever the rootfs has
   // there (a symlink to a host file, CVE-2025-52565, a device, a directory) is replaced, never
   // followed; a /dev that is a symlink is resolved inside the root.
-  int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  // An exec'd process gets a pty of its own; /dev/console stays the init's.
+  int root = plan.exec_mode ? -1 : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   int dev = root >= 0 ? OpenInRoot(root, "/dev", O_PATH | O_DIRECTORY, 0) : -1;
   if (root >= 0) close(root);
   if (dev >= 0) {
@@ -887,8 +891,10 @@ void SendSeccompListener(int listener) {
     close(root_fd);
   }
 
-  SendRecord(kRunCreateHooks, kStage2, 0, 0, 0, 0);
-  Expect(kStage2, kCreateHooksDone);
+  if (!plan.exec_mode) {
+    SendRecord(kRunCreateHooks, kStage2, 0, 0, 0, 0);
+    Expect(kStage2, kCreateHooksDone);
+  }
 
   if (plan.setup_rootfs) {
     PivotRoot(plan);

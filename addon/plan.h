@@ -88,6 +88,8 @@ struct Plan {
   const char* cwd;
 
   // process
+  // `tsrunc exec`: every namespace is joined, no create hooks point, no /dev/console mount.
+  bool exec_mode;
   char* const* argv;
   char* const* envp;
   const char* search_path;

@@ -108,9 +108,9 @@ const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'exec',
-    usage: 'exec [args..]',
-    describe: 'exec (not implemented yet)',
-    load: () => import('./commands/not-implemented').then((m) => m.notImplemented('exec')),
+    usage: 'exec <container-id> [command..]',
+    describe: 'run a new process in a running container',
+    load: () => import('./commands/exec'),
   },
 ];
 
@@ -161,11 +161,15 @@ export async function runCli(rawArgv: string[]): Promise<number> {
   let exitCode = 0;
   try {
     const module = chosen ? await chosen.load() : undefined;
-    const parser = buildParser(argv, chosen, module, (code) => (exitCode = code));
+    const commandArgv =
+      module?.prepareArgs && position >= 0
+        ? [...argv.slice(0, position + 1), ...module.prepareArgs(argv.slice(position + 1))]
+        : argv;
+    const parser = buildParser(commandArgv, chosen, module, (code) => (exitCode = code));
     // With a callback yargs hands us its --help text instead of console.log-ing it; errors
     // still arrive through .fail() and are caught below.
     let help = '';
-    await parser.parseAsync(argv, {}, (_error, _args, output) => {
+    await parser.parseAsync(commandArgv, {}, (_error, _args, output) => {
       help = output;
     });
     if (help) process.stdout.write(help.endsWith('\n') ? help : `${help}\n`);

@@ -34,6 +34,8 @@ export interface PlanContext {
   warn: (message: string) => void;
   /** Compiles linux.seccomp; the addon's compileSeccomp when not given (tests inject one). */
   compileSeccomp?: SeccompCompiler;
+  /** `tsrunc exec` into a running container (every namespace in `joins`). */
+  execMode?: boolean;
 }
 
 export interface BuiltPlan {
@@ -143,6 +145,7 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     noNewPrivileges: process.noNewPrivileges === true,
     personality: personality(spec),
     terminal: process.terminal === true,
+    execMode: ctx.execMode === true,
     consoleRows: process.consoleSize?.height ?? 0,
     consoleColumns: process.consoleSize?.width ?? 0,
     consoleSocketFd: ctx.consoleSocketFd,

@@ -135,6 +135,8 @@ export interface NativePlan {
   /** process.consoleSize; 0 and 0 leave the pty's size as it is. */
   consoleRows: number;
   consoleColumns: number;
+  /** `tsrunc exec`: every namespace is joined; no create hooks point, no /dev/console. */
+  execMode: boolean;
   /** Connected unix socket to send the pty master to, or -1. */
   consoleSocketFd: number;
   /** O_PATH|O_CLOEXEC fd of the exec fifo (opened for writing through a procfs), or -1 (no wait). */

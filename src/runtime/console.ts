@@ -6,6 +6,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { native } from '../native';
+import { RuntimeError } from './errors';
+
+/** A connected fd for --console-socket, where the init sends the pty master. */
+export function connectConsoleSocket(socketPath: string): number {
+  try {
+    return native().connectUnix(path.resolve(socketPath));
+  } catch (error) {
+    throw new RuntimeError(`--console-socket: cannot connect to ${socketPath}: ${(error as Error).message}`);
+  }
+}
 
 /** A listening console socket in a private temp dir. */
 export class ConsoleSocket {

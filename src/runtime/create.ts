@@ -8,8 +8,6 @@ import { native } from '../native';
 import { type BuiltPlan, buildPlan, resolveRootfs } from '../plan/build';
 import { cgroupsForNewContainer, type CgroupManager } from '../cgroups';
 import { lastCapability, readMountInfo } from '../plan/host';
-import { NAMESPACES } from '../plan/linux';
-import type { NativeNamespaceJoin } from '../plan/types';
 import type { Spec } from '../spec/types';
 import { loadConfig, validateConfig } from '../spec/validate';
 import {
@@ -28,7 +26,9 @@ import { logger } from '../util/log';
 import { configError, RuntimeError } from './errors';
 import { hookState, runHooks } from './hooks';
 import type { CreateOptions } from './options';
+import { openNamespaceJoins } from './namespaces';
 import { runCreateHandshake } from './protocol';
+import { connectConsoleSocket } from './console';
 import { sendSeccompListener } from './seccomp-listener';
 
 export interface CreatedContainer {
@@ -167,8 +167,10 @@ class CreateAttempt {
     // An O_PATH fd of the fifo itself, not of the state dir: until `start` the init holds it,
     // and through /proc/<init>/fd a process that may ptrace the init would reach only the fifo.
     const execFifoFd = this.keep(n.openPath(fifoPath, false));
-    const consoleSocketFd = this.opts.consoleSocket ? this.keep(connectConsole(this.opts.consoleSocket)) : -1;
-    const joins = this.openJoinedNamespaces();
+    const consoleSocketFd = this.opts.consoleSocket
+      ? this.keep(connectConsoleSocket(this.opts.consoleSocket))
+      : -1;
+    const joins = openNamespaceJoins(this.spec.linux?.namespaces ?? [], (fd) => this.keep(fd));
 
     const built = buildPlan(this.spec, {
       id: this.opts.id,
@@ -254,31 +256,6 @@ class CreateAttempt {
     native().closeFd(fd);
   }
 
-  private openJoinedNamespaces(): NativeNamespaceJoin[] {
-    const joins: NativeNamespaceJoin[] = [];
-    (this.spec.linux?.namespaces ?? []).forEach((ns, i) => {
-      if (!ns.path) return;
-      const field = `linux.namespaces[${i}].path`;
-      let fd: number;
-      try {
-        fd = this.keep(fs.openSync(ns.path, 'r'));
-      } catch (error) {
-        throw configError(field, `cannot open ${ns.path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
-      }
-      let type: number;
-      try {
-        type = native().namespaceType(fd);
-      } catch {
-        throw configError(field, `${ns.path} is not a namespace file`);
-      }
-      if (type !== NAMESPACES[ns.type].flag) {
-        throw configError(field, `${ns.path} is not a ${ns.type} namespace`);
-      }
-      joins.push({ type, fd });
-    });
-    return joins;
-  }
-
   private writeIdMappings(pid: number, built: BuiltPlan): void {
     if (!built.plan.newUserNamespace) return;
     try {
@@ -318,14 +295,6 @@ class CreateAttempt {
 function hostIdOfRoot(mappings: { containerID: number; hostID: number; size: number }[] | undefined): number {
   const mapping = mappings?.find((m) => m.containerID === 0);
   return mapping ? mapping.hostID : 0;
-}
-
-function connectConsole(socketPath: string): number {
-  try {
-    return native().connectUnix(path.resolve(socketPath));
-  } catch (error) {
-    throw new RuntimeError(`--console-socket: cannot connect to ${socketPath}: ${(error as Error).message}`);
-  }
 }
 
 /**

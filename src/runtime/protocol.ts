@@ -4,7 +4,8 @@
 // Error record) aborts the create.
 //
 //   expected order:  IntermediateReady -> InitPid -> RunCreateHooks -> [SeccompNotifyFd] ->
-//                    InitReady (SeccompNotifyFd only when the seccomp filter notifies)
+//                    InitReady (SeccompNotifyFd only when the seccomp filter notifies;
+//                    no RunCreateHooks for `exec`, which joins a container that has its rootfs)
 //   replies:         IntermediateGo after IntermediateReady, CreateHooksDone after RunCreateHooks,
 //                    SeccompNotifyDone after SeccompNotifyFd
 import type { NativeBinding } from '../native';
@@ -35,7 +36,7 @@ export async function runCreateHandshake(
   const order = [
     SyncMessage.IntermediateReady,
     SyncMessage.InitPid,
-    SyncMessage.RunCreateHooks,
+    ...(built.plan.execMode ? [] : [SyncMessage.RunCreateHooks]),
     ...(built.plan.seccomp?.notify ? [SyncMessage.SeccompNotifyFd] : []),
     SyncMessage.InitReady,
   ];

@@ -1,6 +1,5 @@
 // `run`: create + start, then (unless --detach) wait for the container's process, forwarding
 // signals to it, delete the container, and return its exit code (128+N for signal N).
-import { native } from '../native';
 import type { Spec } from '../spec/types';
 import { loadConfig } from '../spec/validate';
 import { ConsoleSocket, type ConsoleProxy, proxyConsole } from './console';
@@ -8,8 +7,7 @@ import { createContainer } from './create';
 import { deleteContainer } from './lifecycle';
 import type { RunOptions } from './options';
 import { start } from './start';
-
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+import { waitForExit } from './wait';
 
 export async function run(opts: RunOptions): Promise<number> {
   // In the foreground without a console socket, a terminal is ours to proxy (as runc does).
@@ -44,30 +42,4 @@ function wantsTerminal(bundle: string): boolean {
   } catch {
     return false;
   }
-}
-
-// The init is our child (stage 1 cloned it with CLONE_PARENT), so we reap it here.
-function waitForExit(pid: number): Promise<number> {
-  return new Promise((resolve) => {
-    const forward = (signal: NodeJS.Signals) => {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // exited meanwhile
-      }
-    };
-    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
-    const check = () => {
-      const result = native().waitPid(pid, false);
-      if (result.pid === 0) return;
-      clearInterval(timer);
-      process.off('SIGCHLD', check);
-      for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
-      resolve(result.exitCode);
-    };
-    // SIGCHLD wakes us at once; the interval covers a signal that libuv consumed.
-    process.on('SIGCHLD', check);
-    const timer = setInterval(check, 100);
-    check();
-  });
 }

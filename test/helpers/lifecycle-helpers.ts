@@ -94,9 +94,9 @@ export function mountsContaining(needle: string): string[] {
     .filter((mp) => mp !== undefined && mp.includes(needle));
 }
 
-/** Exit 1 and exactly one non-empty line on stderr; returns that line. */
-export function expectOneLineError(res: TsruncResult): string {
-  expect(res.code, `stderr: ${res.stderr}`).toBe(1);
+/** Exit 1 (or `code`: exec's 255) and exactly one non-empty line on stderr; returns that line. */
+export function expectOneLineError(res: TsruncResult, code = 1): string {
+  expect(res.code, `stderr: ${res.stderr}`).toBe(code);
   expect(res.stderr).toMatch(/^[^\n]+\n$/);
   return res.stderr.trimEnd();
 }

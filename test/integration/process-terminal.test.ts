@@ -1,12 +1,18 @@
 // process.terminal with --console-socket: the container gets a pty from its own devpts as its
 // controlling terminal, stdio and /dev/console; the master goes to the console socket (received
 // by test/helpers/console-server.py, since Node cannot receive SCM_RIGHTS).
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { type ConfigMutator, containerId, makeBundle, tempDir } from '../helpers/bundle';
 import { type ConsoleServer, leftovers, startConsoleServer } from '../helpers/process';
-import { runContainer, tsrunc } from '../helpers/tsrunc';
+import { testEnv } from '../helpers/env';
+import { runContainer, stateRoot, tsrunc } from '../helpers/tsrunc';
+
+const execFileP = promisify(execFile);
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 function lines(text: string): string[] {
   return text.split('\n').filter((l) => l !== '');
@@ -160,6 +166,60 @@ describe('process.terminal', () => {
     expect(res).toMatchObject({ code: 4, stderr: '' });
     expect(res.stdout.replace(/\r\n/g, '\n')).toBe('/dev/pts/0\nall-ttys\n');
     expect(await leftovers()).toEqual({ list: '', entries: [] });
+  });
+
+  it('a foreground run on a host terminal: raw meanwhile, window size changes forwarded, modes restored', async () => {
+    const id = containerId();
+    const bundle = await makeBundle((c) => {
+      c.process.terminal = true;
+      c.process.args = ['sh', '-c', 'stty size; echo ready; read x; stty size; echo "got-$x"; exit 6'];
+    });
+    try {
+      const { stdout } = await execFileP(
+        PYTHON,
+        [
+          path.join(__dirname, '..', 'helpers', 'pty-run.py'),
+          '--rows',
+          '30',
+          '--cols',
+          '100',
+          '--marker',
+          'ready',
+          '--resize',
+          '40',
+          '120',
+          '--input',
+          'go\r',
+          '--',
+          process.execPath,
+          path.join(testEnv().repo, 'bin', 'tsrunc'),
+          '--root',
+          stateRoot(),
+          'run',
+          '--bundle',
+          bundle.dir,
+          id,
+        ],
+        { timeout: 30_000 },
+      );
+      const report = JSON.parse(stdout) as {
+        exit: number;
+        output: string;
+        rawWhileRunning: boolean;
+        restored: boolean;
+        timedOut: boolean;
+      };
+      expect(report.timedOut).toBe(false);
+      expect(report.exit, report.output).toBe(6);
+      const out = report.output.replace(/\r+\n/g, '\n');
+      // The container's pty started at our size and followed the resize; input went through.
+      expect(out).toMatch(/^30 100\nready\n(go\n)?40 120\ngot-go\n$/);
+      expect(report.rawWhileRunning).toBe(true);
+      expect(report.restored).toBe(true);
+    } finally {
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+    }
   });
 
   it('--console-socket without terminal:true fails with one line and leaves nothing', async () => {

@@ -1,3 +1,4 @@
+import { prepareArgs } from '../../src/cli/commands/exec';
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -320,8 +321,8 @@ describe('delete', () => {
   });
 });
 
-describe('not implemented commands', () => {
-  it('accept the flags callers pass and fail with one line', async () => {
+describe('exec arguments', () => {
+  it('takes the flags containerd passes and fails with exit 255 and one line', async () => {
     const r = await cli(
       '--log-format',
       'json',
@@ -333,6 +334,29 @@ describe('not implemented commands', () => {
       'x',
       'c1',
     );
-    expect(r).toEqual({ code: 1, stdout: '', stderr: 'exec: not implemented yet\n' });
+    expect(r).toEqual({ code: 255, stdout: '', stderr: 'container does not exist\n' });
+  });
+
+  it("leaves the command's own flags to the command: everything after the id is its", () => {
+    expect(prepareArgs(['-e', 'A=1', '--tty', 'c1', 'sh', '-c', 'echo -n x'])).toEqual([
+      '-e',
+      'A=1',
+      '--tty',
+      'c1',
+      '--',
+      'sh',
+      '-c',
+      'echo -n x',
+    ]);
+    expect(prepareArgs(['--user=1000', '-d', 'c1', 'ls', '-l'])).toEqual([
+      '--user=1000',
+      '-d',
+      'c1',
+      '--',
+      'ls',
+      '-l',
+    ]);
+    expect(prepareArgs(['c1', '--', 'ls'])).toEqual(['c1', '--', 'ls']);
+    expect(prepareArgs(['--process', 'p.json', 'c1'])).toEqual(['--process', 'p.json', 'c1', '--']);
   });
 });

@@ -11,6 +11,9 @@ export type CommandArgs = Record<string, unknown>;
 export interface CommandModule {
   /** Declares the command's own flags and positionals. */
   builder(y: Argv): Argv;
+  /** Rewrites the arguments after the command name before they are parsed (exec: its own
+   *  command line must not be taken for flags). */
+  prepareArgs?(args: string[]): string[];
   /** Runs the command; a number is the exit code (default 0). Throws on failure. */
   handler(args: CommandArgs): Promise<number | void> | number | void;
 }
