@@ -516,6 +516,7 @@ describe('docker run options through tsrunc', () => {
     expect((await docker(['ps', '-aq'])).stdout.trim()).toBe('');
     // And a missing command is tsrunc's exec error.
     const missing = await run([IMAGE, '/no/such/binary']);
+    console.log(JSON.stringify(missing));
     expect(missing.code).toBe(127);
     expect(missing.stderr).toContain('exec: "/no/such/binary": no such file or directory');
   });
@@ -526,7 +527,7 @@ describe('docker exec on a tsrunc container', () => {
     const name = await detached(['-h', 'exec-host', IMAGE, 'sleep', '1000']);
     const pid = await pidOf(name);
     const res = await docker(
-      ['exec', name, 'sh', '-c', 'hostname; readlink /proc/self/ns/pid /proc/self/ns/mnt; exit 4'],
+      ['exec', name, 'sh', '-c', 'hostname; readlink /proc/self/ns/pid; readlink /proc/self/ns/mnt; exit 4'],
       true,
     );
     expect(res.code, res.stderr).toBe(4);
@@ -547,5 +548,22 @@ describe('docker exec on a tsrunc container', () => {
     const res = await docker(['exec', '-t', name, 'sh', '-c', 'tty; stty size 2>/dev/null; echo done']);
     expect(res.stdout).toMatch(/^\/dev\/pts\/\d+\r?$/m);
     expect(res.stdout).toContain('done');
+  });
+
+  it('docker exec -i feeds stdin; a missing binary fails with the runtime message', async () => {
+    const name = await detached([IMAGE, 'sleep', '1000']);
+    const piped = await engine.docker(['exec', '-i', name, 'sh', '-c', 'tr a-z A-Z; echo eof'], {
+      input: 'piped in\n',
+    });
+    expect(piped.stdout).toBe('PIPED IN\neof\n');
+    const missing = await docker(['exec', name, '/no/such/binary'], true);
+    // Docker 20.10 answers 126 for any failed runtime exec (with runc too), and prints the
+    // runtime's message on stdout.
+    expect(missing.code).toBe(126);
+    expect(missing.stdout + missing.stderr).toContain(
+      'OCI runtime exec failed: unable to start container process: exec: "/no/such/binary": no such file or directory',
+    );
+    // The container itself is untouched.
+    expect(await inspect(name, '{{.State.Status}}')).toBe('running');
   });
 });

@@ -77,25 +77,30 @@ export function removeEngineCgroupParent(): void {
   const name = engineCgroupParent().slice(1);
   const roots = ['/sys/fs/cgroup', ...fs.readdirSync('/sys/fs/cgroup').map((c) => `/sys/fs/cgroup/${c}`)];
   for (const root of roots) {
-    try {
-      fs.rmdirSync(path.join(root, name));
-    } catch {
-      /* not there, or not empty: the leak guard reports what is inside */
+    // Children first: podman's parent dir "tsrunc" (and its conmon dir) below ours.
+    for (const sub of ['tsrunc/conmon', 'tsrunc', '']) {
+      try {
+        fs.rmdirSync(path.join(root, name, sub));
+      } catch {
+        /* not there, or not empty: the leak guard reports what is inside */
+      }
     }
   }
 }
 
 /**
  * Writes `<dir>/tsrunc`, the runtime path handed to the engines: a shell script that execs this
- * node (absolute path: the daemons' PATH may have none) on `<repo>/bin/tsrunc`. With `callLog`,
- * every argv is appended to that file first.
+ * node (absolute path: the daemons' PATH may have none) on `<repo>/bin/tsrunc`. With `root`, it
+ * passes `--root <root>` first (for callers that pass none, like podman). With `callLog`, every
+ * argv is appended to that file first.
  */
-export function writeRuntimeWrapper(dir: string, callLog?: string): string {
+export function writeRuntimeWrapper(dir: string, opts: { root?: string; callLog?: string } = {}): string {
   const file = path.join(dir, 'tsrunc');
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const lines = ['#!/bin/sh', 'unset NODE_OPTIONS'];
-  if (callLog) lines.push(`echo "$*" >>${q(callLog)}`);
-  lines.push(`exec ${q(process.execPath)} ${q(path.join(testEnv().repo, 'bin', 'tsrunc'))} "$@"`);
+  if (opts.callLog) lines.push(`echo "$*" >>${q(opts.callLog)}`);
+  const root = opts.root ? ` --root ${q(opts.root)}` : '';
+  lines.push(`exec ${q(process.execPath)} ${q(path.join(testEnv().repo, 'bin', 'tsrunc'))}${root} "$@"`);
   fs.writeFileSync(file, lines.join('\n') + '\n', { mode: 0o755 });
   return file;
 }

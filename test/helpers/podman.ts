@@ -1,18 +1,21 @@
 // A private podman for tests (podman has no daemon: every command is a client run): its own
 // --root, --runroot and --tmpdir in one directory of this run, vfs storage, cgroupfs, a file
-// events backend and the given runtime, with the runtime's state below that directory too
-// (--runtime-flag root=...). Nothing of the host's podman storage is touched.
+// events backend and tsrunc as the runtime, through a wrapper that gives tsrunc a --root in
+// that directory too. (Not --runtime-flag root=...: podman 4.3 leaves runtime flags out of the
+// exit command conmon runs, so the `delete --force` of the cleanup would look in the default
+// root and leave the container behind.) Nothing of the host's podman storage is touched.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   type CommandOptions,
   type CommandResult,
   engineCgroupParent,
-  engineDir,
   removeEngineCgroupParent,
   removeEngineDir,
   runClient,
+  writeRuntimeWrapper,
 } from './docker';
+import { testEnv } from './env';
 
 export interface Podman {
   /** `podman <our global flags> ...args`; rejects on a non-zero exit unless `allowFail`. */
@@ -23,21 +26,26 @@ export interface Podman {
    * CAP_SYS_RESOURCE that the bounding set lacks).
    */
   runFlags: string[];
+  /** The runtime wrapper podman runs. */
+  runtime: string;
   /** The runtime's --root (its container state dirs). */
   runtimeRoot: string;
   dir: string;
   stop(): Promise<void>;
 }
 
-export function startPodman(runtime: string): Podman {
-  const dir = engineDir('podman');
+export function startPodman(): Podman {
+  // Short: podman refuses a --runroot longer than 50 characters.
+  const dir = path.join(testEnv().stateBase, `pm${process.pid}`);
+  fs.mkdirSync(dir, { mode: 0o700 });
   const runtimeRoot = path.join(dir, 'runtime');
   fs.mkdirSync(runtimeRoot, { mode: 0o700 });
+  const runtime = writeRuntimeWrapper(dir, { root: runtimeRoot });
   const global = [
     '--root',
     path.join(dir, 'root'),
     '--runroot',
-    path.join(dir, 'runroot'),
+    path.join(dir, 'rr'),
     '--tmpdir',
     path.join(dir, 'tmp'),
     '--storage-driver',
@@ -48,20 +56,21 @@ export function startPodman(runtime: string): Podman {
     'file',
     '--runtime',
     runtime,
-    '--runtime-flag',
-    `root=${runtimeRoot}`,
   ];
   const podman = (args: string[], opts: CommandOptions = {}) =>
     runClient('podman', [...global, ...args], opts);
   return {
     dir,
+    runtime,
     runtimeRoot,
     podman,
     runFlags: [
       '--network',
       'none',
+      // Below the engine parent (podman refuses a "*.slice" parent with cgroupfs); the leak
+      // guard takes a dir named "tsrunc" for a parent too.
       '--cgroup-parent',
-      engineCgroupParent(),
+      `${engineCgroupParent()}/tsrunc`,
       '--ulimit',
       'nofile=1024:1024',
       '--ulimit',
