@@ -185,6 +185,17 @@ describe('docker lifecycle commands on a tsrunc container', () => {
     expect(stats.stdout.trim()).toMatch(new RegExp(`^${name} [0-9.]+[KMG]?i?B / 64MiB$`));
   });
 
+  it('update --cpus, --pids-limit and --cpu-shares change the cgroup files of a running container', async () => {
+    const name = await detached([IMAGE, 'sleep', '1000']);
+    await docker(['update', '--cpus', '0.25', '--pids-limit', '20', '--cpu-shares', '512', name]);
+    const host = async (c: string, f: string) =>
+      fs.readFileSync(path.join(await hostCgroup(c, name), f), 'utf8').trim();
+    expect(await host('cpu', 'cpu.cfs_quota_us')).toBe('25000');
+    expect(await host('cpu', 'cpu.shares')).toBe('512');
+    expect(await host('pids', 'pids.max')).toBe('20');
+    expect(await inspect(name, '{{.State.Status}}')).toBe('running');
+  });
+
   it('stop sends SIGTERM first and SIGKILL after the timeout to a process that ignores it', async () => {
     const name = await detached([
       IMAGE,
@@ -302,6 +313,13 @@ describe('docker run options through tsrunc', () => {
     expect(out).toContain('tmpfs-rw');
     expect(out).toMatch(/^tmpfs \/scratch tmpfs rw,.*size=1024k/m);
     expect(out).toMatch(/ \/ \S+ ro[,\s]/);
+  });
+
+  it('-t gives the container a terminal (the console socket the shim passes)', async () => {
+    const res = await run(['-t', IMAGE, 'sh', '-c', 'tty; [ -t 1 ] && echo stdout-is-tty; stty size']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^\/dev\/pts\/\d+\r$/m);
+    expect(res.stdout).toContain('stdout-is-tty\r\n');
   });
 
   it('-e, -h, -w and -u 1000', async () => {
