@@ -164,6 +164,9 @@ function execSpec(rec: ContainerRecord, process: Process): Spec {
       ...linux,
       sysctl: undefined,
       timeOffsets: undefined,
+      // The user namespace is joined, with the maps the init's has.
+      uidMappings: undefined,
+      gidMappings: undefined,
       namespaces: (linux.namespaces ?? []).map((ns) => ({
         type: ns.type,
         path: ns.path ?? `/proc/${rec.initPid}/ns/${NAMESPACES[ns.type].procName}`,

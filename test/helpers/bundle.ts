@@ -1,6 +1,6 @@
 // Temp OCI bundles for integration tests: a private copy of the shared busybox rootfs plus a
 // config.json from the runtime's default spec.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -84,4 +84,16 @@ export async function makeBundle(mutate?: ConfigMutator): Promise<Bundle> {
     throw e;
   }
   return bundle;
+}
+
+const USER_MAP = [{ containerID: 0, hostID: 100000, size: 65536 }];
+
+/** A user namespace with id maps; the rootfs belongs to the mapped root (host uid 100000). */
+export function withUserNamespace(c: Config, b: Bundle): void {
+  c.linux.namespaces.push({ type: 'user' });
+  c.linux.uidMappings = USER_MAP;
+  c.linux.gidMappings = USER_MAP;
+  execFileSync('chown', ['-R', '-h', '100000:100000', b.rootfs]);
+  // mkdtemp made the bundle dir 0700: the mapped root must reach its rootfs.
+  fs.chmodSync(b.dir, 0o755);
 }

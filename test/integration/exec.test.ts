@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { type ConfigMutator, tempDir } from '../helpers/bundle';
+import { type ConfigMutator, tempDir, withUserNamespace } from '../helpers/bundle';
 import {
   type Created,
   createContainer,
@@ -75,6 +75,22 @@ describe('exec: where the process runs', () => {
       expect(lines.length).toBeGreaterThan(0);
       for (const line of lines) expect(line).toMatch(/:\/$/);
       expect(lines.length).toBe(initCgroups.trim().split('\n').length);
+    });
+  });
+
+  it('joins the user namespace first: a container with id maps', async () => {
+    await withRunning(withUserNamespace, async (c) => {
+      const res = await sh(
+        c.id,
+        'id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user; touch /dev/shm/f && ls -n /dev/shm/f',
+      );
+      expect(res.code, res.stderr).toBe(0);
+      const [uid, map, userNs, file] = res.stdout.trim().split('\n');
+      expect(uid).toBe('0');
+      expect(map.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
+      expect(userNs).toBe(fs.readlinkSync(`/proc/${c.pid}/ns/user`));
+      // Root inside is host uid 100000: the file it made belongs to 0 in here.
+      expect(file).toMatch(/^-\S+\s+\d+\s+0\s+0\s/);
     });
   });
 

@@ -5,11 +5,18 @@
 // The kills at named steps use the runtime's test seam TSRUNC_FAULT_STOP=<step> (see the end of
 // src/runtime/create.ts): create SIGSTOPs itself right after that step, the test looks at what is
 // half made, then SIGKILLs it.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { containerId, makeBundle, tempDir, type Bundle, type Config } from '../helpers/bundle';
+import {
+  containerId,
+  makeBundle,
+  tempDir,
+  type Bundle,
+  type Config,
+  withUserNamespace,
+} from '../helpers/bundle';
 import {
   childExited,
   createContainer,
@@ -134,18 +141,6 @@ function runsOf(bundle: Bundle): string[] {
   } catch {
     return [];
   }
-}
-
-const USER_MAP = [{ containerID: 0, hostID: 100000, size: 65536 }];
-
-/** A user namespace with id maps; the rootfs belongs to the mapped root (host uid 100000). */
-function withUserNs(c: Config, b: Bundle): void {
-  c.linux.namespaces.push({ type: 'user' });
-  c.linux.uidMappings = USER_MAP;
-  c.linux.gidMappings = USER_MAP;
-  execFileSync('chown', ['-R', '-h', '100000:100000', b.rootfs]);
-  // mkdtemp made the bundle dir 0700: the mapped root must reach its rootfs.
-  fs.chmodSync(b.dir, 0o755);
 }
 
 /**
@@ -287,7 +282,7 @@ async function killAtStep(step: Step, userNs: boolean): Promise<void> {
   const id = containerId();
   const bundle = await makeBundle((c, b) => {
     recordsRuns(c);
-    if (userNs) withUserNs(c, b);
+    if (userNs) withUserNamespace(c, b);
   });
   const pidFile = path.join(bundle.dir, 'init.pid');
   const bg = tsruncBackground(['create', '--bundle', bundle.dir, '--pid-file', pidFile, id], {
