@@ -21,6 +21,9 @@ export interface CgroupRecord {
   layout: Layout;
   /** procKey ("memory", "cpu,cpuacct", "" for v2) -> absolute directory. */
   dirs: Record<string, string>;
+  /** procKey -> the topmost directory that create made (mkdir -p made parents too): destroy
+   *  removes the parents up to it again once they are empty. */
+  made?: Record<string, string>;
 }
 
 export interface CgroupManager {
@@ -79,8 +82,28 @@ function v1ControllersFor(key: string): Controller[] {
   return V1_CONTROLLERS.filter((c) => names.includes(c.name));
 }
 
-function mkdirp(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
+function mkdirp(record: CgroupRecord, key: string, dir: string): void {
+  const first = fs.mkdirSync(dir, { recursive: true });
+  if (first !== undefined && first !== dir) (record.made ??= {})[key] = first;
+}
+
+/** The container's dir, then the empty parents its create made (another container's parent
+ *  is not empty, or was not made by us). */
+function removeCgroup(record: CgroupRecord, key: string, dir: string): void {
+  removeTree(dir);
+  const top = record.made?.[key];
+  if (top === undefined || !dir.startsWith(`${top}/`)) return;
+  for (
+    let parent = path.dirname(dir);
+    parent === top || parent.startsWith(`${top}/`);
+    parent = path.dirname(parent)
+  ) {
+    try {
+      fs.rmdirSync(parent);
+    } catch {
+      return; // in use by another container, or gone
+    }
+  }
 }
 
 function readPids(dir: string): number[] {
@@ -128,7 +151,7 @@ class V1Manager implements CgroupManager {
 
   create(): void {
     for (const [key, dir] of this.v1Dirs()) {
-      mkdirp(dir);
+      mkdirp(this.record, key, dir);
       if (key.split(',').includes('cpuset')) initCpusetDir(dir);
     }
   }
@@ -178,7 +201,7 @@ class V1Manager implements CgroupManager {
   }
 
   destroy(): void {
-    for (const [, dir] of Object.entries(this.record.dirs)) removeTree(dir);
+    for (const [key, dir] of Object.entries(this.record.dirs)) removeCgroup(this.record, key, dir);
   }
 
   private freezerDir(): string {
@@ -201,7 +224,7 @@ class V2Manager implements CgroupManager {
   }
 
   create(): void {
-    mkdirp(this.dir);
+    mkdirp(this.record, V2_KEY, this.dir);
     this.enableControllers();
   }
 
@@ -240,7 +263,7 @@ class V2Manager implements CgroupManager {
   }
 
   destroy(): void {
-    removeTree(this.dir);
+    removeCgroup(this.record, V2_KEY, this.dir);
   }
 
   // A controller works in a cgroup only when every ancestor lists it in cgroup.subtree_control.

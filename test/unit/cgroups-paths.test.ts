@@ -1,3 +1,7 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
 import { detectCgroups } from '../../src/cgroups/layout';
@@ -149,5 +153,32 @@ describe('resourceFieldOf', () => {
     ['cgroup.procs', null],
   ])('%s -> %s', (file, field) => {
     expect(resourceFieldOf(file)).toBe(field);
+  });
+});
+
+describe('destroy removes the parents its create made, once empty', () => {
+  it.each(['v1', 'v2'] as const)('%s', (layout) => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrunc-cg-'));
+    try {
+      const key = layout === 'v1' ? 'pids' : '';
+      const leaf = (name: string) => path.join(base, 'parent', 'mid', name);
+      const first = cgroupsOf({ cgroups: { layout, dirs: { [key]: leaf('c1') } } })!;
+      first.create();
+      expect(first.record.made).toEqual({ [key]: path.join(base, 'parent') });
+      // A second container below the same parents made none of them.
+      const second = cgroupsOf({ cgroups: { layout, dirs: { [key]: leaf('c2') } } })!;
+      second.create();
+      expect(second.record.made).toBeUndefined();
+      first.destroy();
+      expect(fs.readdirSync(path.join(base, 'parent', 'mid'))).toEqual(['c2']);
+      // The second made no parent, so it removes none (its leaf only).
+      second.destroy();
+      expect(fs.readdirSync(path.join(base, 'parent', 'mid'))).toEqual([]);
+      // Destroying the maker again, now that they are empty, removes them.
+      first.destroy();
+      expect(fs.readdirSync(base)).toEqual([]);
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
   });
 });
