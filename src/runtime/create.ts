@@ -28,6 +28,7 @@ import { hookState, runHooks } from './hooks';
 import type { CreateOptions } from './options';
 import { openNamespaceJoins } from './namespaces';
 import { runCreateHandshake } from './protocol';
+import { SpawnAttempt } from './spawn-attempt';
 import { connectConsoleSocket } from './console';
 import { sendSeccompListener } from './seccomp-listener';
 
@@ -107,13 +108,9 @@ function nowRfc3339Nano(): string {
 }
 
 /** One create, with everything it has acquired so far, so that `abandon` can undo it. */
-class CreateAttempt {
+class CreateAttempt extends SpawnAttempt {
   record: ContainerRecord;
   private readonly dir: string;
-  private fds: number[] = [];
-  private intermediatePid = 0;
-  private intermediateReaped = false;
-  private initPid = 0;
   private cgroups: CgroupManager | null = null;
 
   constructor(
@@ -122,6 +119,7 @@ class CreateAttempt {
     rootfs: string,
     private readonly spec: Spec,
   ) {
+    super();
     this.dir = stateDir(opts.root, opts.id);
     this.record = {
       ociVersion: OCI_SPEC_VERSION,
@@ -187,9 +185,7 @@ class CreateAttempt {
       warn: (message) => logger().warn(message),
     });
 
-    const spawned = n.spawnInit(built.plan);
-    this.intermediatePid = spawned.intermediatePid;
-    const syncFd = this.keep(spawned.syncFd);
+    const syncFd = this.spawned(n.spawnInit(built.plan));
     faultPoint('spawned');
     // The children hold their own copies now.
     for (const join of joins) this.release(join.fd);
@@ -205,7 +201,7 @@ class CreateAttempt {
       onInitPid: (pid) => this.adoptInit(pid),
       onRunCreateHooks: () => this.runCreateHooks(),
       onSeccompListener: (fd) =>
-        sendSeccompListener(this.spec.linux?.seccomp ?? {}, fd, this.record, 'creating', this.initPid),
+        sendSeccompListener(this.spec.linux?.seccomp ?? {}, fd, this.record, 'creating', this.childPid),
     });
     faultPoint('ready');
 
@@ -214,46 +210,20 @@ class CreateAttempt {
     this.record.phase = 'created';
     writeRecord(this.opts.root, this.record);
     faultPoint('saved');
-    if (this.opts.pidFile) writePidFile(path.resolve(this.opts.pidFile), this.initPid);
+    if (this.opts.pidFile) writePidFile(path.resolve(this.opts.pidFile), this.childPid);
     this.release(syncFd);
     this.release(execFifoFd);
   }
 
   /** Undo everything: kill the children, close fds, remove the state dir. */
   abandon(): void {
-    const n = native();
-    for (const pid of [this.initPid, this.intermediateReaped ? 0 : this.intermediatePid]) {
-      if (pid <= 0) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      try {
-        n.waitPid(pid, true);
-      } catch {
-        // not our child or already reaped
-      }
-    }
-    for (const fd of this.fds) n.closeFd(fd);
-    this.fds = [];
+    this.abandonProcesses();
     try {
       this.cgroups?.destroy();
     } catch (error) {
       logger().warn(`cleanup after a failed create: ${(error as Error).message}`);
     }
     removeContainerDir(this.opts.root, this.opts.id);
-  }
-
-  private keep(fd: number): number {
-    this.fds.push(fd);
-    return fd;
-  }
-
-  private release(fd: number): void {
-    const index = this.fds.indexOf(fd);
-    if (index >= 0) this.fds.splice(index, 1);
-    native().closeFd(fd);
   }
 
   private writeIdMappings(pid: number, built: BuiltPlan): void {
@@ -271,9 +241,7 @@ class CreateAttempt {
   }
 
   private adoptInit(pid: number): void {
-    this.initPid = pid;
-    native().waitPid(this.intermediatePid, true);
-    this.intermediateReaped = true;
+    this.adoptChild(pid);
     this.record.initPid = pid;
     this.record.initStartTime = processStartTime(pid) ?? '';
     // Saved now so that a create killed from here on leaves a record `delete --force` can use.
@@ -284,11 +252,11 @@ class CreateAttempt {
   private async runCreateHooks(): Promise<void> {
     const hooks = this.spec.hooks ?? {};
     faultPoint('hooks');
-    const state = hookState(this.record, 'creating', this.initPid);
+    const state = hookState(this.record, 'creating', this.childPid);
     // prestart (deprecated) runs at the same point as createRuntime, as runc does.
     await runHooks('prestart', hooks.prestart, state, {});
     await runHooks('createRuntime', hooks.createRuntime, state, {});
-    await runHooks('createContainer', hooks.createContainer, state, { enterPid: this.initPid });
+    await runHooks('createContainer', hooks.createContainer, state, { enterPid: this.childPid });
   }
 }
 

@@ -29,6 +29,7 @@ import { openNamespaceJoins } from './namespaces';
 import type { GlobalOptions } from './options';
 import { runCreateHandshake } from './protocol';
 import { sendSeccompListener } from './seccomp-listener';
+import { SpawnAttempt } from './spawn-attempt';
 import { waitForExit } from './wait';
 
 export interface ExecOptions extends GlobalOptions {
@@ -196,12 +197,7 @@ function checkTerminal(process: Process, opts: ExecOptions): void {
 }
 
 /** One exec, with what it has acquired so far, so that `abandon` can undo it. */
-class ExecAttempt {
-  private fds: number[] = [];
-  private intermediatePid = 0;
-  private intermediateReaped = false;
-  private pid = 0;
-
+class ExecAttempt extends SpawnAttempt {
   async run(rec: ContainerRecord, spec: Spec, opts: ExecOptions): Promise<number> {
     const n = native();
     const joins = openNamespaceJoins(spec.linux?.namespaces ?? [], (fd) => this.keep(fd));
@@ -224,53 +220,22 @@ class ExecAttempt {
       warn: (message) => logger().warn(message),
       execMode: true,
     });
-    const spawned = n.spawnInit(built.plan);
-    this.intermediatePid = spawned.intermediatePid;
-    const syncFd = this.keep(spawned.syncFd);
+    const syncFd = this.spawned(n.spawnInit(built.plan));
     for (const join of joins) this.release(join.fd);
     if (consoleSocketFd >= 0) this.release(consoleSocketFd);
     const cgroups = cgroupsOf(rec);
     await runCreateHandshake(n, syncFd, built, {
       onIntermediateReady: (pid) => cgroups?.join(pid),
-      onInitPid: (pid) => {
-        this.pid = pid;
-        n.waitPid(this.intermediatePid, true);
-        this.intermediateReaped = true;
-      },
+      onInitPid: (pid) => this.adoptChild(pid),
       onRunCreateHooks: async () => {},
-      onSeccompListener: (fd) => sendSeccompListener(spec.linux?.seccomp ?? {}, fd, rec, 'running', this.pid),
+      onSeccompListener: (fd) =>
+        sendSeccompListener(spec.linux?.seccomp ?? {}, fd, rec, 'running', this.childPid),
     });
     this.release(syncFd);
-    return this.pid;
+    return this.childPid;
   }
 
   abandon(): void {
-    const n = native();
-    for (const pid of [this.pid, this.intermediateReaped ? 0 : this.intermediatePid]) {
-      if (pid <= 0) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      try {
-        n.waitPid(pid, true);
-      } catch {
-        // not our child or already reaped
-      }
-    }
-    for (const fd of this.fds) n.closeFd(fd);
-    this.fds = [];
-  }
-
-  private keep(fd: number): number {
-    this.fds.push(fd);
-    return fd;
-  }
-
-  private release(fd: number): void {
-    const index = this.fds.indexOf(fd);
-    if (index >= 0) this.fds.splice(index, 1);
-    native().closeFd(fd);
+    this.abandonProcesses();
   }
 }
