@@ -98,25 +98,40 @@ describe('exec: where the process runs', () => {
     await withRunning(undefined, async (c) => {
       const bg = tsruncBackground(['exec', c.id, 'sleep', '30']);
       try {
-        const procs = () => fs.readFileSync(`/proc/${c.pid}/cgroup`, 'utf8').split('\n')[0];
-        const pidsDir = procs().split(':')[2];
-        expect(pidsDir).toBeDefined();
+        // The init's cgroup in the pids hierarchy ("N:pids:/path"; the order of the lines varies).
+        const pidsLine = fs
+          .readFileSync(`/proc/${c.pid}/cgroup`, 'utf8')
+          .split('\n')
+          .find((line) => line.split(':')[1] === 'pids');
+        expect(pidsLine).toBeDefined();
+        const pidsDir = pidsLine!.split(':')[2];
         let execPid = 0;
         await waitFor('the exec process in cgroup.procs of the pids controller', () => {
           const file = `/sys/fs/cgroup/pids${pidsDir}/cgroup.procs`;
           const pids = fs.existsSync(file)
             ? fs.readFileSync(file, 'utf8').trim().split('\n').map(Number)
             : [];
-          execPid = pids.find((p) => p !== c.pid) ?? 0;
+          // Stage 1 passes through these cgroups too: wait for the exec'd sleep itself.
+          const cmdline = (pid: number) => {
+            try {
+              return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+            } catch {
+              return '';
+            }
+          };
+          execPid = pids.find((p) => p !== c.pid && cmdline(p) === 'sleep\u000030\u0000') ?? 0;
           return execPid > 0;
         });
         expect(fs.readFileSync(`/proc/${execPid}/cgroup`, 'utf8')).toBe(
           fs.readFileSync(`/proc/${c.pid}/cgroup`, 'utf8'),
         );
-        expect(fs.readFileSync(`/proc/${execPid}/cmdline`, 'utf8')).toBe('sleep\u000030\u0000');
-      } finally {
+        // TERM to tsrunc goes on to the process; once it is gone the cgroup holds the init only.
         bg.child.kill('SIGTERM');
-        await bg.done;
+        expect((await bg.done).code).toBe(128 + 15);
+        const left = fs.readFileSync(`/sys/fs/cgroup/pids${pidsDir}/cgroup.procs`, 'utf8');
+        expect(left.trim().split('\n').map(Number)).toEqual([c.pid]);
+      } finally {
+        if (bg.child.exitCode === null && bg.child.signalCode === null) bg.child.kill('SIGKILL');
       }
     });
   });
