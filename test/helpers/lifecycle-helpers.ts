@@ -243,3 +243,25 @@ export function writeScript(file: string, text: string): string {
 
 /** RFC3339 (seconds, optional fraction, Z or offset). */
 export const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
+
+/** Every cgroup dir on the host (all hierarchies, a few levels down) named `name` (a container
+ *  cgroup is named after its id), sorted. */
+export function cgroupDirsNamed(name: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue; // cpu -> cpu,cpuacct and the like are symlinks
+      const p = path.join(dir, e.name);
+      if (e.name === name) found.push(p);
+      else if (depth < 8) walk(p, depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+  return found.sort();
+}

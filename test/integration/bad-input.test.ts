@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { containerId, makeBundle, tempDir, type Bundle, type Config } from '../helpers/bundle';
 import {
+  cgroupDirsNamed,
   createContainer,
   expectOneLineError,
   mountsContaining,
@@ -21,55 +22,11 @@ import {
   stateOf,
   waitFor,
 } from '../helpers/lifecycle-helpers';
+import { expected, FIXTURES, fixtureFiles } from '../helpers/fixtures';
 import { startConsoleServer } from '../helpers/process';
 import { stateRoot, tsrunc, type TsruncResult } from '../helpers/tsrunc';
 
-const FIXTURES = path.resolve(__dirname, '../../spec-fixtures');
-const CGROUP_ROOT = '/sys/fs/cgroup';
-
-interface Expectation {
-  requireProcess?: boolean;
-  /** 'create': the validator accepts it; create finds the problem (on the host, in the init). */
-  stage?: 'create';
-  warnings?: string[];
-  error?: string;
-  errorMatch?: string;
-}
-
-const expected = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'expected.json'), 'utf8')) as {
-  good: Record<string, Expectation>;
-  bad: Record<string, Expectation>;
-};
-
-function fixtureFiles(kind: 'good' | 'bad'): string[] {
-  return fs
-    .readdirSync(path.join(FIXTURES, kind))
-    .filter((f) => f.endsWith('.json'))
-    .sort();
-}
-
 // ---- what "nothing left behind" means, checked from the host
-
-/** Every cgroup directory (any hierarchy, any depth) whose name is `name`. */
-function cgroupDirsNamed(name: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, depth: number) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      const p = path.join(dir, e.name);
-      if (e.name === name) out.push(p);
-      if (depth < 8) walk(p, depth + 1);
-    }
-  };
-  walk(CGROUP_ROOT, 0);
-  return out;
-}
 
 /** Live processes that belong to the bundle: it is in their command line, root or cwd. */
 function processesOfBundle(bundleDir: string): string[] {

@@ -18,6 +18,7 @@ import {
   withUserNamespace,
 } from '../helpers/bundle';
 import {
+  cgroupDirsNamed,
   childExited,
   createContainer,
   expectOneLineError,
@@ -39,27 +40,15 @@ import {
 import { type Background, tsruncBackground } from '../helpers/process';
 import { tsrunc, type TsruncResult } from '../helpers/tsrunc';
 
-const CGROUP_ROOT = '/sys/fs/cgroup';
-
-/** Every cgroup dir on the host (all hierarchies, a few levels down) named `id`. */
-function cgroupDirsOf(id: string): string[] {
-  const found: string[] = [];
-  const walk = (dir: string, depth: number) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue; // cpu -> cpu,cpuacct and the like are symlinks
-      const p = path.join(dir, e.name);
-      if (e.name === id) found.push(p);
-      else if (depth < 6) walk(p, depth + 1);
-    }
-  };
-  walk(CGROUP_ROOT, 0);
-  return found.sort();
+/** A hook that wrote its pid to `pidFile` and may still run: kill its process group. */
+function killHookGroup(pidFile: string): void {
+  const hookPid = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8') : 0);
+  if (hookPid <= 0 || !procAlive(hookPid)) return;
+  try {
+    process.kill(-hookPid, 'SIGKILL');
+  } catch {
+    process.kill(hookPid, 'SIGKILL');
+  }
 }
 
 /** The pids in cgroup.procs of each dir. */
@@ -162,7 +151,7 @@ async function expectCleanAfterForceDelete(
   expect(del, del.stderr).toMatchObject({ code: 0, stderr: '' });
   expect(fs.existsSync(stateDirOf(id))).toBe(false);
   expect(expectOneLineError(await tsrunc(['state', id]))).toBe('container does not exist');
-  expect(cgroupDirsOf(id)).toEqual([]);
+  expect(cgroupDirsNamed(id)).toEqual([]);
   if (opts.initPid && opts.initPid > 0) {
     await waitFor('the init to go', () => !procAlive(opts.initPid!, opts.initStart));
   }
@@ -183,7 +172,7 @@ async function expectCleanAfterForceDelete(
   expect(runsOf(bundle).length).toBe(before + 1);
   expect(await tsrunc(['delete', id])).toMatchObject({ code: 0, stderr: '' });
   expect(fs.existsSync(stateDirOf(id))).toBe(false);
-  expect(cgroupDirsOf(id)).toEqual([]);
+  expect(cgroupDirsNamed(id)).toEqual([]);
   fs.rmSync(pidFile, { force: true });
 }
 
@@ -244,7 +233,7 @@ async function expectHalfMade(
   const children = liveChildrenOf(creator.pid!);
   // The id never exists without a record naming its creator; nothing else exists before it is made.
   expect(rec, 'state.json').not.toBeNull();
-  expect(cgroupDirsOf(id).length > 0, 'cgroups').toBe(reached(step, 'cgroups'));
+  expect(cgroupDirsNamed(id).length > 0, 'cgroups').toBe(reached(step, 'cgroups'));
   expect(isFifo(path.join(dir, 'exec.fifo')), 'exec.fifo').toBe(reached(step, 'fifo'));
   expect(children.length, 'children of tsrunc').toBe(reached(step, 'spawned') ? 1 : 0);
   expect(fs.existsSync(pidFile), 'pid file').toBe(false);
@@ -265,7 +254,7 @@ async function expectHalfMade(
   if (step === 'idmaps') {
     // Stage 1 is in the container's cgroups and (with a user namespace) has its maps.
     const stage1 = children[0];
-    for (const [d, pids] of cgroupProcs(cgroupDirsOf(id))) expect(pids, d).toContain(stage1);
+    for (const [d, pids] of cgroupProcs(cgroupDirsNamed(id))) expect(pids, d).toContain(stage1);
     const uidMap = fs.readFileSync(`/proc/${stage1}/uid_map`, 'utf8').trim().split(/\s+/);
     expect(uidMap).toEqual(userNs ? ['0', '100000', '65536'] : ['0', '0', '4294967295']);
   }
@@ -273,7 +262,7 @@ async function expectHalfMade(
     // Stage 1 is reaped; the one child is the init, as recorded.
     expect(children).toEqual([rec!.initPid]);
     expect(procStartTime(rec!.initPid as number)).toBe(rec!.initStartTime);
-    for (const [d, pids] of cgroupProcs(cgroupDirsOf(id))) expect(pids, d).toEqual([rec!.initPid]);
+    for (const [d, pids] of cgroupProcs(cgroupDirsNamed(id))) expect(pids, d).toEqual([rec!.initPid]);
   }
   return children;
 }
@@ -380,14 +369,7 @@ describe('fault: tsrunc create killed half way', () => {
       });
     } finally {
       await killChild(creator);
-      const hookPid = Number(fs.existsSync(hookPidFile) ? fs.readFileSync(hookPidFile, 'utf8') : 0);
-      if (hookPid > 0 && procAlive(hookPid)) {
-        try {
-          process.kill(-hookPid, 'SIGKILL');
-        } catch {
-          process.kill(hookPid, 'SIGKILL');
-        }
-      }
+      killHookGroup(hookPidFile);
       await tsrunc(['delete', '--force', id]);
       await bundle.cleanup();
       fs.rmSync(outDir, { recursive: true, force: true });
@@ -422,19 +404,12 @@ describe('fault: tsrunc create killed half way', () => {
       await childExited(creator);
       expect(creator.exitCode === 0).toBe(false);
       expect(fs.existsSync(stateDirOf(id))).toBe(false);
-      expect(cgroupDirsOf(id)).toEqual([]);
+      expect(cgroupDirsNamed(id)).toEqual([]);
       await waitFor('the init to go', () => !procAlive(rec.initPid as number, rec.initStartTime as string));
       await waitFor(`no process of ${id}`, () => processesMatching(id).length === 0, 3000);
     } finally {
       await killChild(creator);
-      const hookPid = Number(fs.existsSync(hookPidFile) ? fs.readFileSync(hookPidFile, 'utf8') : 0);
-      if (hookPid > 0 && procAlive(hookPid)) {
-        try {
-          process.kill(-hookPid, 'SIGKILL');
-        } catch {
-          process.kill(hookPid, 'SIGKILL');
-        }
-      }
+      killHookGroup(hookPidFile);
       await tsrunc(['delete', '--force', id]);
       await bundle.cleanup();
       fs.rmSync(outDir, { recursive: true, force: true });
@@ -493,7 +468,7 @@ function snapshotWinner(id: string, pidFile: string): WinnerSnapshot {
     initPid,
     initStart: procStartTime(initPid),
     fifo: { ino: fifo.ino, dev: fifo.dev, mode: fifo.mode },
-    cgroups: cgroupProcs(cgroupDirsOf(id)),
+    cgroups: cgroupProcs(cgroupDirsNamed(id)),
   };
 }
 
@@ -549,7 +524,7 @@ describe('fault: concurrent creates of one id', () => {
       // Its cgroups are the same dirs holding the init and nothing else.
       expect(w.cgroups.size).toBeGreaterThan(0);
       for (const pids of w.cgroups.values()) expect(pids).toEqual([w.initPid]);
-      expect(cgroupProcs(cgroupDirsOf(id))).toEqual(w.cgroups);
+      expect(cgroupProcs(cgroupDirsNamed(id))).toEqual(w.cgroups);
       expect((await tsrunc(['list', '-q'])).stdout).toBe(`${id}\n`);
       expect(await stateOf(id)).toMatchObject({ status: 'created', pid: w.initPid });
       // start runs the process exactly once.
@@ -559,7 +534,7 @@ describe('fault: concurrent creates of one id', () => {
       expect(runsOf(bundle)).toEqual(['1']);
       expect(await tsrunc(['delete', id])).toMatchObject({ code: 0, stderr: '' });
       expect(fs.existsSync(stateDirOf(id))).toBe(false);
-      expect(cgroupDirsOf(id)).toEqual([]);
+      expect(cgroupDirsNamed(id)).toEqual([]);
       await drained(runs[winner]);
     } finally {
       for (const r of runs) await killChild(r.child);
@@ -573,7 +548,7 @@ describe('fault: the init dies before start', () => {
   it('init killed before start: stopped with pid 0, start fails and runs nothing, delete removes all', async () => {
     const c = await createContainer(recordsRuns);
     try {
-      const cgroups = cgroupDirsOf(c.id);
+      const cgroups = cgroupDirsNamed(c.id);
       expect(cgroups.length).toBeGreaterThan(0);
       const startTime = procStartTime(c.pid);
       process.kill(c.pid, 'SIGKILL');
@@ -637,7 +612,7 @@ describe('fault: a hook that hangs', () => {
         3000,
       );
       expect(fs.existsSync(stateDirOf(id))).toBe(false);
-      expect(cgroupDirsOf(id)).toEqual([]);
+      expect(cgroupDirsNamed(id)).toEqual([]);
       await waitFor('no process of the container', () => processesMatching(id).length === 0, 2000);
     } finally {
       for (const p of processesMatching(`sleep ${tag}`)) process.kill(p.pid, 'SIGKILL');
@@ -694,7 +669,7 @@ describe('fault: pid reuse', () => {
         expect(fs.existsSync(stateDirOf(c.id))).toBe(false);
         // The real init was in the container's cgroups: it is gone, the host process is not.
         await waitFor('the real init to go', () => !procAlive(c.pid));
-        expect(cgroupDirsOf(c.id)).toEqual([]);
+        expect(cgroupDirsNamed(c.id)).toEqual([]);
         await sleep(200);
         expectUntouched(host, hostStart);
       } finally {

@@ -14,22 +14,7 @@ import {
   loadConfig,
   validateConfig,
 } from '../../src/spec/validate';
-
-const FIXTURES = path.resolve(__dirname, '../../spec-fixtures');
-
-interface Expectation {
-  requireProcess?: boolean;
-  /** 'create': valid for the validator; only `tsrunc create` (the integration test) rejects it. */
-  stage?: 'create';
-  warnings?: string[];
-  error?: string;
-  errorMatch?: string;
-}
-
-const expected = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'expected.json'), 'utf8')) as {
-  good: Record<string, Expectation>;
-  bad: Record<string, Expectation>;
-};
+import { expected, FIXTURES, fixtureFiles } from '../helpers/fixtures';
 
 /** Copies one fixture into a fresh bundle dir as config.json, so loadConfig reads it for real. */
 function bundleWith(file: string): string {
@@ -49,10 +34,7 @@ function run(file: string, requireProcess: boolean): { warnings: string[] } {
 
 for (const kind of ['good', 'bad'] as const) {
   describe(`spec-fixtures/${kind}`, () => {
-    const files = fs
-      .readdirSync(path.join(FIXTURES, kind))
-      .filter((f) => f.endsWith('.json'))
-      .sort();
+    const files = fixtureFiles(kind);
 
     it('has an expectation for every file and a file for every expectation', () => {
       expect(Object.keys(expected[kind]).sort()).toEqual(files);
