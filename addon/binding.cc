@@ -8,6 +8,7 @@
 #include <linux/nsfs.h>
 #include <napi.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -179,9 +180,21 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.session_keyring = d.KeptStrOrNull(o, "sessionKeyringName");
 
   p.rootfs = d.KeptStr(o, "rootfs");
-  p.rootfs_parent_mount = d.KeptStr(o, "rootfsParentMount");
-  p.setup_rootfs = d.Bool(o, "setupRootfs");
+  p.build_rootfs = d.Bool(o, "buildRootfs");
+  {
+    std::string entry = d.Str(o, "enterRoot");
+    if (entry == "pivot_root") {
+      p.enter_root = kEnterPivotRoot;
+    } else if (entry == "chroot") {
+      p.enter_root = kEnterChroot;
+    } else if (entry == "none") {
+      p.enter_root = kEnterNone;
+    } else if (d.ok()) {
+      d.Str(o, "enterRoot-must-be-pivot_root-chroot-or-none");
+    }
+  }
   p.root_propagation = (unsigned long)d.Int(o, "rootPropagation");
+  p.root_propagation_after_pivot = (unsigned long)d.Int(o, "rootPropagationAfterPivot");
   p.root_readonly = d.Bool(o, "rootReadonly");
   p.no_pivot = d.Bool(o, "noPivot");
   {
@@ -323,6 +336,14 @@ Napi::Value SpawnInit(const Napi::CallbackInfo& info) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
     return ThrowErrno(env, "socketpair", errno);
   }
+  // Every signal blocked across clone: until the child has put each disposition back to
+  // SIG_DFL, a signal must not run one of Node's handlers there (they write to libuv's pipes,
+  // which the child shares with us). The child unblocks once it has reset them (RunStage1); we
+  // restore our own mask right after clone. (glibc keeps its internal signals out of the set.)
+  sigset_t all_signals;
+  sigset_t saved_mask;
+  sigfillset(&all_signals);
+  pthread_sigmask(SIG_SETMASK, &all_signals, &saved_mask);
   // A raw clone behaves like fork without running pthread_atfork handlers, which could take
   // locks that another Node thread held at this instant.
   long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
@@ -331,6 +352,7 @@ Napi::Value SpawnInit(const Napi::CallbackInfo& info) {
     RunStage1(storage->plan, fds[1]);
   }
   int err = errno;
+  pthread_sigmask(SIG_SETMASK, &saved_mask, nullptr);
   close(fds[1]);
   if (pid < 0) {
     close(fds[0]);

@@ -6,11 +6,13 @@
 // clone (the Plan) or on this stack. No malloc/new, no printf/strerror, no C++ exceptions, no
 // N-API, and _exit, never exit. Failures go back to the parent as one fixed SyncRecord.
 //
-// The protocol with the parent (src/runtime/protocol.ts drives the parent side):
+// The protocol with the parent (message types and failure steps: addon/protocol.h, from which
+// the TypeScript side's names are generated; src/runtime/protocol.ts drives the parent side):
 //
-//   parent (node)                 stage 1                             stage 2 (container init)
+//   parent (node)                 stage 1 "tsrunc:[1:NS]"             stage 2 "tsrunc:[2:INIT]"
 //   -------------                 -------                             ------------------------
-//   clone() ───────────────────>  reset signals, not dumpable,
+//   block signals, clone() ────>  reset signals, not dumpable,
+//   restore the signal mask
 //                                 oom_score_adj, rlimits,
 //                                 setns(joined, user first),
 //                                 unshare(CLONE_NEWUSER)?
@@ -490,6 +492,129 @@ void CreateSymlinks(const Plan& plan, int root_fd) {
   }
 }
 
+// The mount that holds `rootfs`, from /proc/self/mountinfo. The file is streamed through a small
+// buffer and parsed as it comes: lines can be long (overlay options), and only the fields up to
+// the " - " separator matter here. Fields: id parent dev root point options [optional...] - ...
+struct MountInfoScan {
+  char field[kPathMax];
+  size_t field_len = 0;
+  bool field_too_long = false;
+  int field_index = 0;
+  bool after_separator = false;
+  // This line's mount point when it holds the rootfs.
+  char point[kPathMax];
+  size_t point_len = 0;
+  bool holds_rootfs = false;
+  bool shared = false;
+  // The best (longest, then last) line so far.
+  char best[kPathMax];
+  size_t best_len = 0;
+  bool found = false;
+  bool best_shared = false;
+};
+
+// mountinfo escapes space, tab, newline and backslash as \ooo; unescapes in place.
+size_t UnescapeMountPath(char* text, size_t len) {
+  size_t out = 0;
+  for (size_t i = 0; i < len; i++) {
+    bool escape = text[i] == '\\' && i + 3 < len && text[i + 1] >= '0' && text[i + 1] <= '3' &&
+                  text[i + 2] >= '0' && text[i + 2] <= '7' && text[i + 3] >= '0' &&
+                  text[i + 3] <= '7';
+    if (escape) {
+      text[out++] =
+          (char)(((text[i + 1] - '0') << 6) | ((text[i + 2] - '0') << 3) | (text[i + 3] - '0'));
+      i += 3;
+    } else {
+      text[out++] = text[i];
+    }
+  }
+  text[out] = '\0';
+  return out;
+}
+
+// True when mount point `point` (length len) is `path` or one of its ancestors.
+bool MountPointHolds(const char* point, size_t len, const char* path) {
+  if (len == 1 && point[0] == '/') return true;
+  if (strncmp(point, path, len) != 0) return false;
+  return path[len] == '\0' || path[len] == '/';
+}
+
+void EndMountInfoField(MountInfoScan& scan, const char* rootfs) {
+  scan.field[scan.field_len] = '\0';
+  if (scan.field_index == 4 && !scan.field_too_long) {
+    size_t len = UnescapeMountPath(scan.field, scan.field_len);
+    if (MountPointHolds(scan.field, len, rootfs)) {
+      memcpy(scan.point, scan.field, len + 1);
+      scan.point_len = len;
+      scan.holds_rootfs = true;
+    }
+  } else if (scan.field_index >= 6 && !scan.after_separator) {
+    if (scan.field_len == 1 && scan.field[0] == '-') {
+      scan.after_separator = true;
+    } else if (strncmp(scan.field, "shared:", 7) == 0) {
+      scan.shared = true;
+    }
+  }
+  scan.field_index++;
+  scan.field_len = 0;
+  scan.field_too_long = false;
+}
+
+void EndMountInfoLine(MountInfoScan& scan) {
+  // A later line with the same mount point is a mount stacked on top: it wins.
+  if (scan.holds_rootfs && scan.point_len >= scan.best_len) {
+    memcpy(scan.best, scan.point, scan.point_len + 1);
+    scan.best_len = scan.point_len;
+    scan.best_shared = scan.shared;
+    scan.found = true;
+  }
+  scan.field_index = 0;
+  scan.after_separator = false;
+  scan.holds_rootfs = false;
+  scan.shared = false;
+}
+
+// pivot_root refuses a new root whose parent mount is shared. That mount is looked up after "/"
+// got its propagation, in the mount namespace we are in (new, or joined by path: then not a copy
+// of the runtime's), and made private only if it is still shared.
+void MakeRootfsParentPrivate(const char* rootfs) {
+  int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) Fail(kStage2, kStepRootfsParentPrivate, errno, 0);
+  MountInfoScan scan;
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) Fail(kStage2, kStepRootfsParentPrivate, errno, 0);
+    if (n == 0) break;
+    for (ssize_t i = 0; i < n; i++) {
+      char c = chunk[i];
+      if (c == ' ' || c == '\n') {
+        EndMountInfoField(scan, rootfs);
+        if (c == '\n') EndMountInfoLine(scan);
+      } else if (scan.field_len + 1 < sizeof(scan.field)) {
+        scan.field[scan.field_len++] = c;
+      } else {
+        scan.field_too_long = true;
+      }
+    }
+  }
+  close(fd);
+  if (!scan.found) Fail(kStage2, kStepRootfsParentPrivate, ENOENT, 1);
+  if (scan.best_shared && mount(nullptr, scan.best, nullptr, MS_PRIVATE, nullptr) < 0) {
+    Fail(kStage2, kStepRootfsParentPrivate, errno, 2);
+  }
+}
+
+// No mount namespace of the container's own: the rootfs was built in the runtime's mount
+// namespace (the runtime-spec's "inherit"), and "/" is left alone; the process is confined to the
+// rootfs by chroot alone, which a process keeping CAP_SYS_CHROOT can leave.
+void ChrootIntoRootfs(const Plan& plan) {
+  if (chdir(plan.rootfs) < 0) Fail(kStage2, kStepChroot, errno);
+  if (chroot(".") < 0) Fail(kStage2, kStepChroot, errno);
+  if (chdir("/") < 0) Fail(kStage2, kStepChroot, errno);
+}
+
 void PivotRoot(const Plan& plan) {
   if (plan.no_pivot) {
     // MS_MOVE the rootfs over "/" and chroot: for callers on a ramfs root where pivot_root
@@ -835,6 +960,8 @@ void LookupExecutable(const Plan& plan, char* resolved) {
   Fail(kStage2, kStepExecLookup, last_error);
 }
 
+// Every disposition back to SIG_DFL, then the mask cleared: in this order, so that a signal
+// pending meanwhile is delivered to the default action, never to a handler of Node's.
 void ResetSignals() {
   struct sigaction action;
   memset(&action, 0, sizeof(action));
@@ -867,21 +994,22 @@ void SendSeccompListener(int listener) {
 }
 
 [[noreturn]] void RunStage2(const Plan& plan) {
+  // What `ps` shows until execve (the comm is 15 characters at most).
+  prctl(PR_SET_NAME, plan.exec_mode ? "tsrunc:[2:EXEC]" : "tsrunc:[2:INIT]", 0, 0, 0);
   if (setsid() < 0) Fail(kStage2, kStepSetsid, errno);
   umask(0);  // devices and created paths get exactly the modes we ask for
 
-  if (plan.setup_rootfs) {
+  bool pivot = plan.enter_root == kEnterPivotRoot;
+  if (pivot) {
     if (mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) < 0) {
       Fail(kStage2, kStepRootPropagation, errno);
     }
-    // pivot_root refuses a new root whose parent mount is shared.
-    if (plan.rootfs_parent_mount[0] != '\0' &&
-        mount(nullptr, plan.rootfs_parent_mount, nullptr, MS_PRIVATE, nullptr) < 0) {
-      Fail(kStage2, kStepRootfsParentPrivate, errno);
-    }
+    MakeRootfsParentPrivate(plan.rootfs);
     if (mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr) < 0) {
       Fail(kStage2, kStepRootfsBind, errno);
     }
+  }
+  if (plan.build_rootfs) {
     int root_fd = open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) Fail(kStage2, kStepOpenRootfs, errno);
     ApplyMounts(plan, root_fd);
@@ -896,19 +1024,16 @@ void SendSeccompListener(int listener) {
     Expect(kStage2, kCreateHooksDone);
   }
 
-  if (plan.setup_rootfs) {
+  if (pivot) {
     PivotRoot(plan);
-    // The bind that became "/" copied the (private) parent; shared must be asked for again.
-    if ((plan.root_propagation & MS_SHARED) &&
-        mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) < 0) {
-      Fail(kStage2, kStepRootPropagation, errno);
-    }
+  } else if (plan.enter_root == kEnterChroot) {
+    ChrootIntoRootfs(plan);
   }
   if (plan.terminal) SetupConsole(plan);
   int proc_fd = OpenInitProcfs(plan);
   // Before readonlyPaths: the usual config makes /proc/sys read-only.
   WriteSysctls(plan, proc_fd);
-  if (plan.setup_rootfs) {
+  if (pivot) {
     MaskPaths(plan);
     ReadonlyPaths(plan);
     if (plan.root_readonly) {
@@ -918,6 +1043,13 @@ void SendSeccompListener(int listener) {
         Fail(kStage2, kStepRootReadonly, errno);
       }
       close(root);
+    }
+    // The bind that became "/" copied its (private) parent, and an unbindable "/" would have
+    // refused that bind, as it would every bind since (masks, read-only paths, the console):
+    // shared and unbindable are asked for last.
+    if (plan.root_propagation_after_pivot != 0 &&
+        mount(nullptr, "/", nullptr, plan.root_propagation_after_pivot, nullptr) < 0) {
+      Fail(kStage2, kStepRootPropagation, errno);
     }
   }
   if (plan.hostname && sethostname(plan.hostname, StrLen(plan.hostname)) < 0) {
@@ -1058,7 +1190,11 @@ void CloseInheritedFds(const Plan& plan, int sync_fd) {
 
 [[noreturn]] void RunStage1(const Plan& plan, int sync_fd) {
   g_sync_fd = sync_fd;
+  // Every signal is blocked (SpawnInit blocked them all around clone): a signal that arrives
+  // now stays pending until the dispositions Node installed are back to SIG_DFL, so no Node
+  // handler ever runs in this copy of the process. ResetSignals unblocks last, as posix_spawn.
   ResetSignals();
+  prctl(PR_SET_NAME, "tsrunc:[1:NS]", 0, 0, 0);
   CloseInheritedFds(plan, sync_fd);
   // Die with the runtime while the container is still being built.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "protocol.h"
+
 namespace tsrunc {
 
 struct MountRecord {
@@ -51,6 +53,18 @@ struct SysctlRecord {
   const char* value;
 };
 
+// How the process gets its root directory.
+enum RootEntry : int {
+  // `exec` into a container with a mount namespace: joining it gave us its root.
+  kEnterNone = 0,
+  // A mount namespace of the container's own (new or joined by path): bind the rootfs onto
+  // itself, build it there, pivot_root (or MS_MOVE + chroot with --no-pivot).
+  kEnterPivotRoot = 1,
+  // No mount namespace: the container shares the runtime's (runtime-spec), so "/" stays as it
+  // is and the process chroots into the rootfs.
+  kEnterChroot = 2,
+};
+
 struct Plan {
   // stage 1
   const NamespaceJoin* joins;
@@ -66,9 +80,14 @@ struct Plan {
 
   // stage 2
   const char* rootfs;
-  const char* rootfs_parent_mount;
-  bool setup_rootfs;
+  // Build the root filesystem (mounts, devices, /dev links, the cwd) below `rootfs`: `create`.
+  bool build_rootfs;
+  RootEntry enter_root;
+  // kEnterPivotRoot: the propagation of "/" before anything else (MS_SLAVE|MS_REC by default),
+  // and the one "/" gets after pivot_root (0: none). Unused otherwise: without a mount namespace
+  // of the container's own, the runtime's "/" is not ours to change.
   unsigned long root_propagation;
+  unsigned long root_propagation_after_pivot;
   bool root_readonly;
   bool no_pivot;
   const MountRecord* mounts;
@@ -120,84 +139,6 @@ struct Plan {
   unsigned short seccomp_instructions;
   unsigned seccomp_flags;  // SECCOMP_FILTER_FLAG_* (NEW_LISTENER included when it notifies)
   bool seccomp_notify;     // load before InitReady and send the listener fd to the parent
-};
-
-// One record on the sync socket, both directions. Fixed size: the receiver rejects any
-// datagram of another length (no length-prefixed payloads to overflow).
-struct SyncRecord {
-  int32_t type;
-  int32_t stage;
-  int32_t step;
-  int32_t error;  // errno
-  int32_t index;
-  int32_t pid;
-};
-
-// Keep in sync with SyncMessage in src/plan/types.ts.
-enum SyncType : int32_t {
-  kIntermediateReady = 1,
-  kIntermediateGo = 2,
-  kInitPid = 3,
-  kRunCreateHooks = 4,
-  kCreateHooksDone = 5,
-  kInitReady = 6,
-  kError = 7,
-  kSeccompNotifyFd = 8,    // init -> parent, the listener fd attached (SCM_RIGHTS)
-  kSeccompNotifyDone = 9,  // parent -> init
-};
-
-// Keep in sync with FAILURE_STEPS in src/runtime/protocol.ts.
-enum Step : int32_t {
-  kStepSync = 1,
-  kStepDumpable = 2,
-  kStepOomScoreAdj = 3,
-  kStepRlimit = 4,
-  kStepSetns = 5,
-  kStepUnshareUser = 6,
-  kStepBecomeRoot = 7,
-  kStepUnshare = 8,
-  kStepTimeOffsets = 9,
-  kStepCloneInit = 10,
-
-  kStepSetsid = 20,
-  kStepRootPropagation = 21,
-  kStepRootfsParentPrivate = 22,
-  kStepRootfsBind = 23,
-  kStepOpenRootfs = 24,
-  kStepMountTarget = 25,
-  kStepMount = 26,
-  kStepMountRemount = 27,
-  kStepMountPropagation = 28,
-  kStepDevice = 29,
-  kStepSymlink = 30,
-  kStepCwdCreate = 31,
-  kStepPivotRoot = 32,
-  kStepConsole = 33,
-  kStepMaskPath = 34,
-  kStepReadonlyPath = 35,
-  kStepRootReadonly = 36,
-  kStepSysctl = 37,
-  kStepHostname = 38,
-  kStepDomainname = 39,
-  kStepKeyring = 40,
-  kStepPersonality = 41,
-  kStepSetgroups = 42,
-  kStepSetgid = 43,
-  kStepSetuid = 44,
-  kStepCapBounding = 45,
-  kStepCapset = 46,
-  kStepCapAmbient = 47,
-  kStepNoNewPrivileges = 48,
-  kStepChdir = 49,
-  kStepCwdUnreachable = 50,
-  kStepExecLookup = 51,
-  kStepPreserveFds = 52,
-  kStepSeccomp = 53,
-  kStepSeccompNotifyFd = 54,
-  kStepSeccompCapset = 55,
-
-  kStepSysctlProcfs = 60,
-  kStepExecFifoProcfs = 61,
 };
 
 // Entry point of the stage-1 child; never returns.

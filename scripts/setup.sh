@@ -21,7 +21,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # run with --network none.
 PACKAGES=(
   cmake g++ make ninja-build pkg-config libseccomp-dev
-  busybox-static util-linux iproute2 procps
+  busybox-static util-linux iproute2 procps strace
   docker.io containerd
   podman conmon golang-github-containers-common catatonit tini
 )

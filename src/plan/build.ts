@@ -10,11 +10,18 @@ import { CAPABILITIES } from '../spec/capabilities';
 import { RLIMITS } from '../spec/rlimits';
 import { logger } from '../util/log';
 import type { Spec } from '../spec/types';
-import { type HostMount, mountOf } from './host';
+import type { HostMount } from './host';
 import { CLONE, MS, NAMESPACES, PERSONALITY, S_IF } from './linux';
 import { BIND_REMOUNT_FLAGS, parseMountOptions, rootPropagationFlags } from './mount-options';
 import { buildSeccomp, type SeccompCompiler } from './seccomp';
-import type { NativeDevice, NativeMount, NativeNamespaceJoin, NativePlan, NativeSymlink } from './types';
+import type {
+  NativeDevice,
+  NativeMount,
+  NativeNamespaceJoin,
+  NativePlan,
+  NativeSymlink,
+  RootEntry,
+} from './types';
 
 export interface PlanContext {
   id: string;
@@ -78,22 +85,26 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
   const joinedFlags = ctx.joins.reduce((flags, join) => flags | join.type, 0);
   const newUser = (newFlags & CLONE.NEWUSER) !== 0;
   const inUserNamespace = newUser || (joinedFlags & CLONE.NEWUSER) !== 0;
-  if ((newFlags & CLONE.NEWNS) === 0 && (joinedFlags & CLONE.NEWNS) === 0) {
-    throw configError('linux.namespaces', 'a mount namespace is required');
-  }
-  const setupRootfs = (newFlags & CLONE.NEWNS) !== 0;
+  // A mount namespace joined by path gets its rootfs built and pivoted into just like a new
+  // one; without any, the container shares the runtime's mount namespace (runtime-spec) and is
+  // built there and chrooted into.
+  const ownMountNamespace = ((newFlags | joinedFlags) & CLONE.NEWNS) !== 0;
+  const buildRootfs = ctx.execMode !== true;
+  const enterRoot: RootEntry = ownMountNamespace ? (buildRootfs ? 'pivot_root' : 'none') : 'chroot';
+  const propagation = rootPropagationFlags(linux.rootfsPropagation);
 
-  const mounts = setupRootfs ? buildMounts(spec, ctx) : { records: [], labels: [] };
-  const devices = setupRootfs
+  const mounts = buildRootfs ? buildMounts(spec, ctx) : { records: [], labels: [] };
+  const devices = buildRootfs
     ? buildDevices(spec, inUserNamespace)
     : { records: [], labels: [], devOnTmpfs: false };
   const symlinks: NativeSymlink[] = [];
-  if (setupRootfs && devices.devOnTmpfs) {
+  if (buildRootfs && devices.devOnTmpfs) {
     symlinks.push(...DEFAULT_DEV_SYMLINKS);
     if (!devices.records.some((d) => d.path === '/dev/ptmx')) {
       symlinks.push({ target: 'pts/ptmx', path: '/dev/ptmx' });
     }
   }
+  const pivot = enterRoot === 'pivot_root';
 
   const env = process.env ?? [];
   const pathEntry = [...env].reverse().find((entry) => entry.startsWith('PATH='));
@@ -114,18 +125,20 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     sessionKeyringName: ctx.noNewKeyring ? null : `_ses.${ctx.id}`,
 
     rootfs,
-    rootfsParentMount: setupRootfs
-      ? parentMountToMakePrivate(rootfs, linux.rootfsPropagation, ctx.hostMounts)
-      : '',
-    setupRootfs,
-    rootPropagation: rootPropagationFlags(linux.rootfsPropagation),
-    rootReadonly: spec.root?.readonly === true,
+    buildRootfs,
+    enterRoot,
+    // An unbindable "/" would refuse the bind of the rootfs onto itself: slave until the pivot.
+    rootPropagation: propagation & MS.UNBINDABLE ? MS.SLAVE | MS.REC : propagation,
+    // The bind that becomes "/" copies its (private) parent's propagation: shared and unbindable
+    // are asked for again once it is "/".
+    rootPropagationAfterPivot: propagation & (MS.SHARED | MS.UNBINDABLE) ? propagation : 0,
+    rootReadonly: pivot && spec.root?.readonly === true,
     noPivot: ctx.noPivot,
     mounts: mounts.records,
     devices: devices.records,
     symlinks,
-    maskedPaths: setupRootfs ? (linux.maskedPaths ?? []) : [],
-    readonlyPaths: setupRootfs ? (linux.readonlyPaths ?? []) : [],
+    maskedPaths: pivot ? (linux.maskedPaths ?? []) : [],
+    readonlyPaths: pivot ? (linux.readonlyPaths ?? []) : [],
     sysctl: Object.entries(linux.sysctl ?? {}).map(([key, value]) => ({
       path: key.replace(/\./g, '/'),
       value,
@@ -178,23 +191,6 @@ export function resolveRootfs(spec: Spec, bundle: string): string {
   if (!fs.statSync(real).isDirectory())
     throw configError('root.path', `rootfs ${absolute} is not a directory`);
   return real;
-}
-
-// pivot_root refuses a new root whose parent mount is shared. After "/" gets the root
-// propagation, the mount holding the rootfs is still shared when that propagation is shared, or
-// when it was not applied recursively and the host mount is shared: only then is it made
-// private (a private parent would also make the rootfs bind private, losing rslave).
-function parentMountToMakePrivate(
-  rootfs: string,
-  propagation: string | undefined,
-  mounts: HostMount[],
-): string {
-  const parent = mountOf(rootfs, mounts);
-  if (parent === undefined) return '';
-  const flags = rootPropagationFlags(propagation);
-  const appliesToParent = (flags & MS.REC) !== 0 || parent.mountPoint === '/';
-  const stillShared = appliesToParent ? (flags & MS.SHARED) !== 0 : parent.shared;
-  return stillShared ? parent.mountPoint : '';
 }
 
 // The user namespace must be joined before any other (they are owned by it), and the mount

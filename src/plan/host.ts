@@ -2,6 +2,8 @@
 import * as fs from 'node:fs';
 
 export interface HostMount {
+  /** Mount id (first field of mountinfo): unique while the mount exists. */
+  id: number;
   mountPoint: string;
   fstype: string;
   /** Super options (field after the source): for cgroup v1 they name the controllers. */
@@ -25,6 +27,7 @@ export function readMountInfo(pid: number | 'self' = 'self'): HostMount[] {
     const separator = fields.indexOf('-');
     if (separator < 0) continue;
     mounts.push({
+      id: Number(fields[0]),
       root: unescapeMountPath(fields[3]),
       mountPoint: unescapeMountPath(fields[4]),
       fstype: fields[separator + 1],

@@ -78,6 +78,8 @@ export interface NativeSeccomp {
   notify: boolean;
 }
 
+export type RootEntry = 'pivot_root' | 'chroot' | 'none';
+
 export interface NativePlan {
   // ---- stage 1: the intermediate process (namespaces) ----
   /** Existing namespaces to join, user namespace first. */
@@ -97,12 +99,19 @@ export interface NativePlan {
   // ---- stage 2: the container init ----
   /** Absolute host path of the root filesystem (realpath). */
   rootfs: string;
-  /** Mount point holding the rootfs; made private so pivot_root accepts the new root. */
-  rootfsParentMount: string;
-  /** Whether a new mount namespace is created (otherwise no rootfs work at all). */
-  setupRootfs: boolean;
-  /** Propagation for '/' before anything else (MS_SLAVE|MS_REC by default). */
+  /** Build the root filesystem below `rootfs`: mounts, devices, /dev links, the cwd (`create`). */
+  buildRootfs: boolean;
+  /**
+   * How the process gets its root: `pivot_root` in a mount namespace of the container's own (new
+   * or joined by path; the rootfs is bound onto itself first, and the mount holding it is made
+   * private when it is shared); `chroot` without a mount namespace (the runtime's is shared, so
+   * its "/" is left alone); `none` for `exec` into a container whose mount namespace it joins.
+   */
+  enterRoot: RootEntry;
+  /** pivot_root only: propagation for '/' before anything else (MS_SLAVE|MS_REC by default). */
   rootPropagation: number;
+  /** pivot_root only: propagation '/' gets after the pivot (shared, unbindable), or 0. */
+  rootPropagationAfterPivot: number;
   rootReadonly: boolean;
   noPivot: boolean;
   mounts: NativeMount[];
@@ -148,27 +157,8 @@ export interface NativePlan {
   seccomp: NativeSeccomp | null;
 }
 
-/** Sync message types: see the protocol diagram in src/runtime/protocol.ts. */
-export const SyncMessage = {
-  /** stage 1 -> parent: namespaces unshared; write id maps / join cgroups now. */
-  IntermediateReady: 1,
-  /** parent -> stage 1: maps written, go on. */
-  IntermediateGo: 2,
-  /** stage 1 -> parent: the init was cloned; `pid` carries its host pid. */
-  InitPid: 3,
-  /** init -> parent: mounts done, before pivot_root: run createRuntime/createContainer hooks. */
-  RunCreateHooks: 4,
-  /** parent -> init: hooks done, go on. */
-  CreateHooksDone: 5,
-  /** init -> parent: ready; it now blocks on the exec fifo until `start`. */
-  InitReady: 6,
-  /** child -> parent: failure record {stage, step, errno, index}. */
-  Error: 7,
-  /** init -> parent: the seccomp listener fd, attached with SCM_RIGHTS. */
-  SeccompNotifyFd: 8,
-  /** parent -> init: the listener has the fd, go on. */
-  SeccompNotifyDone: 9,
-} as const;
+/** Sync message types, generated from addon/protocol.h (the diagram is in addon/child.cc). */
+export { SyncMessage } from './generated/protocol';
 
 export interface SyncRecord {
   type: number;

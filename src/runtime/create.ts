@@ -31,6 +31,7 @@ import { runCreateHandshake } from './protocol';
 import { SpawnAttempt } from './spawn-attempt';
 import { connectConsoleSocket } from './console';
 import { sendSeccompListener } from './seccomp-listener';
+import { mountIdsAtOrBelow, unmountContainerMounts } from './shared-mounts';
 
 export interface CreatedContainer {
   record: ContainerRecord;
@@ -150,6 +151,9 @@ class CreateAttempt extends SpawnAttempt {
     );
     // Recorded before the directories exist, so `delete --force` finds them after a crash.
     this.record.cgroups = cgroups.manager.record;
+    if (!(this.spec.linux?.namespaces ?? []).some((ns) => ns.type === 'mount')) {
+      this.record.mountsBeforeCreate = mountIdsAtOrBelow(this.record.rootfs, hostMounts);
+    }
     writeRecord(this.opts.root, this.record);
     this.cgroups = cgroups.manager;
     cgroups.manager.create();
@@ -218,6 +222,9 @@ class CreateAttempt extends SpawnAttempt {
   /** Undo everything: kill the children, close fds, remove the state dir. */
   abandon(): void {
     this.abandonProcesses();
+    for (const failure of unmountContainerMounts(this.record)) {
+      logger().warn(`cleanup after a failed create: unmount ${failure}`);
+    }
     try {
       this.cgroups?.destroy();
     } catch (error) {

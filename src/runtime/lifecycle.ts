@@ -19,6 +19,7 @@ import { type CgroupManager, cgroupsOf } from '../cgroups';
 import { CONTAINER_NOT_EXIST, CONTAINER_NOT_RUNNING, NO_SUCH_PROCESS, RuntimeError } from './errors';
 import { type Hook, hookState, runHooksWarnOnly } from './hooks';
 import type { GlobalOptions } from './options';
+import { unmountContainerMounts } from './shared-mounts';
 import { parseSignal } from './signals';
 
 /** How long delete waits for a SIGKILLed process to go (runc: 100 x 100ms). */
@@ -85,6 +86,8 @@ export async function deleteContainer(g: GlobalOptions, id: string, force: boole
     await waitUntilEmpty(cgroups);
     cgroups.destroy();
   }
+  const stuck = unmountContainerMounts(rec);
+  if (stuck.length > 0) throw new RuntimeError(`cannot unmount the container's mounts: ${stuck.join('; ')}`);
   removeContainerDir(g.root, id);
   // Poststop hooks run after the container is deleted, before delete returns (runtime-spec).
   // A create that never finished has no hooks to honour.

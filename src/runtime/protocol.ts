@@ -10,6 +10,7 @@
 //                    SeccompNotifyDone after SeccompNotifyFd
 import type { NativeBinding } from '../native';
 import type { BuiltPlan } from '../plan/build';
+import { MESSAGE_NAMES, STEP_NAMES, type StepName } from '../plan/generated/protocol';
 import { SyncMessage, type SyncRecord } from '../plan/types';
 import { RuntimeError } from './errors';
 
@@ -55,7 +56,7 @@ export async function runCreateHandshake(
     if (record.type === SyncMessage.Error) throw new RuntimeError(describeFailure(record, built, native));
     if (record.type !== expected) {
       throw new RuntimeError(
-        `unable to start container process: unexpected sync message ${record.type}, wanted ${expected}`,
+        `unable to start container process: unexpected sync message ${messageName(record.type)}, wanted ${messageName(expected)}`,
       );
     }
     switch (record.type) {
@@ -86,59 +87,68 @@ export async function runCreateHandshake(
   }
 }
 
+const messageName = (type: number): string => MESSAGE_NAMES[type] ?? `#${type}`;
+
 type Describe = (record: SyncRecord, built: BuiltPlan) => string;
 
 const at = (list: readonly string[], index: number): string => list[index] ?? `#${index}`;
 
-// Keep in sync with enum Step in addon/plan.h.
-export const FAILURE_STEPS: Record<number, Describe> = {
-  1: () => 'sync with the runtime',
-  2: () => 'set the process not dumpable',
-  3: (_, b) => `process.oomScoreAdj: write ${b.plan.oomScoreAdj} to oom_score_adj`,
-  4: (r) => `process.rlimits[${r.index}]: setrlimit`,
-  5: (r) => `linux.namespaces: join namespace #${r.index}`,
-  6: () => 'linux.namespaces: create the user namespace',
-  7: () => 'linux.namespaces: become root in the user namespace',
-  8: () => 'linux.namespaces: create namespaces',
-  9: () => 'linux.timeOffsets: write timens_offsets',
-  10: () => 'clone the container init',
-  20: () => 'setsid',
-  21: () => 'linux.rootfsPropagation: set propagation of /',
-  22: (_, b) => `make the mount ${b.plan.rootfsParentMount} private`,
-  23: (_, b) => `root.path: bind ${b.plan.rootfs} onto itself`,
-  24: () => 'root.path: open the rootfs',
-  25: (r, b) => `${at(b.labels.mounts, r.index)}: prepare the mount destination`,
-  26: (r, b) => `${at(b.labels.mounts, r.index)}: mount`,
-  27: (r, b) => `${at(b.labels.mounts, r.index)}: remount with the mount options`,
-  28: (r, b) => `${at(b.labels.mounts, r.index)}: set mount propagation`,
-  29: (r, b) => `${at(b.labels.devices, r.index)}: create the device`,
-  30: (r, b) => `/dev symlink ${at(b.labels.symlinks, r.index)}`,
-  31: (_, b) => `process.cwd: create ${b.plan.cwd}`,
-  32: (_, b) => (b.plan.noPivot ? 'chroot into the rootfs' : 'pivot_root into the rootfs'),
-  33: (r) => `process.terminal: set up the console (step ${r.index})`,
-  34: (r, b) => `linux.maskedPaths[${r.index}] (${at(b.plan.maskedPaths, r.index)}): mask`,
-  35: (r, b) => `linux.readonlyPaths[${r.index}] (${at(b.plan.readonlyPaths, r.index)}): make read-only`,
-  36: () => 'root.readonly: remount the rootfs read-only',
-  37: (r, b) => `linux.sysctl: write ${b.plan.sysctl[r.index]?.path.replace(/\//g, '.') ?? r.index}`,
-  38: () => 'hostname: sethostname',
-  39: () => 'domainname: setdomainname',
-  40: () => 'join a new session keyring',
-  41: () => 'linux.personality: personality',
-  42: () => 'process.user.additionalGids: setgroups',
-  43: (_, b) => `process.user.gid: setgid ${b.plan.gid}`,
-  44: (_, b) => `process.user.uid: setuid ${b.plan.uid}`,
-  45: (r) => `process.capabilities.bounding: drop capability ${r.index}`,
-  46: () => 'process.capabilities: capset',
-  47: (r) => `process.capabilities.ambient: raise capability ${r.index}`,
-  48: () => 'process.noNewPrivileges: prctl',
-  49: (_, b) => `process.cwd: chdir to ${b.plan.cwd}`,
-  50: (_, b) => `process.cwd: ${b.plan.cwd} is outside the container root`,
-  52: (r) => `--preserve-fds: fd ${r.index}`,
-  53: () => 'linux.seccomp: load the filter',
-  54: () => 'linux.seccomp: send the listener fd to the runtime',
-  55: () => 'process.capabilities: capset after loading the seccomp filter',
-  60: (r) => `linux.sysctl: open a private procfs (step ${r.index})`,
-  61: () => 'open a procfs for the exec fifo (no private procfs could be made and /proc is not procfs)',
+// Every step of addon/protocol.h, by name: a step added there and not described here does not
+// compile.
+export const FAILURE_STEPS: Record<Exclude<StepName, 'ExecLookup'>, Describe> = {
+  Sync: () => 'sync with the runtime',
+  Dumpable: () => 'set the process not dumpable',
+  OomScoreAdj: (_, b) => `process.oomScoreAdj: write ${b.plan.oomScoreAdj} to oom_score_adj`,
+  Rlimit: (r) => `process.rlimits[${r.index}]: setrlimit`,
+  Setns: (r) => `linux.namespaces: join namespace #${r.index}`,
+  UnshareUser: () => 'linux.namespaces: create the user namespace',
+  BecomeRoot: () => 'linux.namespaces: become root in the user namespace',
+  Unshare: () => 'linux.namespaces: create namespaces',
+  TimeOffsets: () => 'linux.timeOffsets: write timens_offsets',
+  CloneInit: () => 'clone the container init',
+  Setsid: () => 'setsid',
+  RootPropagation: () => 'linux.rootfsPropagation: set propagation of /',
+  RootfsParentPrivate: (r) =>
+    r.index === 1
+      ? "root.path: no mount holds the rootfs in the container's mount namespace"
+      : 'make the mount holding the rootfs private',
+  RootfsBind: (_, b) => `root.path: bind ${b.plan.rootfs} onto itself`,
+  OpenRootfs: () => 'root.path: open the rootfs',
+  MountTarget: (r, b) => `${at(b.labels.mounts, r.index)}: prepare the mount destination`,
+  Mount: (r, b) => `${at(b.labels.mounts, r.index)}: mount`,
+  MountRemount: (r, b) => `${at(b.labels.mounts, r.index)}: remount with the mount options`,
+  MountPropagation: (r, b) => `${at(b.labels.mounts, r.index)}: set mount propagation`,
+  Device: (r, b) => `${at(b.labels.devices, r.index)}: create the device`,
+  Symlink: (r, b) => `/dev symlink ${at(b.labels.symlinks, r.index)}`,
+  CwdCreate: (_, b) => `process.cwd: create ${b.plan.cwd}`,
+  PivotRoot: (_, b) => (b.plan.noPivot ? 'chroot into the rootfs' : 'pivot_root into the rootfs'),
+  Console: (r) => `process.terminal: set up the console (step ${r.index})`,
+  MaskPath: (r, b) => `linux.maskedPaths[${r.index}] (${at(b.plan.maskedPaths, r.index)}): mask`,
+  ReadonlyPath: (r, b) =>
+    `linux.readonlyPaths[${r.index}] (${at(b.plan.readonlyPaths, r.index)}): make read-only`,
+  RootReadonly: () => 'root.readonly: remount the rootfs read-only',
+  Sysctl: (r, b) => `linux.sysctl: write ${b.plan.sysctl[r.index]?.path.replace(/\//g, '.') ?? r.index}`,
+  Hostname: () => 'hostname: sethostname',
+  Domainname: () => 'domainname: setdomainname',
+  Keyring: () => 'join a new session keyring',
+  Personality: () => 'linux.personality: personality',
+  Setgroups: () => 'process.user.additionalGids: setgroups',
+  Setgid: (_, b) => `process.user.gid: setgid ${b.plan.gid}`,
+  Setuid: (_, b) => `process.user.uid: setuid ${b.plan.uid}`,
+  CapBounding: (r) => `process.capabilities.bounding: drop capability ${r.index}`,
+  Capset: () => 'process.capabilities: capset',
+  CapAmbient: (r) => `process.capabilities.ambient: raise capability ${r.index}`,
+  NoNewPrivileges: () => 'process.noNewPrivileges: prctl',
+  Chdir: (_, b) => `process.cwd: chdir to ${b.plan.cwd}`,
+  CwdUnreachable: (_, b) => `process.cwd: ${b.plan.cwd} is outside the container root`,
+  PreserveFds: (r) => `--preserve-fds: fd ${r.index}`,
+  Seccomp: () => 'linux.seccomp: load the filter',
+  SeccompNotifyFd: () => 'linux.seccomp: send the listener fd to the runtime',
+  SeccompCapset: () => 'process.capabilities: capset after loading the seccomp filter',
+  Chroot: (_, b) => `root.path: chroot into ${b.plan.rootfs}`,
+  SysctlProcfs: (r) => `linux.sysctl: open a private procfs (step ${r.index})`,
+  ExecFifoProcfs: () =>
+    'open a procfs for the exec fifo (no private procfs could be made and /proc is not procfs)',
 };
 
 export function describeFailure(
@@ -147,8 +157,9 @@ export function describeFailure(
   native: Pick<NativeBinding, 'strerror'>,
 ): string {
   const reason = native.strerror(record.errno).toLowerCase();
+  const stepName = STEP_NAMES[record.step];
   // runc's wording for a missing binary; callers and users know it.
-  if (record.step === 51) {
+  if (stepName === 'ExecLookup') {
     const name = built.plan.args[0];
     const what =
       record.errno === 2
@@ -158,7 +169,7 @@ export function describeFailure(
         : reason;
     return `unable to start container process: exec: "${name}": ${what}`;
   }
-  const describe = FAILURE_STEPS[record.step];
+  const describe = stepName === undefined ? undefined : FAILURE_STEPS[stepName];
   const step = describe ? describe(record, built) : `step ${record.step}`;
   return `unable to start container process: ${step}: ${reason}`;
 }

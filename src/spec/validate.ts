@@ -660,6 +660,23 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
     },
   },
   {
+    // Without a mount namespace the container shares the runtime's (runtime-spec): masking,
+    // read-only remounts and propagation changes would hit the host's own mounts (runc refuses
+    // masked and read-only paths too).
+    name: 'no-mount-namespace',
+    fatal: true,
+    check(spec) {
+      if (hasNamespace(spec, 'mount')) return [];
+      const why = "needs a mount namespace (without one the container shares the runtime's)";
+      const out: string[] = [];
+      if ((spec.linux?.maskedPaths ?? []).length > 0) out.push(msg('linux.maskedPaths', why));
+      if ((spec.linux?.readonlyPaths ?? []).length > 0) out.push(msg('linux.readonlyPaths', why));
+      if (spec.root?.readonly === true) out.push(msg('root.readonly', why));
+      if (spec.linux?.rootfsPropagation) out.push(msg('linux.rootfsPropagation', why));
+      return out;
+    },
+  },
+  {
     name: 'resources',
     fatal: true,
     check(spec) {

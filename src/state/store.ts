@@ -44,6 +44,10 @@ export interface ContainerRecord {
   noPivot?: boolean;
   /** The container's cgroup directories (set before any process joins them). */
   cgroups?: CgroupRecord;
+  /** Only for a container without a mount namespace (its mounts are made in the runtime's): the
+   *  ids of the mounts at or below the rootfs before it was created. Every other mount there is
+   *  the container's, and `delete` unmounts it. */
+  mountsBeforeCreate?: number[];
   [k: string]: unknown;
 }
 

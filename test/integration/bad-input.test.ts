@@ -86,8 +86,8 @@ function oneLineFailure(res: TsruncResult): string {
 }
 
 /**
- * The rootfs listing now, with `mayStay` (rootfs-relative dirs) taken out where they are new
- * empty directories, and the mtime of their parents blanked. A create that fails in the init after
+ * The rootfs listing now, with `mayStay` (rootfs-relative paths) taken out where they are new
+ * empty directories or device nodes, and the mtime of their parents blanked. A create that fails in the init after
  * it began building the rootfs leaves the mount points it made (runc does the same): nothing else.
  */
 function rootfsListingExcept(
@@ -101,7 +101,9 @@ function rootfsListingExcept(
     let abs: string;
     try {
       abs = path.join(rootfs, rel);
-      if (!had.has(rel) && fs.lstatSync(abs).isDirectory() && fs.readdirSync(abs).length === 0) gone.add(rel);
+      const stat = fs.lstatSync(abs);
+      const emptyDir = stat.isDirectory() && fs.readdirSync(abs).length === 0;
+      if (!had.has(rel) && (emptyDir || stat.isCharacterDevice())) gone.add(rel);
     } catch {
       /* not made */
     }
@@ -176,6 +178,14 @@ function mountDestinations(config: Config): string[] {
     .map((d) => path.posix.normalize(d).slice(1));
 }
 
+/** What a create may leave in the rootfs: its mount points, and without a mount on /dev the
+ *  default device nodes, made in the rootfs's own /dev (as runc makes them). */
+function pathsCreateMayMake(config: Config): string[] {
+  const destinations = mountDestinations(config);
+  if (destinations.includes('dev')) return destinations;
+  return [...destinations, ...['null', 'zero', 'full', 'random', 'urandom', 'tty'].map((d) => `dev/${d}`)];
+}
+
 /** The cgroup name a create of `id` with this config would make (the last path component). */
 function cgroupNameFor(config: Config, id: string): string {
   const p = config?.linux?.cgroupsPath;
@@ -225,10 +235,6 @@ function uptimeSeconds(): number {
 /** Good fixtures this host cannot create, and why. Each is still checked: create must fail with
  *  this line and leave nothing. */
 const GOOD_NOT_RUNNABLE: Record<string, { reason: string; error: RegExp } | undefined> = {
-  'minimal.json': {
-    reason: 'no linux.namespaces at all: tsrunc needs a mount namespace to set up a rootfs',
-    error: /^config\.json: linux\.namespaces: a mount namespace is required$/,
-  },
   'minimal-no-process.json': {
     reason: 'no process: valid for the spec (requireProcess false) but nothing to create',
     error: /^config\.json: process: is required to create a container$/,
@@ -293,8 +299,16 @@ describe('spec-fixtures/good through tsrunc create + delete', () => {
           // Unknown annotations are kept as they are (OCI state), not refused or dropped.
           expect(state.annotations).toEqual(bundle.config.annotations);
           expect(procAlive(state.pid)).toBe(true);
-          // The init is in the container: its own mount namespace, its own cgroup.
-          expect(readLinkOrNull(`/proc/${state.pid}/ns/mnt`)).not.toBe(readLinkOrNull('/proc/self/ns/mnt'));
+          // The init is in the container: its own mount namespace (or, without one, chrooted into
+          // the rootfs in ours), its own cgroup.
+          const namespaces: Array<{ type: string }> = bundle.config?.linux?.namespaces ?? [];
+          if (namespaces.some((ns) => ns.type === 'mount')) {
+            expect(readLinkOrNull(`/proc/${state.pid}/ns/mnt`)).not.toBe(readLinkOrNull('/proc/self/ns/mnt'));
+          } else {
+            expect(readLinkOrNull(`/proc/${state.pid}/root`)).toBe(
+              fs.realpathSync(path.join(bundle.dir, 'rootfs')),
+            );
+          }
           expect(cgroupDirsNamed(cgroupNameFor(bundle.config, id)).length).toBeGreaterThan(0);
           const del = await tsrunc(['delete', '--force', id]);
           expect(del, del.stderr).toMatchObject({ code: 0, stdout: '', stderr: '' });
@@ -303,7 +317,7 @@ describe('spec-fixtures/good through tsrunc create + delete', () => {
         // Mount points the create made in the rootfs may stay, as they do with runc; nothing else
         // may change, and the cgroup is gone after delete as after a failed create.
         const cgroupName = cgroupNameFor(bundle.config, id);
-        await expectNothingLeft(id, bundle, watch, cgroupName, mountDestinations(bundle.config));
+        await expectNothingLeft(id, bundle, watch, cgroupName, pathsCreateMayMake(bundle.config));
       } finally {
         if (fs.existsSync(stateDirOf(id))) await tsrunc(['delete', '--force', id]);
         server?.kill();

@@ -259,6 +259,22 @@ describe('root filesystem', () => {
       expect(p.shared).not.toBe(hostGroup);
     });
 
+    it('unbindable: "/" inside is unbindable (bound onto itself as a slave first, then changed)', async () => {
+      const r = await runScript(MI, (c) => (c.linux.rootfsPropagation = 'unbindable'));
+      expect(r.code, r.stderr).toBe(0);
+      expect(mustMountAt(r.mounts, '/').optional).toEqual(['unbindable']);
+      // Not recursive: the mounts below "/" keep their own propagation.
+      expect(mustMountAt(r.mounts, '/proc').optional).toEqual([]);
+    });
+
+    it('runbindable: "/" and every mount below it are unbindable, masks and read-only paths made', async () => {
+      const r = await runScript(MI, (c) => (c.linux.rootfsPropagation = 'runbindable'));
+      expect(r.code, r.stderr).toBe(0);
+      for (const point of ['/', '/proc', '/dev', '/proc/sys', '/proc/acpi']) {
+        expect(mustMountAt(r.mounts, point).optional, point).toEqual(['unbindable']);
+      }
+    });
+
     it('shared: the container root is shared (shared:N), in a peer group of its own', async () => {
       const { root, hostGroup } = await rootMount('shared');
       const p = propagationOf(root);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPlan, type PlanContext } from '../../src/plan/build';
 import type { HostMount } from '../../src/plan/host';
 import { CLONE, MS, S_IF } from '../../src/plan/linux';
-import type { Spec } from '../../src/spec/types';
+import type { LinuxNamespace, Spec } from '../../src/spec/types';
 
 let bundle: string;
 
@@ -20,16 +20,31 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(bundle, { recursive: true, force: true }));
 
 const hostMounts: HostMount[] = [
-  { mountPoint: '/', fstype: 'ext4', superOptions: 'rw', root: '/', shared: false },
-  { mountPoint: '/sys/fs/cgroup', fstype: 'tmpfs', superOptions: 'rw', root: '/', shared: false },
-  { mountPoint: '/sys/fs/cgroup/cpu', fstype: 'cgroup', superOptions: 'rw,cpu', root: '/', shared: false },
+  { id: 21, mountPoint: '/', fstype: 'ext4', superOptions: 'rw', root: '/', shared: false },
+  { id: 22, mountPoint: '/sys/fs/cgroup', fstype: 'tmpfs', superOptions: 'rw', root: '/', shared: false },
   {
+    id: 23,
+    mountPoint: '/sys/fs/cgroup/cpu',
+    fstype: 'cgroup',
+    superOptions: 'rw,cpu',
+    root: '/',
+    shared: false,
+  },
+  {
+    id: 30,
     mountPoint: '/sys/fs/cgroup/systemd',
     fstype: 'cgroup',
     superOptions: 'rw,xattr,name=systemd',
     root: '/',
   },
-  { mountPoint: '/sys/fs/cgroup/unified', fstype: 'cgroup2', superOptions: 'rw', root: '/', shared: false },
+  {
+    id: 24,
+    mountPoint: '/sys/fs/cgroup/unified',
+    fstype: 'cgroup2',
+    superOptions: 'rw',
+    root: '/',
+    shared: false,
+  },
 ];
 
 function context(overrides: Partial<PlanContext> = {}): PlanContext {
@@ -75,26 +90,49 @@ describe('buildPlan', () => {
     );
     expect(plan.newUserNamespace).toBe(true);
     expect(plan.newNamespaceFlags).toBe(CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWNET);
-    expect(plan.setupRootfs).toBe(true);
+    expect(plan.buildRootfs).toBe(true);
+    expect(plan.enterRoot).toBe('pivot_root');
   });
 
-  it('refuses a container without a mount namespace', () => {
-    expect(() => buildPlan(spec({ linux: { namespaces: [{ type: 'pid' }] } }), context())).toThrow(
-      'config.json: linux.namespaces: a mount namespace is required',
-    );
-  });
-
-  it('does no rootfs work when the mount namespace is joined', () => {
+  it('builds the rootfs and pivots into it in a mount namespace joined by path', () => {
     const { plan } = buildPlan(
       spec({
-        linux: { namespaces: [{ type: 'mount', path: '/proc/1/ns/mnt' }] },
+        linux: { namespaces: [{ type: 'mount', path: '/proc/1/ns/mnt' }], maskedPaths: ['/proc/kcore'] },
         mounts: [{ destination: '/proc', type: 'proc' }],
       }),
       context({ joins: [{ type: CLONE.NEWNS, fd: 9 }] }),
     );
-    expect(plan.setupRootfs).toBe(false);
-    expect(plan.mounts).toEqual([]);
+    expect(plan.buildRootfs).toBe(true);
+    expect(plan.enterRoot).toBe('pivot_root');
+    expect(plan.mounts.map((m) => m.destination)).toEqual(['/proc']);
+    expect(plan.maskedPaths).toEqual(['/proc/kcore']);
     expect(plan.joinNamespaces).toEqual([{ type: CLONE.NEWNS, fd: 9 }]);
+  });
+
+  it("builds the rootfs in the runtime's mount namespace and chroots without a mount namespace", () => {
+    const { plan } = buildPlan(
+      spec({
+        linux: { namespaces: [{ type: 'pid' }] },
+        mounts: [{ destination: '/proc', type: 'proc' }],
+      }),
+      context(),
+    );
+    expect(plan.newNamespaceFlags).toBe(CLONE.NEWPID);
+    expect(plan.buildRootfs).toBe(true);
+    expect(plan.enterRoot).toBe('chroot');
+    expect(plan.mounts.map((m) => m.destination)).toEqual(['/proc']);
+  });
+
+  it('exec: nothing to build; chroot only when the container has no mount namespace', () => {
+    const exec = (namespaces: LinuxNamespace[], joins: PlanContext['joins']) =>
+      buildPlan(
+        spec({ linux: { namespaces }, mounts: [{ destination: '/proc', type: 'proc' }] }),
+        context({ execMode: true, joins }),
+      ).plan;
+    const withMountNs = exec([{ type: 'mount', path: '/proc/1/ns/mnt' }], [{ type: CLONE.NEWNS, fd: 9 }]);
+    expect([withMountNs.enterRoot, withMountNs.buildRootfs, withMountNs.mounts]).toEqual(['none', false, []]);
+    const withoutMountNs = exec([{ type: 'pid', path: '/proc/1/ns/pid' }], [{ type: CLONE.NEWPID, fd: 9 }]);
+    expect([withoutMountNs.enterRoot, withoutMountNs.buildRootfs]).toEqual(['chroot', false]);
   });
 
   it('joins the user namespace first and the mount namespace last', () => {
@@ -107,17 +145,20 @@ describe('buildPlan', () => {
     expect(plan.joinNamespaces.map((j) => j.fd)).toEqual([7, 6, 5]);
   });
 
-  it('makes the rootfs parent mount private only when it would stay shared', () => {
-    const sharedHost = hostMounts.map((m) => ({ ...m, shared: true }));
-    const parentFor = (rootfsPropagation: string | undefined) =>
-      buildPlan(
+  it('keeps "/" a slave until after the pivot when it is to be unbindable; shared is asked again', () => {
+    const propagation = (rootfsPropagation: string | undefined) => {
+      const { plan } = buildPlan(
         spec({ linux: { namespaces: [{ type: 'mount' }], rootfsPropagation } }),
-        context({ hostMounts: sharedHost }),
-      ).plan.rootfsParentMount;
-    expect(parentFor(undefined)).toBe('');
-    expect(parentFor('rprivate')).toBe('');
-    expect(parentFor('rshared')).toBe('/');
-    expect(parentFor('shared')).toBe('/');
+        context(),
+      );
+      return [plan.rootPropagation, plan.rootPropagationAfterPivot];
+    };
+    expect(propagation(undefined)).toEqual([MS.SLAVE | MS.REC, 0]);
+    expect(propagation('rprivate')).toEqual([MS.PRIVATE | MS.REC, 0]);
+    expect(propagation('unbindable')).toEqual([MS.SLAVE | MS.REC, MS.UNBINDABLE]);
+    expect(propagation('runbindable')).toEqual([MS.SLAVE | MS.REC, MS.UNBINDABLE | MS.REC]);
+    expect(propagation('shared')).toEqual([MS.SHARED, MS.SHARED]);
+    expect(propagation('rshared')).toEqual([MS.SHARED | MS.REC, MS.SHARED | MS.REC]);
   });
 
   it('resolves the rootfs against the bundle', () => {

@@ -1,7 +1,10 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import type { NativeBinding } from '../../src/native';
 import type { BuiltPlan } from '../../src/plan/build';
+import { Step } from '../../src/plan/generated/protocol';
 import { SyncMessage, type SyncRecord } from '../../src/plan/types';
 import { describeFailure, runCreateHandshake } from '../../src/runtime/protocol';
 
@@ -74,7 +77,7 @@ describe('runCreateHandshake', () => {
   it('rejects a message out of order', async () => {
     const { native, sent } = fakeNative([record(SyncMessage.InitPid, { pid: 11 })]);
     await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(
-      /unexpected sync message 3, wanted 1/,
+      /unexpected sync message InitPid, wanted IntermediateReady/,
     );
     expect(sent).toEqual([]);
   });
@@ -85,7 +88,7 @@ describe('runCreateHandshake', () => {
       record(SyncMessage.IntermediateReady),
     ]);
     await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(
-      /unexpected sync message 1, wanted 3/,
+      /unexpected sync message IntermediateReady, wanted InitPid/,
     );
   });
 
@@ -98,7 +101,7 @@ describe('runCreateHandshake', () => {
     const { native } = fakeNative([
       record(SyncMessage.IntermediateReady),
       record(SyncMessage.InitPid),
-      record(SyncMessage.Error, { stage: 2, step: 26, errno: 1, index: 1 }),
+      record(SyncMessage.Error, { stage: 2, step: Step.Mount, errno: 1, index: 1 }),
     ]);
     await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(
       'unable to start container process: mounts[1] (tmpfs on /dev): mount: operation not permitted',
@@ -136,7 +139,7 @@ describe('runCreateHandshake with a notifying seccomp filter', () => {
   it('insists on the listener fd before InitReady', async () => {
     const { native } = fakeNative([...prefix, record(SyncMessage.InitReady)]);
     await expect(runCreateHandshake(native, 3, notifyingPlan, noHandlers)).rejects.toThrow(
-      /unexpected sync message 6, wanted 8/,
+      /unexpected sync message InitReady, wanted SeccompNotifyFd/,
     );
   });
 
@@ -160,7 +163,7 @@ describe('runCreateHandshake with a notifying seccomp filter', () => {
       record(SyncMessage.SeccompNotifyFd, { fd: 9 }),
     ]);
     await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(
-      /unexpected sync message 8, wanted 6/,
+      /unexpected sync message SeccompNotifyFd, wanted InitReady/,
     );
     expect(closed).toEqual([7, 9]);
   });
@@ -169,13 +172,39 @@ describe('runCreateHandshake with a notifying seccomp filter', () => {
 describe('describeFailure', () => {
   const { native } = fakeNative([]);
   it('uses runc wording for a missing executable', () => {
-    expect(describeFailure(record(SyncMessage.Error, { step: 51, errno: 2 }), built, native)).toBe(
-      'unable to start container process: exec: "sh": executable file not found in $PATH',
-    );
+    expect(
+      describeFailure(record(SyncMessage.Error, { step: Step.ExecLookup, errno: 2 }), built, native),
+    ).toBe('unable to start container process: exec: "sh": executable file not found in $PATH');
   });
   it('names the cwd', () => {
-    expect(describeFailure(record(SyncMessage.Error, { step: 49, errno: 2 }), built, native)).toBe(
+    expect(describeFailure(record(SyncMessage.Error, { step: Step.Chdir, errno: 2 }), built, native)).toBe(
       'unable to start container process: process.cwd: chdir to /work: no such file or directory',
     );
+  });
+});
+
+describe('the protocol tables generated from addon/protocol.h', () => {
+  const header = fs.readFileSync(path.join(__dirname, '../../addon/protocol.h'), 'utf8');
+  const enumerators = (prefix: string) =>
+    [...header.matchAll(new RegExp(`^\\s*k${prefix}(\\w+) = (\\d+),`, 'gm'))].map((m) => [
+      m[1],
+      Number(m[2]),
+    ]);
+
+  it('name every step and message of the header with its number', () => {
+    expect(Object.entries(Step)).toEqual(enumerators('Step'));
+    const messages = enumerators('').filter(([name]) => !String(name).startsWith('Step'));
+    expect(Object.entries(SyncMessage)).toEqual(messages);
+  });
+
+  it("describe every step but the exec lookup (which has runc's own wording) in one line", () => {
+    const { native } = fakeNative([]);
+    for (const [name, step] of Object.entries(Step)) {
+      if (name === 'ExecLookup') continue;
+      const message = describeFailure(record(SyncMessage.Error, { step, errno: 2, index: 0 }), built, native);
+      expect(message, name).toMatch(/^unable to start container process: \S.*: no such file or directory$/);
+      expect(message, name).not.toMatch(/step \d+: /);
+      expect(message, name).not.toContain('\n');
+    }
   });
 });

@@ -162,3 +162,34 @@ describe('the semantic checks', () => {
     );
   });
 });
+
+describe('a container without a mount namespace', () => {
+  const base = () => ({
+    ociVersion: '1.0.2',
+    root: { path: 'rootfs' } as { path: string; readonly?: boolean },
+    process: { cwd: '/', args: ['sh'] },
+    linux: { namespaces: [{ type: 'pid' }] } as Record<string, unknown>,
+  });
+  const why = "needs a mount namespace (without one the container shares the runtime's)";
+
+  it('is valid as such', () => {
+    expect(validateConfig(base(), { requireProcess: true }).warnings).toEqual([]);
+  });
+
+  it("refuses what would change the runtime's own mounts", () => {
+    const cases: Array<[string, (spec: ReturnType<typeof base>) => void]> = [
+      ['linux.maskedPaths', (s) => (s.linux.maskedPaths = ['/proc/kcore'])],
+      ['linux.readonlyPaths', (s) => (s.linux.readonlyPaths = ['/proc/sys'])],
+      ['root.readonly', (s) => (s.root.readonly = true)],
+      ['linux.rootfsPropagation', (s) => (s.linux.rootfsPropagation = 'rprivate')],
+    ];
+    for (const [field, change] of cases) {
+      const spec = base();
+      change(spec);
+      expect(() => validateConfig(spec, { requireProcess: true })).toThrow(`config.json: ${field}: ${why}`);
+      // The same config with a mount namespace is fine.
+      (spec.linux.namespaces as unknown[]).push({ type: 'mount' });
+      expect(validateConfig(spec, { requireProcess: true }).warnings).toEqual([]);
+    }
+  });
+});
