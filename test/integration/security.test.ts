@@ -16,7 +16,7 @@
 // | inheritable caps (CVE-2022-29162)                   | process-identity: "process.capabilities" (CapInh for root and uid 1000, empty sets); security: "capabilities" (uid 1000 inheritable without ambient) |
 // | numeric user as a name (CVE-2016-3697)              | security: "numeric user" |
 // | length overflow in a parent/child message (CVE-2021-43784) | unit/sync-socket.test.ts (oversized and short datagrams on a real SOCK_SEQPACKET pair) |
-// | signal state leak (SigIgn/SigBlk/SigCgt)            | process-exec: "signal state of the container process" |
+// | signal state leak (SigIgn/SigBlk/SigCgt)            | process-exec: "signal state of the container process"; spawn: "signals around clone" (strace: blocked across clone, reset before unblock) |
 // | runtime environment leak (NODE_*, ...)              | process-exec: "process.env" (exactly the config's env); security: "not dumpable" (environ of pid 1 after start) |
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
