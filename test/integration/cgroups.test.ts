@@ -8,7 +8,14 @@ import { describe, expect, it } from 'vitest';
 
 import { managerFor } from '../../src/cgroups/manager';
 import { containerId } from '../helpers/bundle';
-import { createContainer, stateOf, waitFor, waitForStatus } from '../helpers/lifecycle-helpers';
+import {
+  cgroupDirsNamed,
+  createContainer,
+  expectOneLineError,
+  stateOf,
+  waitFor,
+  waitForStatus,
+} from '../helpers/lifecycle-helpers';
 import { runContainer, stateRoot, tsrunc } from '../helpers/tsrunc';
 
 const MiB = 1024 * 1024;
@@ -135,6 +142,25 @@ describe('limits', () => {
     expect(lines[0]).toBe('1');
     expect(lines[1]).toBe('Operation not permitted');
     expect(lines.slice(2)).toEqual(['c *:* m', 'b *:* m', 'c 1:3 rwm']);
+  });
+});
+
+describe('resources this host cannot enforce', () => {
+  it('a resource file this kernel lacks is reported missing, not as permission denied', async () => {
+    // CFQ, and with it blkio.leaf_weight, is gone since Linux 5.0.
+    expect(fs.existsSync('/sys/fs/cgroup/blkio/blkio.leaf_weight')).toBe(false);
+    const id = containerId();
+    const res = await runContainer(
+      (cfg) => {
+        cfg.linux.resources = { ...cfg.linux.resources, blockIO: { leafWeight: 500 } };
+      },
+      { id },
+    );
+    expect(expectOneLineError(res)).toMatch(
+      /^linux\.resources\.blockIO\.leafWeight: cgroup: write "500" to \/sys\/fs\/cgroup\/blkio\/\S+\/blkio\.leaf_weight: no such file or directory$/,
+    );
+    expect(fs.existsSync(path.join(stateRoot(), id))).toBe(false);
+    expect(cgroupDirsNamed(id)).toEqual([]);
   });
 });
 
