@@ -5,17 +5,28 @@ import * as path from 'node:path';
 import { resourceFieldOf } from './fields';
 import { RuntimeError } from '../runtime/errors';
 
-/** Write one value; the kernel's refusal becomes `cgroup: write "<value>" to <path>: <reason>`. */
+/**
+ * Write one value; the kernel's refusal becomes `cgroup: write "<value>" to <path>: <reason>`.
+ * The file is opened without O_CREAT: cgroupfs answers a create with EACCES, which would
+ * report a missing file (a controller or feature this kernel or hierarchy lacks) as
+ * "permission denied". O_TRUNC is harmless there (the shell's `>` uses it) and keeps the temp
+ * dir trees of the unit tests holding only the last value, as a cgroup file does.
+ */
 export function writeCgroupFile(dir: string, file: string, value: string | number): void {
   const target = path.join(dir, file);
   const text = String(value);
+  let fd = -1;
   try {
-    fs.writeFileSync(target, text);
+    fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+    // One write: a cgroup file takes each write(2) as one whole value.
+    fs.writeSync(fd, text);
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     const field = resourceFieldOf(file);
     const prefix = field === null ? '' : `${field}: `;
     throw new RuntimeError(`${prefix}cgroup: write "${text}" to ${target}: ${describeErrno(err)}`);
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
 }
 

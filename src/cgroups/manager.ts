@@ -9,12 +9,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { LinuxResources } from '../spec/types';
+import {
+  NONE_ON_V2,
+  NOT_NEEDED_ON_V2,
+  asksUnified,
+  controllerMissing,
+  neededControllers,
+} from './controller-needs';
 import { readCgroupFileOrNull, readKeyValues, writeCgroupFile } from './fs';
 import type { HostCgroups, Hierarchy, Layout } from './layout';
 import type { CgroupTarget } from './paths';
 import type { ApplyContext, Controller, Stats } from './types';
 import { V1_CONTROLLERS, freeze as freezeV1, initCpusetDir, thaw as thawV1, freezerState } from './v1';
 import { V2_CONTROLLERS, freeze as freezeV2, isFrozen as isFrozenV2, thaw as thawV2 } from './v2';
+import { resourceError, unsupportedOnV2 } from './v2/common';
 
 /** What the state record keeps: the layout and the container's directory per hierarchy. */
 export interface CgroupRecord {
@@ -32,6 +40,9 @@ export interface CgroupManager {
   create(): void;
   /** Move a process in (cgroup.procs of every directory). */
   join(pid: number): void;
+  /** Refuse the first field of `resources` that needs a controller this host lacks, before
+   *  anything is written. apply() checks this first; create calls it before it makes anything. */
+  requireControllers(resources: LinuxResources | undefined, ctx: ApplyContext): void;
   apply(resources: LinuxResources | undefined, ctx: ApplyContext): void;
   /** Every process in the container's cgroups, sub-cgroups included. */
   pids(): number[];
@@ -160,10 +171,30 @@ class V1Manager implements CgroupManager {
     for (const [, dir] of this.v1Dirs()) writeCgroupFile(dir, 'cgroup.procs', pid);
   }
 
-  apply(resources: LinuxResources | undefined, ctx: ApplyContext): void {
-    for (const [key, dir] of this.v1Dirs()) {
-      for (const controller of v1ControllersFor(key)) controller.apply(dir, resources ?? {}, ctx);
+  requireControllers(resources: LinuxResources | undefined, ctx: ApplyContext): void {
+    const mounted = this.v1Controllers();
+    for (const need of neededControllers(resources ?? {}, ctx)) {
+      if (!mounted.has(need.v1)) throw controllerMissing(need.field, need.v1);
     }
+    if (asksUnified(resources ?? {}))
+      throw resourceError('unified', 'cgroup v2 is not available on this host');
+  }
+
+  apply(resources: LinuxResources | undefined, ctx: ApplyContext): void {
+    this.requireControllers(resources, ctx);
+    this.applyControllers(resources ?? {}, ctx);
+  }
+
+  /** Write the resources, the check done. */
+  applyControllers(resources: LinuxResources, ctx: ApplyContext): void {
+    for (const [key, dir] of this.v1Dirs()) {
+      for (const controller of v1ControllersFor(key)) controller.apply(dir, resources, ctx);
+    }
+  }
+
+  /** The controllers of the mounted v1 hierarchies ("cpu,cpuacct" counts as both). */
+  protected v1Controllers(): Set<string> {
+    return new Set(this.v1Dirs().flatMap(([key]) => key.split(',')));
   }
 
   pids(): number[] {
@@ -232,8 +263,34 @@ class V2Manager implements CgroupManager {
     writeCgroupFile(this.dir, 'cgroup.procs', pid);
   }
 
+  requireControllers(resources: LinuxResources | undefined, ctx: ApplyContext): void {
+    const offered = this.offeredControllers();
+    for (const need of neededControllers(resources ?? {}, ctx)) {
+      if (need.v2 === NOT_NEEDED_ON_V2) continue;
+      if (need.v2 === NONE_ON_V2) throw unsupportedOnV2(need.field, `no ${need.v1} controller`);
+      if (!offered.has(need.v2)) throw controllerMissing(need.field, need.v2);
+    }
+  }
+
   apply(resources: LinuxResources | undefined, ctx: ApplyContext): void {
-    for (const controller of this.controllers()) controller.apply(this.dir, resources ?? {}, ctx);
+    this.requireControllers(resources, ctx);
+    this.applyControllers(resources ?? {}, ctx);
+  }
+
+  /** Write the resources, the check done. */
+  applyControllers(resources: LinuxResources, ctx: ApplyContext): void {
+    for (const controller of this.controllers()) controller.apply(this.dir, resources, ctx);
+  }
+
+  /**
+   * The controllers the container's cgroup gets: those in cgroup.controllers of the
+   * hierarchy's root, since create enables each of them in cgroup.subtree_control all the way
+   * down (so the parent's cgroup.controllers lists them once create has made the path). Read
+   * from the root, the answer is the same before create as after it.
+   */
+  offeredControllers(): Set<string> {
+    const text = readCgroupFileOrNull(findMountPoint(this.dir), 'cgroup.controllers') ?? '';
+    return new Set(text.split(/\s+/).filter(Boolean));
   }
 
   pids(): number[] {
@@ -269,10 +326,9 @@ class V2Manager implements CgroupManager {
   // A controller works in a cgroup only when every ancestor lists it in cgroup.subtree_control.
   private enableControllers(): void {
     const mountPoint = findMountPoint(this.dir);
-    const available = (readCgroupFileOrNull(mountPoint, 'cgroup.controllers') ?? '')
-      .split(/\s+/)
-      .filter(Boolean);
-    const wanted = available.filter((name) => this.controllers().some((c) => c.name === name));
+    const wanted = [...this.offeredControllers()].filter((name) =>
+      this.controllers().some((c) => c.name === name),
+    );
     if (wanted.length === 0) return;
     let current = mountPoint;
     for (const part of path.relative(mountPoint, this.dir).split(path.sep)) {
@@ -285,9 +341,13 @@ class V2Manager implements CgroupManager {
   }
 }
 
-// The cgroup2 mount holding dir: the closest ancestor whose parent is not a cgroup2 dir.
+// The cgroup2 mount holding dir: the closest ancestor whose parent is not a cgroup2 dir. dir
+// and its parents need not exist yet (before create): the climb starts at the closest that does.
 function findMountPoint(dir: string): string {
   let current = dir;
+  while (!fs.existsSync(path.join(current, 'cgroup.controllers')) && path.dirname(current) !== current) {
+    current = path.dirname(current);
+  }
   while (
     fs.existsSync(path.join(path.dirname(current), 'cgroup.controllers')) &&
     path.dirname(current) !== current
@@ -315,9 +375,23 @@ class HybridManager extends V1Manager {
     this.unified?.join(pid);
   }
 
-  override apply(resources: LinuxResources | undefined, ctx: ApplyContext): void {
-    super.apply(resources, ctx);
-    this.unified?.apply(resources, ctx);
+  // A field is met by its v1 hierarchy, or else by the unified hierarchy when it offers the
+  // controller (HybridUnified then applies it there).
+  override requireControllers(resources: LinuxResources | undefined, ctx: ApplyContext): void {
+    const v1 = this.v1Controllers();
+    const unified = this.unified?.offeredControllers() ?? new Set<string>();
+    for (const need of neededControllers(resources ?? {}, ctx)) {
+      if (v1.has(need.v1) || (typeof need.v2 === 'string' && unified.has(need.v2))) continue;
+      throw controllerMissing(need.field, need.v1);
+    }
+    if (asksUnified(resources ?? {}) && this.unified === null) {
+      throw resourceError('unified', 'cgroup v2 is not available on this host');
+    }
+  }
+
+  override applyControllers(resources: LinuxResources, ctx: ApplyContext): void {
+    super.applyControllers(resources, ctx);
+    this.unified?.applyControllers(resources, ctx);
   }
 
   override stats(): Stats {
@@ -336,9 +410,9 @@ class HybridUnified extends V2Manager {
         .filter((k) => k !== V2_KEY)
         .flatMap((k) => k.split(',')),
     );
-    const offered = (readCgroupFileOrNull(findMountPoint(this.dir), 'cgroup.controllers') ?? '').split(/\s+/);
+    const offered = this.offeredControllers();
     return V2_CONTROLLERS.filter(
-      (c) => c.name === 'unified' || (offered.includes(c.name) && !v1Names.has(c.name)),
+      (c) => c.name === 'unified' || (offered.has(c.name) && !v1Names.has(c.name)),
     );
   }
 }

@@ -149,6 +149,8 @@ class CreateAttempt extends SpawnAttempt {
       this.opts.systemdCgroup,
       hostMounts,
     );
+    // A limit this host has no controller for fails the create before anything is made.
+    cgroups.manager.requireControllers(this.spec.linux?.resources, { update: false });
     // Recorded before the directories exist, so `delete --force` finds them after a crash.
     this.record.cgroups = cgroups.manager.record;
     if (!(this.spec.linux?.namespaces ?? []).some((ns) => ns.type === 'mount')) {

@@ -8,7 +8,14 @@ import { describe, expect, it } from 'vitest';
 
 import { managerFor } from '../../src/cgroups/manager';
 import { containerId } from '../helpers/bundle';
-import { createContainer, stateOf, waitFor, waitForStatus } from '../helpers/lifecycle-helpers';
+import {
+  cgroupDirsNamed,
+  createContainer,
+  expectOneLineError,
+  stateOf,
+  waitFor,
+  waitForStatus,
+} from '../helpers/lifecycle-helpers';
 import { runContainer, stateRoot, tsrunc } from '../helpers/tsrunc';
 
 const MiB = 1024 * 1024;
@@ -135,6 +142,90 @@ describe('limits', () => {
     expect(lines[0]).toBe('1');
     expect(lines[1]).toBe('Operation not permitted');
     expect(lines.slice(2)).toEqual(['c *:* m', 'b *:* m', 'c 1:3 rwm']);
+  });
+});
+
+describe('resources this host cannot enforce', () => {
+  const NET_CLS_MISSING =
+    'linux.resources.network.classID: controller "net_cls" is not available on this host';
+
+  /** The v1 controllers mounted here, from mountinfo (net_cls is not among them). */
+  function mountedV1Controllers(): string[] {
+    return fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((line) => / - cgroup cgroup /.test(line))
+      .flatMap((line) => line.split(' ').pop()!.split(','));
+  }
+
+  it('create refuses network.classID (no net_cls here) before the init runs, leaving nothing', async () => {
+    expect(mountedV1Controllers()).not.toContain('net_cls');
+    const id = containerId();
+    const c = await createContainer(
+      (cfg, bundle) => {
+        cfg.linux.resources = { ...cfg.linux.resources, network: { classID: 0x100001 } };
+        // Runs once the init is spawned: the marker shows whether create got that far.
+        cfg.hooks = {
+          createRuntime: [{ path: '/bin/touch', args: ['touch', path.join(bundle.dir, 'ran')] }],
+        };
+      },
+      { id, allowFail: true },
+    );
+    try {
+      expect(expectOneLineError(c.result)).toBe(NET_CLS_MISSING);
+      expect(fs.existsSync(path.join(c.bundle.dir, 'ran'))).toBe(false);
+      expect(fs.existsSync(path.join(stateRoot(), id))).toBe(false);
+      expect(cgroupDirsNamed(id)).toEqual([]);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('empty sub-objects ask for nothing; update refuses network.classID and changes nothing', async () => {
+    const c = await createContainer((cfg) => {
+      // What engines send when no such limit is set.
+      cfg.linux.resources = {
+        ...cfg.linux.resources,
+        network: { classID: 0, priorities: [] },
+        rdma: {},
+        hugepageLimits: [],
+        blockIO: { weight: 0 },
+      };
+      cfg.process.args = ['sleep', '100'];
+    });
+    try {
+      const res = await tsrunc(['update', '--resources', '-', c.id], {
+        input: '{"network":{"classID":1048577},"pids":{"limit":30}}',
+      });
+      expect(expectOneLineError(res)).toBe(NET_CLS_MISSING);
+      // Refused as a whole: the pids limit that came with it was not written either.
+      expect(read(hostCgroupDir(c.pid, 'pids'), 'pids.max')).toBe('max');
+      expect((await stateOf(c.id)).status).toBe('created');
+      const empty = await tsrunc(['update', '--resources', '-', c.id], {
+        input: '{"network":{},"rdma":{},"pids":{"limit":30}}',
+      });
+      expect(empty.code, empty.stderr).toBe(0);
+      expect(read(hostCgroupDir(c.pid, 'pids'), 'pids.max')).toBe('30');
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('a resource file this kernel lacks is reported missing, not as permission denied', async () => {
+    // CFQ, and with it blkio.leaf_weight, is gone since Linux 5.0.
+    expect(fs.existsSync('/sys/fs/cgroup/blkio/blkio.leaf_weight')).toBe(false);
+    const id = containerId();
+    const res = await runContainer(
+      (cfg) => {
+        cfg.linux.resources = { ...cfg.linux.resources, blockIO: { leafWeight: 500 } };
+      },
+      { id },
+    );
+    expect(expectOneLineError(res)).toMatch(
+      /^linux\.resources\.blockIO\.leafWeight: cgroup: write "500" to \/sys\/fs\/cgroup\/blkio\/\S+\/blkio\.leaf_weight: no such file or directory$/,
+    );
+    expect(fs.existsSync(path.join(stateRoot(), id))).toBe(false);
+    expect(cgroupDirsNamed(id)).toEqual([]);
   });
 });
 

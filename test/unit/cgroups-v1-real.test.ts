@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
+import { writeCgroupFile } from '../../src/cgroups/fs';
 import {
   freeze,
   freezerState,
@@ -83,6 +84,16 @@ describe('cgroup v1 on the real kernel', () => {
       // A swap below the limit is the kernel's to refuse, named by file and value.
       expect(() => memoryController.apply(memory, { memory: { swap: mib(8) } }, UPDATE)).toThrow(
         `cgroup: write "${mib(8)}" to ${path.join(memory, 'memory.memsw.limit_in_bytes')}: invalid argument`,
+      );
+    });
+  });
+
+  it('a file the hierarchy lacks is reported missing (an O_CREAT open would get EACCES)', () => {
+    requireRoot();
+    const pids = path.join(hierarchy('pids', 'cgroup.procs'), `tsrunc-unit-${process.pid}`);
+    withCgroups([pids], () => {
+      expect(() => writeCgroupFile(pids, 'net_cls.classid', 1)).toThrow(
+        `linux.resources.network.classID: cgroup: write "1" to ${path.join(pids, 'net_cls.classid')}: no such file or directory`,
       );
     });
   });
