@@ -71,8 +71,9 @@ export async function deleteContainer(g: GlobalOptions, id: string, force: boole
     throw error;
   }
   const status = containerStatus(g.root, rec);
-  // A created container never ran its process: runc deletes it without --force, and so do we.
-  if (!force && status !== 'stopped' && status !== 'created') {
+  // The runtime-spec: deleting a container that is not stopped is an error and changes nothing.
+  // That includes a created one, which runc 1.1 kills and deletes instead (README notes).
+  if (!force && status !== 'stopped') {
     throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
   }
   if (status === 'creating') rec = await stopCreator(g, rec);
