@@ -78,20 +78,31 @@ export async function deleteContainer(g: GlobalOptions, id: string, force: boole
   }
   if (status === 'creating') rec = await stopCreator(g, rec);
   const cgroups = cgroupsOf(rec);
-  // Everything in the container's cgroups goes, not only the init: without a pid namespace of
-  // its own, the init's death does not take the other processes with it.
-  if (cgroups) killCgroupProcesses(cgroups, SIGKILL);
-  await killAndWait(rec.initPid, rec.initStartTime);
-  if (cgroups) {
-    await waitUntilEmpty(cgroups);
-    cgroups.destroy();
-  }
+  await killAllAndWait(rec, cgroups);
+  cgroups?.destroy();
   removeContainerDir(g.root, id);
   // Poststop hooks run after the container is deleted, before delete returns (runtime-spec).
   // A create that never finished has no hooks to honour.
   if (rec.phase === 'created') {
     await runHooksWarnOnly('poststop', poststopHooks(rec.config), hookState(rec, 'stopped', rec.initPid), {});
   }
+}
+
+/**
+ * Stop the container: SIGKILL every process in its cgroups and its init, and wait until the
+ * init is gone and the cgroups are empty. Its state is then `stopped`; the cgroups and the
+ * state dir stay for `delete`.
+ */
+export async function stopContainer(rec: ContainerRecord): Promise<void> {
+  await killAllAndWait(rec, cgroupsOf(rec));
+}
+
+async function killAllAndWait(rec: ContainerRecord, cgroups: CgroupManager | null): Promise<void> {
+  // Everything in the container's cgroups goes, not only the init: without a pid namespace of
+  // its own, the init's death does not take the other processes with it.
+  if (cgroups) killCgroupProcesses(cgroups, SIGKILL);
+  await killAndWait(rec.initPid, rec.initStartTime);
+  if (cgroups) await waitUntilEmpty(cgroups);
 }
 
 /**
