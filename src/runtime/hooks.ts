@@ -82,7 +82,7 @@ export async function runHooks(
 }
 
 /**
- * For hooks whose failure must not fail the operation (poststart, poststop): every hook runs,
+ * For hooks whose failure must not fail the operation (poststop): every hook runs,
  * and each failure is logged as a warning.
  */
 export async function runHooksWarnOnly(

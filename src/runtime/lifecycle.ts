@@ -72,20 +72,15 @@ export async function deleteContainer(g: GlobalOptions, id: string, force: boole
     throw error;
   }
   const status = containerStatus(g.root, rec);
-  // A created container never ran its process: runc deletes it without --force, and so do we.
-  if (!force && status !== 'stopped' && status !== 'created') {
+  // The runtime-spec: deleting a container that is not stopped is an error and changes nothing.
+  // That includes a created one, which runc 1.1 kills and deletes instead (README notes).
+  if (!force && status !== 'stopped') {
     throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
   }
   if (status === 'creating') rec = await stopCreator(g, rec);
   const cgroups = cgroupsOf(rec);
-  // Everything in the container's cgroups goes, not only the init: without a pid namespace of
-  // its own, the init's death does not take the other processes with it.
-  if (cgroups) killCgroupProcesses(cgroups, SIGKILL);
-  await killAndWait(rec.initPid, rec.initStartTime);
-  if (cgroups) {
-    await waitUntilEmpty(cgroups);
-    cgroups.destroy();
-  }
+  await killAllAndWait(rec, cgroups);
+  cgroups?.destroy();
   const stuck = unmountContainerMounts(rec);
   if (stuck.length > 0) throw new RuntimeError(`cannot unmount the container's mounts: ${stuck.join('; ')}`);
   removeContainerDir(g.root, id);
@@ -94,6 +89,23 @@ export async function deleteContainer(g: GlobalOptions, id: string, force: boole
   if (rec.phase === 'created') {
     await runHooksWarnOnly('poststop', poststopHooks(rec.config), hookState(rec, 'stopped', rec.initPid), {});
   }
+}
+
+/**
+ * Stop the container: SIGKILL every process in its cgroups and its init, and wait until the
+ * init is gone and the cgroups are empty. Its state is then `stopped`; the cgroups and the
+ * state dir stay for `delete`.
+ */
+export async function stopContainer(rec: ContainerRecord): Promise<void> {
+  await killAllAndWait(rec, cgroupsOf(rec));
+}
+
+async function killAllAndWait(rec: ContainerRecord, cgroups: CgroupManager | null): Promise<void> {
+  // Everything in the container's cgroups goes, not only the init: without a pid namespace of
+  // its own, the init's death does not take the other processes with it.
+  if (cgroups) killCgroupProcesses(cgroups, SIGKILL);
+  await killAndWait(rec.initPid, rec.initStartTime);
+  if (cgroups) await waitUntilEmpty(cgroups);
 }
 
 /**

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Spec } from '../spec/types';
+import { logger } from '../util/log';
 import {
   type ContainerRecord,
   containerStatus,
@@ -12,7 +13,8 @@ import {
   stateDir,
 } from '../state/store';
 import { RuntimeError } from './errors';
-import { hookState, runHooks, runHooksWarnOnly } from './hooks';
+import { hookState, runHooks } from './hooks';
+import { stopContainer } from './lifecycle';
 import type { GlobalOptions } from './options';
 
 const FIFO_WAIT_MS = 10_000;
@@ -37,7 +39,16 @@ export async function start(g: GlobalOptions, id: string): Promise<void> {
     throw error;
   }
   releaseInit(g, record);
-  await runHooksWarnOnly('poststart', hooks.poststart, hookState(record, 'running', record.initPid), {});
+  try {
+    await runHooks('poststart', hooks.poststart, hookState(record, 'running', record.initPid), {});
+  } catch (error) {
+    // The runtime-spec (lifecycle step 9): a failing poststart hook is an error and stops the
+    // container. The rest of the lifecycle (destroy, poststop hooks) is left to `delete`.
+    await stopContainer(record).catch((stopError: unknown) =>
+      logger().error(`cannot stop the container: ${(stopError as Error).message}`),
+    );
+    throw error;
+  }
 }
 
 function initAlive(record: ContainerRecord): boolean {

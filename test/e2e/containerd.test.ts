@@ -6,31 +6,37 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { containerId } from '../helpers/bundle';
+import { containerId, defaultTestConfig, tempDir } from '../helpers/bundle';
 import {
   type CommandResult,
   type ContainerdDaemon,
   engineCgroupParent,
+  runtimeCalls,
   startContainerd,
   writeImageArchive,
   writeRuntimeWrapper,
 } from '../helpers/docker';
 import { testEnv } from '../helpers/env';
 import { guardHostNetwork } from '../helpers/host-network';
-import { procAlive, readLinkOrNull, sleep, waitFor } from '../helpers/lifecycle-helpers';
+import { procAlive, readLinkOrNull, sleep, waitFor, writeScript } from '../helpers/lifecycle-helpers';
 
 const IMAGE = 'docker.io/library/busybox:local';
+/** The --root the runc shim gives the runtime (containerd's default namespace). */
+const RUNTIME_ROOT = '/run/containerd/runc/default';
 
 guardHostNetwork();
 
 let containerd: ContainerdDaemon;
 let wrapper: string;
+let callLog: string;
 let ids: string[] = [];
 let logDir: string;
 
 beforeAll(async () => {
   containerd = await startContainerd();
-  wrapper = writeRuntimeWrapper(containerd.dir);
+  callLog = path.join(containerd.dir, 'runtime-calls.log');
+  fs.writeFileSync(callLog, '');
+  wrapper = writeRuntimeWrapper(containerd.dir, { callLog });
   // Task output files (--log-uri), in a dir made now: files of a test in the engine dir itself
   // would be state leaks.
   logDir = path.join(containerd.dir, 'logs');
@@ -199,5 +205,108 @@ describe('ctr run --runc-binary tsrunc', () => {
       readLinkOrNull(`/proc/${pid}/ns/pid`),
       readLinkOrNull(`/proc/${pid}/ns/mnt`),
     ]);
+  });
+});
+
+describe('ctr and a task that is created but never started', () => {
+  /**
+   * A task ctr creates and never starts: `ctr run -d` makes the task, then cannot write its
+   * --pid-file and stops there. Returns the init's pid.
+   */
+  async function createdTask(id: string): Promise<number> {
+    const res = await ctr(
+      ['run', '-d', ...runFlags(id), '--pid-file', '/nonexistent/dir/pid', IMAGE, id, 'sleep', '1000'],
+      true,
+    );
+    expect(res.stderr).toContain('/nonexistent/dir');
+    const { pid, status } = await taskStatus(id);
+    expect(status).toBe('CREATED');
+    const record = JSON.parse(fs.readFileSync(path.join(RUNTIME_ROOT, id, 'state.json'), 'utf8'));
+    expect(record.initPid).toBe(pid);
+    // Still the runtime's init waiting for start, not the process.
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain('sleep');
+    return pid;
+  }
+
+  it('ctr refuses a plain task delete; delete --force kills it first, then tsrunc deletes it', async () => {
+    const id = containerId('e2e');
+    ids.push(id);
+    const pid = await createdTask(id);
+    const plain = await ctr(['task', 'delete', id], true);
+    expect(plain.code).not.toBe(0);
+    expect(plain.stderr).toContain('task must be stopped before deletion: created');
+    expect((await taskStatus(id)).status).toBe('CREATED');
+    expect(procAlive(pid)).toBe(true);
+    const forced = await ctr(['task', 'delete', '--force', id], true);
+    expect(forced.code, forced.stderr).toBe(0);
+    await waitFor('the init to be gone', () => !procAlive(pid), 5000);
+    expect(fs.existsSync(path.join(RUNTIME_ROOT, id))).toBe(false);
+    expect(fs.existsSync(hostCgroup('memory', id))).toBe(false);
+    // The shim kills the created container before it asks tsrunc to delete it.
+    const calls = runtimeCalls(callLog, id).filter((c) => !c.startsWith('create '));
+    expect(calls.slice(0, 2)).toEqual(['kill --all <id> 9', 'delete <id>']);
+  });
+
+  it('task kill, then task delete, removes it', async () => {
+    const id = containerId('e2e');
+    ids.push(id);
+    const pid = await createdTask(id);
+    await ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+    await waitFor('the init to be gone', () => !procAlive(pid), 5000);
+    for (let i = 0; i < 50 && (await taskStatus(id)).status !== 'STOPPED'; i++) await sleep(100);
+    expect((await taskStatus(id)).status).toBe('STOPPED');
+    const del = await ctr(['task', 'delete', id], true);
+    expect(del.code, del.stderr).toBe(0);
+    expect(fs.existsSync(path.join(RUNTIME_ROOT, id))).toBe(false);
+    expect(fs.existsSync(hostCgroup('memory', id))).toBe(false);
+    const calls = runtimeCalls(callLog, id).filter((c) => !c.startsWith('create '));
+    expect(calls.slice(0, 2)).toEqual(['kill <id> 9', 'delete <id>']);
+  });
+});
+
+describe('ctr and a failing poststart hook', () => {
+  it('ctr run fails with the hook message; the container is stopped and deleted, poststop ran', async () => {
+    const id = containerId('e2e');
+    ids.push(id);
+    const dir = tempDir('e2e-hook');
+    try {
+      // The hook fails once the process has started (it wrote /tmp/ran).
+      const hook = writeScript(
+        path.join(dir, 'fail.sh'),
+        `#!/bin/sh\nfor i in $(seq 100); do [ -e ${dir}/ran ] && break; sleep 0.05; done\n` +
+          'echo hook-out\necho hook-err >&2\nexit 4\n',
+      );
+      // `ctr run --config` takes the whole spec from the file (no image): the shared rootfs,
+      // read-only, with a host dir on /tmp.
+      const cfg = await defaultTestConfig();
+      cfg.root = { path: testEnv().rootfs, readonly: true };
+      cfg.mounts.push({ destination: '/tmp', type: 'bind', source: dir, options: ['rbind', 'rw'] });
+      cfg.process.args = ['sh', '-c', 'echo ran > /tmp/ran; sleep 1; echo late > /tmp/late'];
+      cfg.linux.cgroupsPath = `${engineCgroupParent()}/${id}`;
+      cfg.hooks = {
+        poststart: [{ path: hook }],
+        poststop: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${dir}/poststop.json`] }],
+      };
+      const spec = path.join(dir, 'config.json');
+      fs.writeFileSync(spec, JSON.stringify(cfg));
+      const res = await ctr(['run', '--runc-binary', wrapper, '--config', spec, id], true);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(
+        'OCI runtime start failed: error running poststart hook #0: exit status 4, stdout: hook-out, stderr: hook-err',
+      );
+      expect(fs.existsSync(path.join(dir, 'ran'))).toBe(true);
+      // ctr deleted the task on its way out: tsrunc had stopped the container, so a plain
+      // delete did it, and ran the poststop hook.
+      expect((await ctr(['task', 'ls', '-q'])).stdout.split('\n')).not.toContain(id);
+      expect(fs.existsSync(path.join(RUNTIME_ROOT, id))).toBe(false);
+      expect(fs.existsSync(hostCgroup('memory', id))).toBe(false);
+      const poststop = JSON.parse(fs.readFileSync(path.join(dir, 'poststop.json'), 'utf8'));
+      expect(poststop).toMatchObject({ id, status: 'stopped' });
+      expect(runtimeCalls(callLog, id).filter((c) => !c.startsWith('create '))[1]).toBe('delete <id>');
+      await sleep(1500);
+      expect(fs.existsSync(path.join(dir, 'late'))).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -15,6 +15,7 @@ import {
   engineDir,
   importImage,
   removeEngineDir,
+  runtimeCalls,
   startDockerEngine,
   writeRuntimeWrapper,
 } from '../helpers/docker';
@@ -30,12 +31,15 @@ guardHostNetwork();
 
 let engine: DockerEngine;
 let wrapperDir: string;
+let callLog: string;
 let names: string[] = [];
 let seq = 0;
 
 beforeAll(async () => {
   wrapperDir = engineDir('rt');
-  const wrapper = writeRuntimeWrapper(wrapperDir);
+  callLog = path.join(wrapperDir, 'runtime-calls.log');
+  fs.writeFileSync(callLog, '');
+  const wrapper = writeRuntimeWrapper(wrapperDir, { callLog });
   engine = await startDockerEngine({ tsrunc: wrapper });
   await importImage(engine, testEnv().rootfs, IMAGE);
 });
@@ -270,6 +274,35 @@ describe('docker lifecycle commands on a tsrunc container', () => {
     await waitFor('the init to be gone', () => !procAlive(pid));
     await waitFor('the cgroup to be removed', () => !fs.existsSync(cg));
     expect(fs.existsSync(state)).toBe(false);
+  });
+});
+
+describe('docker create: a container that is never started', () => {
+  it('create then rm never reaches the runtime; create then start runs it, rm -f removes it', async () => {
+    const name = `e2e-${process.pid}-${++seq}`;
+    names.push(name);
+    await docker(['create', '--name', name, ...RT, IMAGE, 'sleep', '1000']);
+    const id = await fullId(name);
+    expect(await inspect(name, '{{.State.Status}}')).toBe('created');
+    // Docker makes the task only at start: nothing of it in the runtime yet, and nothing to delete.
+    await docker(['rm', name]);
+    expect((await docker(['inspect', name], true)).code).not.toBe(0);
+    expect(runtimeCalls(callLog, id)).toEqual([]);
+
+    const started = `e2e-${process.pid}-${++seq}`;
+    names.push(started);
+    await docker(['create', '--name', started, ...RT, IMAGE, 'sleep', '1000']);
+    await docker(['start', started]);
+    const pid = await pidOf(started);
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\x001000\x00');
+    const startedId = await fullId(started);
+    await docker(['rm', '-f', started]);
+    await waitFor('the init to be gone', () => !procAlive(pid));
+    expect(fs.existsSync(path.join(engine.dir, 'exec', 'runtime-runc', 'moby', startedId))).toBe(false);
+    // Killed before the shim asks for the delete: a plain delete of a stopped container.
+    const calls = runtimeCalls(callLog, startedId).map((c) => c.split(' ')[0]);
+    expect(calls.slice(0, 4)).toEqual(['create', 'start', 'kill', 'delete']);
+    expect(runtimeCalls(callLog, startedId)[3]).toBe('delete <id>');
   });
 });
 

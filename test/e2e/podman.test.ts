@@ -5,10 +5,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { type CommandResult, writeImageArchive } from '../helpers/docker';
+import { tempDir } from '../helpers/bundle';
+import { type CommandResult, runtimeCalls, writeImageArchive } from '../helpers/docker';
 import { testEnv } from '../helpers/env';
 import { guardHostNetwork } from '../helpers/host-network';
-import { procAlive, readLinkOrNull, sleep, waitFor } from '../helpers/lifecycle-helpers';
+import { procAlive, readLinkOrNull, sleep, waitFor, writeScript } from '../helpers/lifecycle-helpers';
 import { type Podman, startPodman } from '../helpers/podman';
 import { statusField } from '../helpers/process';
 
@@ -174,5 +175,113 @@ describe('podman --runtime tsrunc', () => {
     expect(res.stdout.trim().split('\n')).toEqual(['pm-host', readLinkOrNull(`/proc/${pid}/ns/pid`)]);
     const user = await podman(['exec', '-u', '1000', name, 'cat', '/proc/self/status']);
     expect(statusField(user.stdout, 'Uid').split(/\s+/)).toEqual(['1000', '1000', '1000', '1000']);
+  });
+});
+
+describe('podman and containers that are never started', () => {
+  function newName(): string {
+    const name = `e2e-${process.pid}-${++seq}`;
+    names.push(name);
+    return name;
+  }
+
+  it('create then rm never reaches the runtime', async () => {
+    const name = newName();
+    await podman(['create', '--name', name, ...pm.runFlags, IMAGE, 'sleep', '1000']);
+    const id = await inspect(name, '{{.Id}}');
+    await podman(['rm', name]);
+    expect((await podman(['inspect', name], true)).code).not.toBe(0);
+    expect(runtimeCalls(pm.callLog, id)).toEqual([]);
+  });
+
+  it('init then rm: tsrunc holds a created container, and podman deletes it with --force', async () => {
+    const name = newName();
+    await podman(['create', '--name', name, ...pm.runFlags, IMAGE, 'sleep', '1000']);
+    await podman(['init', name]);
+    expect(await inspect(name, '{{.State.Status}}')).toBe('initialized');
+    const id = await inspect(name, '{{.Id}}');
+    const pid = Number(await inspect(name, '{{.State.Pid}}'));
+    const record = JSON.parse(fs.readFileSync(path.join(pm.runtimeRoot, id, 'state.json'), 'utf8'));
+    expect(record.initPid).toBe(pid);
+    expect(fs.existsSync(path.join(pm.runtimeRoot, id, 'exec.fifo'))).toBe(true);
+    await podman(['rm', name]);
+    await waitFor('the init to be gone', () => !procAlive(pid));
+    expect(fs.existsSync(path.join(pm.runtimeRoot, id))).toBe(false);
+    // Only --force deletes (conmon's cleanup may add a second one).
+    const calls = runtimeCalls(pm.callLog, id);
+    expect(calls[0].split(' ')[0]).toBe('create');
+    expect(new Set(calls.slice(1))).toEqual(new Set(['delete --force <id>']));
+  });
+
+  it('init then start runs the process', async () => {
+    const name = newName();
+    await podman([
+      'create',
+      '--name',
+      name,
+      ...pm.runFlags,
+      IMAGE,
+      'sh',
+      '-c',
+      'echo started; exec sleep 1000',
+    ]);
+    await podman(['init', name]);
+    await podman(['start', name]);
+    await waitForLogs(name, /started/);
+    const pid = Number(await inspect(name, '{{.State.Pid}}'));
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\x001000\x00');
+    expect(await inspect(name, '{{.State.Status}}')).toBe('running');
+  });
+});
+
+describe('podman and a failing poststart hook', () => {
+  it('run fails with the hook message; poststop ran; tsrunc holds nothing; the process did not go on', async () => {
+    const name = `e2e-${process.pid}-${++seq}`;
+    names.push(name);
+    const dir = tempDir('e2e-hook');
+    try {
+      const hooksDir = path.join(dir, 'hooks.d');
+      fs.mkdirSync(hooksDir);
+      const fail = writeScript(
+        path.join(dir, 'fail.sh'),
+        '#!/bin/sh\necho hook-out\necho hook-err >&2\nexit 4\n',
+      );
+      const stop = writeScript(path.join(dir, 'stop.sh'), `#!/bin/sh\ncat > ${dir}/poststop.json\n`);
+      const hookFile = (p: string, stage: string) =>
+        JSON.stringify({ version: '1.0.0', hook: { path: p }, when: { always: true }, stages: [stage] });
+      fs.writeFileSync(path.join(hooksDir, 'fail.json'), hookFile(fail, 'poststart'));
+      fs.writeFileSync(path.join(hooksDir, 'stop.json'), hookFile(stop, 'poststop'));
+      const res = await podman(
+        [
+          '--hooks-dir',
+          hooksDir,
+          'run',
+          '--name',
+          name,
+          ...pm.runFlags,
+          IMAGE,
+          'sh',
+          '-c',
+          'echo ran; sleep 1; echo late',
+        ],
+        true,
+      );
+      expect(res.code).not.toBe(0);
+      expect(res.stderr.split('\n')[0]).toBe(
+        'error running poststart hook #0: exit status 4, stdout: hook-out, stderr: hook-err',
+      );
+      const id = await inspect(name, '{{.Id}}');
+      // conmon's exit command (podman container cleanup) deletes it once the init is gone.
+      await waitFor('tsrunc to delete it', () => !fs.existsSync(path.join(pm.runtimeRoot, id)), 10_000);
+      const poststop = JSON.parse(fs.readFileSync(path.join(dir, 'poststop.json'), 'utf8'));
+      expect(poststop).toMatchObject({ id, status: 'stopped' });
+      const calls = runtimeCalls(pm.callLog, id);
+      expect(calls.slice(0, 2).map((c) => c.split(' ')[0])).toEqual(['create', 'start']);
+      expect(new Set(calls.slice(2))).toEqual(new Set(['delete --force <id>']));
+      await sleep(1500);
+      expect(await logs(name)).not.toContain('late');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -105,6 +105,31 @@ export function writeRuntimeWrapper(dir: string, opts: { root?: string; callLog?
   return file;
 }
 
+/** runc's global options that take a value (the engines pass them before the command). */
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--root', '--log', '--log-format']);
+
+/**
+ * The runtime commands a wrapper's `callLog` recorded for container `id`, in order, without the
+ * global options and with the id written `<id>`: e.g. `kill --all <id> 9`, `delete <id>`.
+ */
+export function runtimeCalls(callLog: string, id: string): string[] {
+  const calls: string[] = [];
+  for (const line of fs.readFileSync(callLog, 'utf8').split('\n')) {
+    const words = line.split(' ');
+    if (!words.includes(id)) continue;
+    let i = 0;
+    while (i < words.length && words[i].startsWith('--'))
+      i += GLOBAL_OPTIONS_WITH_VALUE.has(words[i]) ? 2 : 1;
+    calls.push(
+      words
+        .slice(i)
+        .map((w) => (w === id ? '<id>' : w))
+        .join(' '),
+    );
+  }
+  return calls;
+}
+
 /** The environment for daemons and clients: no vitest NODE_OPTIONS leaking into the runtime. */
 function daemonEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };

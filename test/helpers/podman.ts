@@ -30,6 +30,8 @@ export interface Podman {
   runtime: string;
   /** The runtime's --root (its container state dirs). */
   runtimeRoot: string;
+  /** Every runtime command line podman (or conmon) ran, one a line (see runtimeCalls). */
+  callLog: string;
   dir: string;
   stop(): Promise<void>;
 }
@@ -40,7 +42,9 @@ export function startPodman(): Podman {
   fs.mkdirSync(dir, { mode: 0o700 });
   const runtimeRoot = path.join(dir, 'runtime');
   fs.mkdirSync(runtimeRoot, { mode: 0o700 });
-  const runtime = writeRuntimeWrapper(dir, { root: runtimeRoot });
+  const callLog = path.join(dir, 'runtime-calls.log');
+  fs.writeFileSync(callLog, '');
+  const runtime = writeRuntimeWrapper(dir, { root: runtimeRoot, callLog });
   const global = [
     '--root',
     path.join(dir, 'root'),
@@ -63,6 +67,7 @@ export function startPodman(): Podman {
     dir,
     runtime,
     runtimeRoot,
+    callLog,
     podman,
     runFlags: [
       '--network',

@@ -8,11 +8,13 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { containerId, makeBundle, tempDir, type Bundle, type Config } from '../helpers/bundle';
 import {
+  cgroupDirsNamed,
   createContainer,
   expectOneLineError,
   mountsContaining,
   procAlive,
   processesMatching,
+  procStartTime,
   readLinkOrNull,
   sleep,
   stateDirOf,
@@ -430,27 +432,79 @@ describe('hooks: failures', () => {
     }
   });
 
-  it('a failing poststart hook is a warning in the log; start succeeds', async () => {
-    const logDir = tempDir('log');
-    const log = path.join(logDir, 'log.json');
+  // The process writes proc-ran at once and proc-late a second later: if the container were
+  // left running after its poststart hook failed, proc-late would appear.
+  const RAN_THEN_LATE = 'echo ran > /hookout/proc-ran; sleep 1; echo late > /hookout/proc-late';
+  const POSTSTART_FAIL = '#!/bin/sh\necho post-out\necho post-err >&2\nexit 4\n';
+
+  it('a failing poststart hook fails start and stops the container; later ones do not run; delete runs poststop', async () => {
+    let fx!: HookFixture;
     const c = await createContainer((cfg, b) => {
-      const failing = writeScript(path.join(b.dir, 'fail.sh'), FAIL);
-      cfg.process.args = ['sleep', '1000'];
-      cfg.hooks = { poststart: [{ path: failing }] };
+      fx = hookFixture(cfg, b);
+      const failing = writeScript(path.join(b.dir, 'fail.sh'), POSTSTART_FAIL);
+      cfg.process.args = ['sh', '-c', RAN_THEN_LATE];
+      cfg.hooks = {
+        poststart: [hook(fx.hostHook, 'poststart0'), { path: failing }, hook(fx.hostHook, 'poststart2')],
+        poststop: [hook(fx.hostHook, 'poststop')],
+      };
     });
     try {
-      const res = await tsrunc(['--log', log, '--log-format', 'json', 'start', c.id]);
-      expect(res).toMatchObject({ code: 0, stderr: '' });
-      expect((await stateOf(c.id)).status).toBe('running');
-      const entries = lines(fs.readFileSync(log, 'utf8')).map((l) => JSON.parse(l));
-      const warning = entries.find((e) => e.level === 'warning' && /poststart/.test(e.msg));
-      expect(warning, JSON.stringify(entries)).toBeDefined();
-      expect(warning.msg).toMatch(/^error running poststart hook #0: exit status 1/);
-      expect(warning.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-      expect(entries.filter((e) => e.level === 'error')).toEqual([]);
+      const startTime = procStartTime(c.pid);
+      const cgroups = cgroupDirsNamed(c.id);
+      expect(cgroups.length).toBeGreaterThan(0);
+      const res = await tsrunc(['start', c.id]);
+      const line = expectOneLineError(res);
+      expect(line).toMatch(
+        /^error running poststart hook #1: exit status 4, stdout: post-out, stderr: post-err$/,
+      );
+      // start returned only once the container was stopped: the init gone, its cgroups empty.
+      expect(procAlive(c.pid, startTime)).toBe(false);
+      for (const dir of cgroups)
+        expect(fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8'), dir).toBe('');
+      expect(await stateOf(c.id)).toMatchObject({ status: 'stopped', pid: 0 });
+      expect(order(fx.out)).toEqual(['poststart0']);
+      await sleep(1500);
+      expect(fs.existsSync(path.join(fx.out, 'proc-late'))).toBe(false);
+      // The rest of the lifecycle is delete's: a stopped container needs no --force.
+      const del = await tsrunc(['delete', c.id]);
+      expect(del).toMatchObject({ code: 0, stderr: '' });
+      expect(order(fx.out)).toEqual(['poststart0', 'poststop']);
+      const stop = JSON.parse(readRec(fx.out, 'poststop', 'stdin')!);
+      expect(stop).toMatchObject({ id: c.id, status: 'stopped', bundle: c.bundle.dir });
+      expect(fs.existsSync(stateDirOf(c.id))).toBe(false);
+      expect(cgroupDirsNamed(c.id)).toEqual([]);
     } finally {
       await c.cleanup();
-      fs.rmSync(logDir, { recursive: true, force: true });
+      fx?.cleanup();
+    }
+  });
+
+  it('run with a failing poststart hook exits 1 with its message, runs poststop and leaves nothing', async () => {
+    const id = containerId();
+    let fx!: HookFixture;
+    const bundle = await makeBundle((cfg, b) => {
+      fx = hookFixture(cfg, b);
+      const failing = writeScript(path.join(b.dir, 'fail.sh'), POSTSTART_FAIL);
+      cfg.process.args = ['sh', '-c', RAN_THEN_LATE];
+      cfg.hooks = { poststart: [{ path: failing }], poststop: [hook(fx.hostHook, 'poststop')] };
+    });
+    try {
+      const res = await tsrunc(['run', '--bundle', bundle.dir, id]);
+      expect(expectOneLineError(res)).toMatch(
+        /^error running poststart hook #0: exit status 4, stdout: post-out/,
+      );
+      expect(fs.existsSync(stateDirOf(id))).toBe(false);
+      expect(cgroupDirsNamed(id)).toEqual([]);
+      expect(processesMatching(id)).toEqual([]);
+      expect(mountsContaining(bundle.dir)).toEqual([]);
+      expect(order(fx.out)).toEqual(['poststop']);
+      expect(JSON.parse(readRec(fx.out, 'poststop', 'stdin')!)).toMatchObject({ id, status: 'stopped' });
+      await sleep(1500);
+      expect(fs.existsSync(path.join(fx.out, 'proc-late'))).toBe(false);
+    } finally {
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+      fx?.cleanup();
     }
   });
 

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { containerId, makeBundle, tempDir, type Config } from '../helpers/bundle';
 import {
+  cgroupDirsNamed,
   childExited,
   createContainer,
   expectOneLineError,
@@ -403,13 +404,36 @@ describe('delete', () => {
     }
   });
 
-  it('deletes a created container without --force (it never ran)', async () => {
+  it('refuses a created container without --force and changes nothing: start still runs it', async () => {
+    const c = await createContainer(signalContainer);
+    const ran = path.join(c.bundle.rootfs, 'tmp', 'ran');
+    try {
+      const startTime = procStartTime(c.pid);
+      const res = await tsrunc(['delete', c.id]);
+      expect(expectOneLineError(res)).toBe(`cannot delete container ${c.id} that is not stopped: created`);
+      expect(res.stdout).toBe('');
+      // Exactly as it was: the same init still waiting on the exec fifo, its process not run.
+      expect(await stateOf(c.id)).toMatchObject({ status: 'created', pid: c.pid });
+      expect(procAlive(c.pid, startTime)).toBe(true);
+      expect(fs.statSync(path.join(stateDirOf(c.id), 'exec.fifo')).isFIFO()).toBe(true);
+      expect(fs.existsSync(ran)).toBe(false);
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      await waitFor('/tmp/ran in the container', () => fs.existsSync(ran));
+      expect(await stateOf(c.id)).toMatchObject({ status: 'running', pid: c.pid });
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('--force removes a created container; its process never runs', async () => {
     const c = await createContainer(signalContainer);
     try {
-      const res = await tsrunc(['delete', c.id]);
-      expect(res).toMatchObject({ code: 0, stderr: '' });
+      const startTime = procStartTime(c.pid);
+      const res = await tsrunc(['delete', '--force', c.id]);
+      expect(res).toMatchObject({ code: 0, stdout: '', stderr: '' });
       expect(fs.existsSync(stateDirOf(c.id))).toBe(false);
-      await waitFor('the init to go', () => !procAlive(c.pid));
+      expect(procAlive(c.pid, startTime)).toBe(false);
+      expect(cgroupDirsNamed(c.id)).toEqual([]);
       expect(fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'ran'))).toBe(false);
     } finally {
       await c.cleanup();

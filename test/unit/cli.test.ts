@@ -293,15 +293,34 @@ describe('delete', () => {
     expect(JSON.parse(fs.readFileSync(marker, 'utf8'))).toMatchObject({ id: 'c1', status: 'stopped' });
   });
 
-  it('deletes a created container without --force (as runc) and a stopped one', async () => {
+  it('refuses a created container without --force (the spec, not runc) and leaves it as it was', async () => {
     const child = await sleeper();
     fakeContainer('c1', child.pid!);
-    fs.writeFileSync(path.join(stateDir(root, 'c1'), EXEC_FIFO), '');
-    expect((await cli('delete', 'c1')).code).toBe(0);
+    const fifo = path.join(stateDir(root, 'c1'), EXEC_FIFO);
+    fs.writeFileSync(fifo, '');
+    expect(await cli('delete', 'c1')).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'cannot delete container c1 that is not stopped: created\n',
+    });
+    expect(fs.existsSync(fifo)).toBe(true);
+    expect(child.exitCode === null && child.signalCode === null).toBe(true);
+    expect(JSON.parse((await cli('state', 'c1')).stdout)).toMatchObject({
+      status: 'created',
+      pid: child.pid,
+    });
+    expect(await cli('delete', '--force', 'c1')).toEqual({ code: 0, stdout: '', stderr: '' });
     await exited(child);
+    expect(child.signalCode).toBe('SIGKILL');
     expect(fs.existsSync(stateDir(root, 'c1'))).toBe(false);
+  });
+
+  it('deletes a stopped container without --force', async () => {
+    const child = await sleeper();
+    child.kill('SIGKILL');
+    await exited(child);
     fakeContainer('c2', child.pid!);
-    expect((await cli('delete', 'c2')).code).toBe(0);
+    expect(await cli('delete', 'c2')).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(fs.existsSync(stateDir(root, 'c2'))).toBe(false);
   });
 
