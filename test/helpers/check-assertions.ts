@@ -1,5 +1,5 @@
 // Finds tests that cannot fail, by reading the test files with the TypeScript parser (no type
-// checking, nothing run). Used by test/unit/test-assertions.test.ts over every file of test/.
+// checking, nothing run). Used by test/unit/assertion-checker.test.ts over every file of test/.
 //
 // Rules:
 // - no-assertion: an `it`/`test` whose body, with the functions it calls (same file, or imported
@@ -24,7 +24,9 @@
 // - focused: `.only` (every other test of the file would silently not run).
 //
 // Functions are found by name through the enclosing scopes and the file's imports of modules
-// under test/; a function that always asserts counts as an assertion where it is called. A
+// under test/ (so helpers such as expectOneLineError need no list: they are read); a function
+// that always asserts counts as an assertion where it is called, and so do the few helpers that
+// check by throwing (ASSERTING_HELPERS). A
 // callback passed to a call counts as run, except for calls that may run it zero times (array
 // iteration over a list that is not a literal, event listeners, timers, `.catch`).
 import * as fs from 'node:fs';
@@ -50,8 +52,15 @@ export interface Finding {
   what: string;
 }
 
+/**
+ * Helpers that check without `expect`, by throwing a message that names what is wrong; a call
+ * counts as an assertion. (waitFor is not one: a test still says what it expects afterwards.)
+ */
+const ASSERTING_HELPERS = new Map([
+  ['assertNoLeaks', 'test/helpers/leaks.ts: throws naming every leaked mount, cgroup, process, fd'],
+]);
 /** `expect.<name>(...)` calls that assert (the others, `expect.any` & co, are matcher values). */
-const ASSERTING_EXPECT_MEMBERS = new Set(['soft', 'poll', 'assertions', 'hasAssertions', 'fail']);
+const ASSERTING_EXPECT_MEMBERS = new Set(['soft', 'poll', 'assertions', 'hasAssertions', 'unreachable']);
 /** `expect.<name>(x)` calls that, like `expect(x)`, need a matcher called on their result. */
 const NEEDS_MATCHER = new Set(['soft', 'poll']);
 /** Methods that may call their callback zero times (on a list that is not a literal). */
@@ -150,7 +159,7 @@ function unwrap(node: ts.Expression): ts.Expression {
 function isAssertionCall(node: ts.Node): node is ts.CallExpression {
   if (!ts.isCallExpression(node)) return false;
   const callee = unwrap(node.expression);
-  if (ts.isIdentifier(callee)) return callee.text === 'expect';
+  if (ts.isIdentifier(callee)) return callee.text === 'expect' || ASSERTING_HELPERS.has(callee.text);
   return (
     ts.isPropertyAccessExpression(callee) &&
     ts.isIdentifier(callee.expression) &&
@@ -209,6 +218,8 @@ interface Module {
   namespaces: Map<string, string>;
 }
 
+type Report = (node: ts.Node, rule: Rule, what: string) => void;
+
 export interface CheckerOptions {
   /** Only modules inside this dir are followed through imports (default: the dir of the file). */
   root?: string;
@@ -221,6 +232,10 @@ export class AssertionChecker {
   private readonly modules = new Map<string, Module | null>();
   private readonly facts = new Map<FunctionNode, FunctionFacts>();
   private readonly inProgress = new Set<FunctionNode>();
+  /** The functions declared directly in a list of statements, by name. */
+  private readonly declared = new Map<readonly ts.Statement[], Map<string, FunctionNode>>();
+  /** containsAssertion of nodes, worked out while no function was in progress. */
+  private readonly containing = new Map<ts.Node, boolean>();
   private readonly root: string | undefined;
   private readonly readFile: (file: string) => string | undefined;
 
@@ -243,7 +258,7 @@ export class AssertionChecker {
     if (!mod) throw new Error(`cannot read ${file}`);
     const tests: string[] = [];
     const findings: Finding[] = [];
-    const report = (node: ts.Node, rule: Rule, what: string) => {
+    const report: Report = (node, rule, what) => {
       const { line } = mod.source.getLineAndCharacterOfPosition(node.getStart(mod.source));
       findings.push({ file: mod.file, line: line + 1, rule, what });
     };
@@ -254,7 +269,7 @@ export class AssertionChecker {
         this.checkExpectCall(node, report);
       }
       if (ts.isExpressionStatement(node)) this.checkFloatingCall(mod, node, report);
-      const helper = expectHelperName(node);
+      const helper = helperNamedExpect(node);
       if (helper && !this.functionFacts(mod, helper.fn).always)
         report(node, 'conditional-helper', helper.name);
       if (ts.isTryStatement(node) && node.catchClause && this.swallows(mod, node)) {
@@ -268,11 +283,7 @@ export class AssertionChecker {
 
   // ---- tests and suites ----
 
-  private checkRegistration(
-    mod: Module,
-    call: ts.CallExpression,
-    report: (node: ts.Node, rule: Rule, what: string) => void,
-  ): string | undefined {
+  private checkRegistration(mod: Module, call: ts.CallExpression, report: Report): string | undefined {
     const api = registration(call);
     if (!api) return undefined;
     const title = call.arguments[0] ? titleText(call.arguments[0], mod.source) : '(no name)';
@@ -330,10 +341,7 @@ export class AssertionChecker {
 
   // ---- expect(...) without a matcher, unawaited async matchers ----
 
-  private checkExpectCall(
-    call: ts.CallExpression,
-    report: (node: ts.Node, rule: Rule, what: string) => void,
-  ) {
+  private checkExpectCall(call: ts.CallExpression, report: Report) {
     const callee = unwrap(call.expression);
     const isExpect = ts.isIdentifier(callee) && callee.text === 'expect';
     const member =
@@ -369,11 +377,7 @@ export class AssertionChecker {
   }
 
   /** `helper();` where the helper is async and asserts: its assertions may run after the test. */
-  private checkFloatingCall(
-    mod: Module,
-    stmt: ts.ExpressionStatement,
-    report: (node: ts.Node, rule: Rule, what: string) => void,
-  ): void {
+  private checkFloatingCall(mod: Module, stmt: ts.ExpressionStatement, report: Report): void {
     let e = unwrap(stmt.expression);
     if (ts.isVoidExpression(e)) e = unwrap(e.expression);
     if (!ts.isCallExpression(e)) return;
@@ -440,7 +444,7 @@ export class AssertionChecker {
             ? node.statements
             : undefined;
       if (!statements) continue;
-      const fn = declaredFunction(statements, name);
+      const fn = this.functionsIn(statements).get(name);
       if (fn) return { mod, fn };
     }
     const imported = mod.imports.get(name);
@@ -450,8 +454,17 @@ export class AssertionChecker {
   private exported(file: string, name: string): { mod: Module; fn: FunctionNode } | undefined {
     const target = this.module(file);
     if (!target) return undefined;
-    const fn = declaredFunction(target.source.statements, name);
+    const fn = this.functionsIn(target.source.statements).get(name);
     return fn ? { mod: target, fn } : undefined;
+  }
+
+  private functionsIn(statements: readonly ts.Statement[]): Map<string, FunctionNode> {
+    let byName = this.declared.get(statements);
+    if (!byName) {
+      byName = declaredFunctions(statements);
+      this.declared.set(statements, byName);
+    }
+    return byName;
   }
 
   private module(file: string): Module | null {
@@ -487,6 +500,9 @@ export class AssertionChecker {
 
   /** Some assertion anywhere below `node`, callbacks and called functions included. */
   private containsAssertion(mod: Module, node: ts.Node): boolean {
+    const known = this.containing.get(node);
+    if (known !== undefined) return known;
+    const settled = this.inProgress.size === 0;
     let found = false;
     const visit = (n: ts.Node): void => {
       if (found) return;
@@ -511,6 +527,7 @@ export class AssertionChecker {
       ts.forEachChild(n, visit);
     };
     visit(node);
+    if (settled) this.containing.set(node, found);
     return found;
   }
 
@@ -701,9 +718,7 @@ function callsContextSkip(fn: FunctionNode): boolean {
 }
 
 function isAsync(fn: FunctionNode): boolean {
-  return (
-    !!ts.getCombinedModifierFlags(fn) && (ts.getCombinedModifierFlags(fn) & ts.ModifierFlags.Async) !== 0
-  );
+  return (ts.getCombinedModifierFlags(fn) & ts.ModifierFlags.Async) !== 0;
 }
 
 function bindsName(binding: ts.BindingName, name: string): boolean {
@@ -712,7 +727,7 @@ function bindsName(binding: ts.BindingName, name: string): boolean {
 }
 
 /** A function named `expect...` (`function expectX() {}`, `const expectX = () => {}`). */
-function expectHelperName(node: ts.Node): { name: string; fn: FunctionNode } | undefined {
+function helperNamedExpect(node: ts.Node): { name: string; fn: FunctionNode } | undefined {
   const isExpectName = (name: string) => /^expect[A-Z_]/.test(name);
   if (ts.isFunctionDeclaration(node) && node.name && node.body && isExpectName(node.name.text)) {
     return { name: node.name.text, fn: node };
@@ -724,19 +739,22 @@ function expectHelperName(node: ts.Node): { name: string; fn: FunctionNode } | u
   return undefined;
 }
 
-/** A function declared directly in these statements under this name. */
-function declaredFunction(statements: readonly ts.Statement[], name: string): FunctionNode | undefined {
+/** The functions declared directly in these statements (the first of a name wins). */
+function declaredFunctions(statements: readonly ts.Statement[]): Map<string, FunctionNode> {
+  const byName = new Map<string, FunctionNode>();
+  const add = (name: string, fn: FunctionNode) => {
+    if (!byName.has(name)) byName.set(name, fn);
+  };
   for (const s of statements) {
-    if (ts.isFunctionDeclaration(s) && s.name?.text === name && s.body) return s;
+    if (ts.isFunctionDeclaration(s) && s.name && s.body) add(s.name.text, s);
     if (ts.isVariableStatement(s)) {
       for (const d of s.declarationList.declarations) {
-        if (!ts.isIdentifier(d.name) || d.name.text !== name || !d.initializer) continue;
-        const init = unwrap(d.initializer);
-        if (isFunctionNode(init)) return init;
+        const init = d.initializer && unwrap(d.initializer);
+        if (ts.isIdentifier(d.name) && init && isFunctionNode(init)) add(d.name.text, init);
       }
     }
   }
-  return undefined;
+  return byName;
 }
 
 /** An identifier used as a value argument (not called, not a property name, not declared). */

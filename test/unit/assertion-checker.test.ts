@@ -1,6 +1,7 @@
 // Tests that cannot fail, found by test/helpers/check-assertions.ts: first the checker itself on
 // small sources (each rule seen to fire, and not to fire on the right form), then every test file
-// of test/ (unit, integration, e2e, soak), which must have no finding.
+// of test/ (unit, integration, e2e, soak) and every helper, which must have no finding.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -42,6 +43,7 @@ describe('the assertion checker', () => {
       it('via local', () => { local(run()); });
       it('via a callback', () => { withIt(() => { expect(1).toBe(1); }); });
       it('only a non-asserting helper', async () => { await run(); });
+      it('a helper that checks by throwing', async () => { assertNoLeaks(await snapshot()); });
       it('a helper that asserts only sometimes', () => { maybe(run()); });`;
     expect(findingsOf(source, { 'helper.ts': helper })).toEqual([
       'no-assertion: only a non-asserting helper',
@@ -152,8 +154,13 @@ describe('the assertion checker', () => {
 
 describe('every test in test/ can fail', () => {
   const files = testFiles(TEST_DIR);
+  const helpers = fs
+    .readdirSync(path.join(TEST_DIR, 'helpers'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.join(TEST_DIR, 'helpers', f));
   const checker = new AssertionChecker({ root: TEST_DIR });
   const results = files.map((file) => ({ file, ...checker.check(file) }));
+  const helperFindings = helpers.flatMap((file) => checker.check(file).findings);
   const where = (f: Finding) => `${path.relative(TEST_DIR, f.file)}:${f.line}`;
 
   it('finds the test files of every project, and tests in each', () => {
@@ -167,7 +174,9 @@ describe('every test in test/ can fail', () => {
   });
 
   it('no test without an assertion on every path, and no expect that cannot fail', () => {
-    const findings = results.flatMap((r) => r.findings).map((f) => `${where(f)} ${f.rule}: ${f.what}`);
+    const findings = [...results.flatMap((r) => r.findings), ...helperFindings].map(
+      (f) => `${where(f)} ${f.rule}: ${f.what}`,
+    );
     expect(findings).toEqual([]);
   });
 });
