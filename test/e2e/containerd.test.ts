@@ -135,7 +135,9 @@ describe('ctr run --runc-binary tsrunc', () => {
     expect(res.code, res.stderr).toBe(0);
     const [links, netns, pidns, memcg] = res.stdout.trim().split('\n');
     expect(links).toBe('lo');
+    expect(netns).toMatch(/^net:\[\d+\]$/);
     expect(netns).not.toBe(readLinkOrNull('/proc/self/ns/net'));
+    expect(pidns).toMatch(/^pid:\[\d+\]$/);
     expect(pidns).not.toBe(readLinkOrNull('/proc/self/ns/pid'));
     // The v1 cgroup namespace is the host's (ctr asks for none), so the full path shows.
     expect(memcg.replace(/^\d+:/, '')).toBe(`memory:${engineCgroupParent()}/${id}`);

@@ -535,6 +535,7 @@ describe('docker run options through tsrunc', () => {
     for (const t of ['ipc', 'pid', 'net']) expect(seen[t], t).toBe(ns(otherPid, t));
     // Its own mount and uts namespaces, and neither is the host's.
     for (const t of ['uts', 'mnt']) {
+      expect(seen[t], t).toMatch(new RegExp(`^${t}:\\[\\d+\\]$`));
       expect(seen[t], t).not.toBe(ns(otherPid, t));
       expect(seen[t], t).not.toBe(ns('self', t));
     }

@@ -497,6 +497,10 @@ const CLI_CASES: CliCase[] = [
 ];
 
 describe('bad input that is not a config document', () => {
+  it('every case says what its line must say (exact, or substrings)', () => {
+    expect(CLI_CASES.filter((c) => c.exact === undefined && !c.names?.length).map((c) => c.name)).toEqual([]);
+  });
+
   for (const bad of CLI_CASES) {
     it(`${bad.name}: exit 1, one line naming the problem, nothing left`, async () => {
       const bundle = await makeBundle((c, b) => bad.mutate?.(c, b));

@@ -139,9 +139,12 @@ describe('runHooks', () => {
     );
   });
 
-  it('does nothing without hooks', async () => {
-    await runHooks('prestart', undefined, state);
-    await runHooks('prestart', [], state);
+  it('does nothing without hooks: not even serialize the state', async () => {
+    // JSON.stringify throws on a BigInt: any work on the state would reject.
+    const unserializable = { ...state, pid: 1n };
+    await expect(runHooks('prestart', undefined, unserializable)).resolves.toBeUndefined();
+    await expect(runHooks('prestart', [], unserializable)).resolves.toBeUndefined();
+    await expect(runHooksWarnOnly('poststop', [], unserializable)).resolves.toBeUndefined();
   });
 });
 
