@@ -183,6 +183,7 @@ describe('a container without a mount namespace', () => {
       ['root.readonly', (s) => (s.root.readonly = true)],
       ['linux.rootfsPropagation', (s) => (s.linux.rootfsPropagation = 'rprivate')],
     ];
+    expect.assertions(2 * cases.length);
     for (const [field, change] of cases) {
       const spec = base();
       change(spec);
