@@ -18,12 +18,13 @@ import { stopContainer } from './lifecycle';
 import type { GlobalOptions } from './options';
 
 const FIFO_WAIT_MS = 10_000;
+const ALREADY_RUNNING = 'cannot start an already running container';
 
 export async function start(g: GlobalOptions, id: string): Promise<void> {
   const record = readRecord(g.root, id);
   const status = containerStatus(g.root, record);
   if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
-  if (status === 'running') throw new RuntimeError('cannot start an already running container');
+  if (status === 'running') throw new RuntimeError(ALREADY_RUNNING);
   if (status !== 'created') throw new RuntimeError(`cannot start a container in the ${status} state`);
 
   const hooks = (record.config as Spec).hooks ?? {};
@@ -68,7 +69,14 @@ function killInit(record: ContainerRecord): void {
 // it writes tells us it passed. A reader open with O_NONBLOCK never blocks on a dead init.
 function releaseInit(g: GlobalOptions, record: ContainerRecord): void {
   const fifoPath = path.join(stateDir(g.root, record.id), EXEC_FIFO);
-  const fd = fs.openSync(fifoPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  let fd: number;
+  try {
+    fd = fs.openSync(fifoPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (error) {
+    // A concurrent `start` took the byte and removed the fifo since we read the state.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new RuntimeError(ALREADY_RUNNING);
+    throw error;
+  }
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const buffer = Buffer.alloc(1);
   const deadline = Date.now() + FIFO_WAIT_MS;
@@ -88,6 +96,11 @@ function releaseInit(g: GlobalOptions, record: ContainerRecord): void {
       if (!initAlive(record)) {
         if (readByte() > 0) break;
         throw new RuntimeError('cannot start a container that has stopped');
+      }
+      // Another `start` read the init's byte first (and removed the fifo): it released the init.
+      if (!fs.existsSync(fifoPath)) {
+        if (readByte() > 0) break;
+        throw new RuntimeError(ALREADY_RUNNING);
       }
       if (Date.now() > deadline) throw new RuntimeError('timed out waiting for the container init to start');
       Atomics.wait(sleeper, 0, 0, 1);

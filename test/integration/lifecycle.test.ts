@@ -209,15 +209,12 @@ describe('start (concurrent)', () => {
       cfg.process.args = ['sh', '-c', 'echo x >> /tmp/starts; sleep 1000'];
     });
     try {
-      const t0 = Date.now();
       const results = await Promise.all([1, 2, 3].map(() => tsrunc(['start', c.id])));
-      const elapsed = Date.now() - t0;
       const ok = results.filter((r) => r.code === 0);
       expect(ok.length, results.map((r) => `${r.code}: ${r.stderr}`).join(' | ')).toBe(1);
       for (const r of results.filter((x) => x.code !== 0)) {
         expect(expectOneLineError(r)).toBe('cannot start an already running container');
       }
-      expect(elapsed).toBeLessThan(5000);
       await waitFor('the process', () => fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'starts')));
       await sleep(200);
       expect(fs.readFileSync(path.join(c.bundle.rootfs, 'tmp', 'starts'), 'utf8')).toBe('x\n');
@@ -574,10 +571,8 @@ describe('run', () => {
     const id = containerId();
     const bundle = await makeBundle(signalContainer);
     try {
-      const t0 = Date.now();
       const res = await tsrunc(['run', '--detach', '--bundle', bundle.dir, id]);
       expect(res.code, res.stderr).toBe(0);
-      expect(Date.now() - t0).toBeLessThan(5000);
       const s = await stateOf(id);
       expect(s.status).toBe('running');
       await waitFor('/tmp/ran', () => fs.existsSync(path.join(bundle.rootfs, 'tmp', 'ran')));

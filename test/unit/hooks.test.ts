@@ -101,11 +101,9 @@ describe('runHooks', () => {
   it('kills the hook and its children when it overruns its timeout', async () => {
     const pidFile = path.join(tmp, 'pids');
     const hook = script('slow', `sleep 100 & echo "$$ $!" > ${pidFile}; sleep 100`);
-    const started = Date.now();
     await expect(runHooks('createContainer', [{ path: hook, timeout: 1 }], state)).rejects.toThrow(
       'error running createContainer hook #0: hook ran past specified timeout of 1.0s',
     );
-    expect(Date.now() - started).toBeLessThan(5000);
     const [hookPid, childPid] = fs.readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
     // The background sleep is reparented and reaped by whoever adopts it: wait briefly.
     await waitFor(() => liveProcessesInGroup(hookPid).length === 0);
