@@ -26,7 +26,8 @@ export interface Bundle {
   cleanup(): Promise<void>;
 }
 
-export type ConfigMutator = (config: Config, bundle: Bundle) => void | Promise<void>;
+/** Changes the config in place; what it returns is ignored (so `(c) => (c.x = 1)` is fine). */
+export type ConfigMutator = (config: Config, bundle: Bundle) => unknown;
 
 let seq = 0;
 

@@ -11,7 +11,9 @@ import { planCgroups } from '../../src/cgroups/manager';
 import { cgroupTarget, expandSlice } from '../../src/cgroups/paths';
 import type { HostMount } from '../../src/plan/host';
 
+let nextMountId = 100;
 const mount = (mountPoint: string, fstype: string, superOptions: string, root = '/'): HostMount => ({
+  id: nextMountId++,
   mountPoint,
   fstype,
   superOptions,

@@ -36,6 +36,7 @@ const hostMounts: HostMount[] = [
     fstype: 'cgroup',
     superOptions: 'rw,xattr,name=systemd',
     root: '/',
+    shared: false,
   },
   {
     id: 24,
