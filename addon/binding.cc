@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "bpf.h"
 #include "fdpass.h"
 #include "plan.h"
@@ -313,11 +314,11 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
 // spawnInit(plan) -> {intermediatePid, syncFd}
 Napi::Value SpawnInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) return ThrowType(env, "spawnInit(plan)");
+  if (!CheckArgs(info, "spawnInit(plan: object)", {Arg::kObject})) return env.Undefined();
   auto storage = std::make_unique<PlanStorage>();
   Decoder decoder(env, storage.get());
   DecodePlan(decoder, *storage, info[0].As<Napi::Object>());
-  if (!decoder.ok()) return ThrowType(env, decoder.error());
+  if (!decoder.ok()) return ThrowType(env, "spawnInit: " + decoder.error());
 
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
@@ -344,6 +345,9 @@ Napi::Value SpawnInit(const Napi::CallbackInfo& info) {
 
 Napi::Value SyncRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "syncRecv(fd: int32 >= 0, timeoutMs: int32)", {Arg::kFd, Arg::kInt32})) {
+    return env.Undefined();
+  }
   int fd = info[0].As<Napi::Number>().Int32Value();
   int timeout_ms = info[1].As<Napi::Number>().Int32Value();
   struct pollfd pfd = {fd, POLLIN, 0};
@@ -380,18 +384,18 @@ Napi::Value SyncRecv(const Napi::CallbackInfo& info) {
 // attached (SCM_RIGHTS), as a seccomp listener expects them.
 Napi::Value SendFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsArray()) {
-    return ThrowType(env, "sendFds(socketFd, payload, fds)");
+  const char* signature = "sendFds(socketFd: int32 >= 0, payload: string, fds: 1 to 8 int32 >= 0)";
+  if (!CheckArgs(info, signature, {Arg::kFd, Arg::kText, Arg::kArray})) return env.Undefined();
+  Napi::Array list = info[2].As<Napi::Array>();
+  if (list.Length() == 0 || list.Length() > kMaxPassedFds) return ThrowType(env, signature);
+  int fds[kMaxPassedFds];
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value fd = list.Get(i);
+    if (!ArgMatches(fd, Arg::kFd)) return ThrowType(env, signature);
+    fds[i] = fd.As<Napi::Number>().Int32Value();
   }
   int sock = info[0].As<Napi::Number>().Int32Value();
   std::string payload = info[1].As<Napi::String>().Utf8Value();
-  Napi::Array list = info[2].As<Napi::Array>();
-  if (list.Length() == 0 || list.Length() > kMaxPassedFds)
-    return ThrowType(env, "sendFds: 1 to 8 fds");
-  int fds[kMaxPassedFds];
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    fds[i] = list.Get(i).As<Napi::Number>().Int32Value();
-  }
   ssize_t n = SendWithFds(sock, payload.data(), payload.size(), fds, list.Length());
   if (n < 0) return ThrowErrno(env, "sendmsg", errno);
   if ((size_t)n != payload.size()) return ThrowErrno(env, "sendmsg (short write)", EMSGSIZE);
@@ -402,6 +406,7 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
 // the record checks (O_CLOEXEC).
 Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "seqpacketPair()", {})) return env.Undefined();
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
     return ThrowErrno(env, "socketpair", errno);
@@ -414,6 +419,9 @@ Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
 
 Napi::Value SyncSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "syncSend(fd: int32 >= 0, type: int32)", {Arg::kFd, Arg::kInt32})) {
+    return env.Undefined();
+  }
   int fd = info[0].As<Napi::Number>().Int32Value();
   SyncRecord rec = {info[1].As<Napi::Number>().Int32Value(), 0, 0, 0, 0, 0};
   ssize_t n;
@@ -426,6 +434,9 @@ Napi::Value SyncSend(const Napi::CallbackInfo& info) {
 
 Napi::Value WaitPid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "waitPid(pid: int32, block: boolean)", {Arg::kInt32, Arg::kBoolean})) {
+    return env.Undefined();
+  }
   pid_t pid = info[0].As<Napi::Number>().Int32Value();
   bool block = info[1].As<Napi::Boolean>().Value();
   int status = 0;
@@ -444,6 +455,7 @@ Napi::Value WaitPid(const Napi::CallbackInfo& info) {
 
 Napi::Value NamespaceType(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "namespaceType(fd: int32 >= 0)", {Arg::kFd})) return env.Undefined();
   int fd = info[0].As<Napi::Number>().Int32Value();
   int type = ioctl(fd, NS_GET_NSTYPE);
   if (type < 0) return ThrowErrno(env, "not a namespace file", errno);
@@ -452,6 +464,7 @@ Napi::Value NamespaceType(const Napi::CallbackInfo& info) {
 
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "connectUnix(socketPath: string)", {Arg::kString})) return env.Undefined();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
@@ -470,8 +483,12 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
 
 Napi::Value OpenPath(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "openPath(filePath: string, directory?: boolean)",
+                 {Arg::kString, Arg::kOptionalBoolean})) {
+    return env.Undefined();
+  }
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  bool directory = info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
+  bool directory = !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
   int fd = open(path.c_str(), O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : O_NOFOLLOW));
   if (fd < 0) return ThrowErrno(env, "open", errno);
   return Napi::Number::New(env, fd);
@@ -479,6 +496,9 @@ Napi::Value OpenPath(const Napi::CallbackInfo& info) {
 
 Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "renameNoReplace(from: string, to: string)", {Arg::kString, Arg::kString})) {
+    return env.Undefined();
+  }
   std::string from = info[0].As<Napi::String>().Utf8Value();
   std::string to = info[1].As<Napi::String>().Utf8Value();
   if (syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) < 0) {
@@ -488,12 +508,14 @@ Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, "closeFd(fd: int32 >= 0)", {Arg::kFd})) return info.Env().Undefined();
   close(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
 }
 
 Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "setChildSubreaper(on: boolean)", {Arg::kBoolean})) return env.Undefined();
   if (prctl(PR_SET_CHILD_SUBREAPER, info[0].As<Napi::Boolean>().Value() ? 1 : 0, 0, 0, 0) < 0) {
     return ThrowErrno(env, "prctl(PR_SET_CHILD_SUBREAPER)", errno);
   }
@@ -502,6 +524,12 @@ Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
 
 Napi::Value Mount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info,
+                 "mount(source: string, target: string, fstype: string, flags: uint32, "
+                 "data: string)",
+                 {Arg::kString, Arg::kString, Arg::kString, Arg::kUint32, Arg::kString})) {
+    return env.Undefined();
+  }
   std::string source = info[0].As<Napi::String>().Utf8Value();
   std::string target = info[1].As<Napi::String>().Utf8Value();
   std::string fstype = info[2].As<Napi::String>().Utf8Value();
@@ -517,6 +545,9 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
 
 Napi::Value Umount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "umount(target: string, flags: int32)", {Arg::kString, Arg::kInt32})) {
+    return env.Undefined();
+  }
   std::string target = info[0].As<Napi::String>().Utf8Value();
   if (umount2(target.c_str(), info[1].As<Napi::Number>().Int32Value()) < 0) {
     return ThrowErrno(env, "umount", errno);
@@ -526,6 +557,7 @@ Napi::Value Umount(const Napi::CallbackInfo& info) {
 
 Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "listenUnix(socketPath: string)", {Arg::kString})) return env.Undefined();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
@@ -546,6 +578,10 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
 // console socket protocol: a name in the payload, the pty master in the control message).
 Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "receiveFd(listenFd: int32 >= 0, timeoutMs: int32)",
+                 {Arg::kFd, Arg::kInt32})) {
+    return env.Undefined();
+  }
   int listen_fd = info[0].As<Napi::Number>().Int32Value();
   int timeout_ms = info[1].As<Napi::Number>().Int32Value();
   struct pollfd pfd = {listen_fd, POLLIN, 0};
@@ -569,6 +605,10 @@ Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
 
 Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "setWindowSize(fd: int32 >= 0, rows: uint16, columns: uint16)",
+                 {Arg::kFd, Arg::kUint16, Arg::kUint16})) {
+    return env.Undefined();
+  }
   struct winsize size;
   memset(&size, 0, sizeof(size));
   size.ws_row = (unsigned short)info[1].As<Napi::Number>().Uint32Value();
@@ -581,6 +621,9 @@ Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
 
 Napi::Value MakeFifo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "mkfifo(fifoPath: string, mode: uint32)", {Arg::kString, Arg::kUint32})) {
+    return env.Undefined();
+  }
   std::string path = info[0].As<Napi::String>().Utf8Value();
   if (mkfifo(path.c_str(), (mode_t)info[1].As<Napi::Number>().Uint32Value()) < 0) {
     return ThrowErrno(env, "mkfifo", errno);
@@ -589,6 +632,7 @@ Napi::Value MakeFifo(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value StrError(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, "strerror(errno: int32)", {Arg::kInt32})) return info.Env().Undefined();
   return Napi::String::New(info.Env(), strerror(info[0].As<Napi::Number>().Int32Value()));
 }
 

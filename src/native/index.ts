@@ -11,6 +11,10 @@ export interface SpawnResult {
   syncFd: number;
 }
 
+/** Every function checks its arguments before it does anything: a missing or extra argument, a
+ *  wrong type, a string with a NUL byte where a path or name goes, or a number that is not an
+ *  integer in range (fds 0..2^31-1, pids and flags int32, ids and modes uint32) throws a
+ *  TypeError naming the function and what it takes ("closeFd(fd: int32 >= 0)"). */
 export interface NativeBinding {
   /** Clone the stage-1 process that builds the namespaces and clones the init. */
   spawnInit(plan: NativePlan): SpawnResult;
