@@ -75,6 +75,11 @@ class PlanStorage {
 // plan comes from our own TypeScript, so a problem here is a programming error.
 class Decoder {
  public:
+  static constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
+  static constexpr double kMaxId = 4294967294.0;                 // (uid_t)-1 - 1
+  static constexpr const char* kIdExpected =
+      "id 0..4294967294 (4294967295, (uid_t)-1 or (gid_t)-1, means \"unchanged\")";
+
   Decoder(Napi::Env env, PlanStorage* storage) : env_(env), storage_(storage) {}
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
@@ -94,9 +99,17 @@ class Decoder {
   }
   int64_t Int(const Napi::Object& o, const char* key) {
     Napi::Value v = o.Get(key);
-    if (!v.IsNumber()) return Fail(key, "number"), 0;
+    if (!IsIntegerIn(v, -kMaxSafeInteger, kMaxSafeInteger)) return Fail(key, "integer"), 0;
     return v.As<Napi::Number>().Int64Value();
   }
+  // A user or group id. (uid_t)-1 and (gid_t)-1 mean "leave unchanged" to setresuid, setresgid,
+  // setgroups and fchown: the child would stay root, so they are never an id here (the config
+  // checks refuse them first; this is the last line).
+  uint32_t Id(const Napi::Value& v, const char* key) {
+    if (!IsIntegerIn(v, 0, kMaxId)) return Fail(key, kIdExpected), 0;
+    return (uint32_t)v.As<Napi::Number>().Int64Value();
+  }
+  uint32_t Id(const Napi::Object& o, const char* key) { return Id(o.Get(key), key); }
   bool Bool(const Napi::Object& o, const char* key) {
     Napi::Value v = o.Get(key);
     if (!v.IsBoolean()) return Fail(key, "boolean"), false;
@@ -216,8 +229,8 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
       r.major = (unsigned)d.Int(dv, "major");
       r.minor = (unsigned)d.Int(dv, "minor");
       r.mode = (unsigned)d.Int(dv, "mode");
-      r.uid = (uid_t)d.Int(dv, "uid");
-      r.gid = (gid_t)d.Int(dv, "gid");
+      r.uid = (uid_t)d.Id(dv, "uid");
+      r.gid = (gid_t)d.Id(dv, "gid");
       r.bind_from_host = d.Bool(dv, "bindFromHost");
       out.push_back(r);
     }
@@ -254,14 +267,14 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.argv = d.StrList(o, "args", &argc);
   p.envp = d.StrList(o, "env", nullptr);
   p.search_path = d.KeptStr(o, "searchPath");
-  p.uid = (uid_t)d.Int(o, "uid");
-  p.gid = (gid_t)d.Int(o, "gid");
+  p.uid = (uid_t)d.Id(o, "uid");
+  p.gid = (gid_t)d.Id(o, "gid");
   {
+    // Every entry an id: a non-number must never become group 0.
     Napi::Array gids = d.Arr(o, "additionalGids");
     std::vector<gid_t> out;
     for (uint32_t i = 0; i < gids.Length(); i++) {
-      Napi::Value v = gids.Get(i);
-      out.push_back(v.IsNumber() ? (gid_t)v.As<Napi::Number>().Int64Value() : 0);
+      out.push_back((gid_t)d.Id(gids.Get(i), "additionalGids[]"));
     }
     p.additional_gid_count = (int)out.size();
     p.additional_gids = s.KeepArray(std::move(out));
