@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "bpf.h"
 #include "fdpass.h"
 #include "plan.h"
@@ -75,6 +76,11 @@ class PlanStorage {
 // plan comes from our own TypeScript, so a problem here is a programming error.
 class Decoder {
  public:
+  static constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
+  static constexpr double kMaxId = 4294967294.0;                 // (uid_t)-1 - 1
+  static constexpr const char* kIdExpected =
+      "id 0..4294967294 (4294967295, (uid_t)-1 or (gid_t)-1, means \"unchanged\")";
+
   Decoder(Napi::Env env, PlanStorage* storage) : env_(env), storage_(storage) {}
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
@@ -94,9 +100,17 @@ class Decoder {
   }
   int64_t Int(const Napi::Object& o, const char* key) {
     Napi::Value v = o.Get(key);
-    if (!v.IsNumber()) return Fail(key, "number"), 0;
+    if (!IsIntegerIn(v, -kMaxSafeInteger, kMaxSafeInteger)) return Fail(key, "integer"), 0;
     return v.As<Napi::Number>().Int64Value();
   }
+  // A user or group id. (uid_t)-1 and (gid_t)-1 mean "leave unchanged" to setresuid, setresgid,
+  // setgroups and fchown: the child would stay root, so they are never an id here (the config
+  // checks refuse them first; this is the last line).
+  uint32_t Id(const Napi::Value& v, const char* key) {
+    if (!IsIntegerIn(v, 0, kMaxId)) return Fail(key, kIdExpected), 0;
+    return (uint32_t)v.As<Napi::Number>().Int64Value();
+  }
+  uint32_t Id(const Napi::Object& o, const char* key) { return Id(o.Get(key), key); }
   bool Bool(const Napi::Object& o, const char* key) {
     Napi::Value v = o.Get(key);
     if (!v.IsBoolean()) return Fail(key, "boolean"), false;
@@ -228,8 +242,8 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
       r.major = (unsigned)d.Int(dv, "major");
       r.minor = (unsigned)d.Int(dv, "minor");
       r.mode = (unsigned)d.Int(dv, "mode");
-      r.uid = (uid_t)d.Int(dv, "uid");
-      r.gid = (gid_t)d.Int(dv, "gid");
+      r.uid = (uid_t)d.Id(dv, "uid");
+      r.gid = (gid_t)d.Id(dv, "gid");
       r.bind_from_host = d.Bool(dv, "bindFromHost");
       out.push_back(r);
     }
@@ -266,14 +280,14 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.argv = d.StrList(o, "args", &argc);
   p.envp = d.StrList(o, "env", nullptr);
   p.search_path = d.KeptStr(o, "searchPath");
-  p.uid = (uid_t)d.Int(o, "uid");
-  p.gid = (gid_t)d.Int(o, "gid");
+  p.uid = (uid_t)d.Id(o, "uid");
+  p.gid = (gid_t)d.Id(o, "gid");
   {
+    // Every entry an id: a non-number must never become group 0.
     Napi::Array gids = d.Arr(o, "additionalGids");
     std::vector<gid_t> out;
     for (uint32_t i = 0; i < gids.Length(); i++) {
-      Napi::Value v = gids.Get(i);
-      out.push_back(v.IsNumber() ? (gid_t)v.As<Napi::Number>().Int64Value() : 0);
+      out.push_back((gid_t)d.Id(gids.Get(i), "additionalGids[]"));
     }
     p.additional_gid_count = (int)out.size();
     p.additional_gids = s.KeepArray(std::move(out));
@@ -326,11 +340,11 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
 // spawnInit(plan) -> {intermediatePid, syncFd}
 Napi::Value SpawnInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) return ThrowType(env, "spawnInit(plan)");
+  if (!CheckArgs(info, "spawnInit(plan: object)", {Arg::kObject})) return env.Undefined();
   auto storage = std::make_unique<PlanStorage>();
   Decoder decoder(env, storage.get());
   DecodePlan(decoder, *storage, info[0].As<Napi::Object>());
-  if (!decoder.ok()) return ThrowType(env, decoder.error());
+  if (!decoder.ok()) return ThrowType(env, "spawnInit: " + decoder.error());
 
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
@@ -366,6 +380,9 @@ Napi::Value SpawnInit(const Napi::CallbackInfo& info) {
 
 Napi::Value SyncRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "syncRecv(fd: int32 >= 0, timeoutMs: int32)", {Arg::kFd, Arg::kInt32})) {
+    return env.Undefined();
+  }
   int fd = info[0].As<Napi::Number>().Int32Value();
   int timeout_ms = info[1].As<Napi::Number>().Int32Value();
   struct pollfd pfd = {fd, POLLIN, 0};
@@ -402,18 +419,18 @@ Napi::Value SyncRecv(const Napi::CallbackInfo& info) {
 // attached (SCM_RIGHTS), as a seccomp listener expects them.
 Napi::Value SendFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsArray()) {
-    return ThrowType(env, "sendFds(socketFd, payload, fds)");
+  const char* signature = "sendFds(socketFd: int32 >= 0, payload: string, fds: 1 to 8 int32 >= 0)";
+  if (!CheckArgs(info, signature, {Arg::kFd, Arg::kText, Arg::kArray})) return env.Undefined();
+  Napi::Array list = info[2].As<Napi::Array>();
+  if (list.Length() == 0 || list.Length() > kMaxPassedFds) return ThrowType(env, signature);
+  int fds[kMaxPassedFds];
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value fd = list.Get(i);
+    if (!ArgMatches(fd, Arg::kFd)) return ThrowType(env, signature);
+    fds[i] = fd.As<Napi::Number>().Int32Value();
   }
   int sock = info[0].As<Napi::Number>().Int32Value();
   std::string payload = info[1].As<Napi::String>().Utf8Value();
-  Napi::Array list = info[2].As<Napi::Array>();
-  if (list.Length() == 0 || list.Length() > kMaxPassedFds)
-    return ThrowType(env, "sendFds: 1 to 8 fds");
-  int fds[kMaxPassedFds];
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    fds[i] = list.Get(i).As<Napi::Number>().Int32Value();
-  }
   ssize_t n = SendWithFds(sock, payload.data(), payload.size(), fds, list.Length());
   if (n < 0) return ThrowErrno(env, "sendmsg", errno);
   if ((size_t)n != payload.size()) return ThrowErrno(env, "sendmsg (short write)", EMSGSIZE);
@@ -424,6 +441,7 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
 // the record checks (O_CLOEXEC).
 Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "seqpacketPair()", {})) return env.Undefined();
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
     return ThrowErrno(env, "socketpair", errno);
@@ -436,6 +454,9 @@ Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
 
 Napi::Value SyncSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "syncSend(fd: int32 >= 0, type: int32)", {Arg::kFd, Arg::kInt32})) {
+    return env.Undefined();
+  }
   int fd = info[0].As<Napi::Number>().Int32Value();
   SyncRecord rec = {info[1].As<Napi::Number>().Int32Value(), 0, 0, 0, 0, 0};
   ssize_t n;
@@ -448,6 +469,9 @@ Napi::Value SyncSend(const Napi::CallbackInfo& info) {
 
 Napi::Value WaitPid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "waitPid(pid: int32, block: boolean)", {Arg::kInt32, Arg::kBoolean})) {
+    return env.Undefined();
+  }
   pid_t pid = info[0].As<Napi::Number>().Int32Value();
   bool block = info[1].As<Napi::Boolean>().Value();
   int status = 0;
@@ -466,6 +490,7 @@ Napi::Value WaitPid(const Napi::CallbackInfo& info) {
 
 Napi::Value NamespaceType(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "namespaceType(fd: int32 >= 0)", {Arg::kFd})) return env.Undefined();
   int fd = info[0].As<Napi::Number>().Int32Value();
   int type = ioctl(fd, NS_GET_NSTYPE);
   if (type < 0) return ThrowErrno(env, "not a namespace file", errno);
@@ -474,6 +499,7 @@ Napi::Value NamespaceType(const Napi::CallbackInfo& info) {
 
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "connectUnix(socketPath: string)", {Arg::kString})) return env.Undefined();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
@@ -492,8 +518,12 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
 
 Napi::Value OpenPath(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "openPath(filePath: string, directory?: boolean)",
+                 {Arg::kString, Arg::kOptionalBoolean})) {
+    return env.Undefined();
+  }
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  bool directory = info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
+  bool directory = !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
   int fd = open(path.c_str(), O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : O_NOFOLLOW));
   if (fd < 0) return ThrowErrno(env, "open", errno);
   return Napi::Number::New(env, fd);
@@ -501,6 +531,9 @@ Napi::Value OpenPath(const Napi::CallbackInfo& info) {
 
 Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "renameNoReplace(from: string, to: string)", {Arg::kString, Arg::kString})) {
+    return env.Undefined();
+  }
   std::string from = info[0].As<Napi::String>().Utf8Value();
   std::string to = info[1].As<Napi::String>().Utf8Value();
   if (syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) < 0) {
@@ -510,12 +543,14 @@ Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, "closeFd(fd: int32 >= 0)", {Arg::kFd})) return info.Env().Undefined();
   close(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
 }
 
 Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "setChildSubreaper(on: boolean)", {Arg::kBoolean})) return env.Undefined();
   if (prctl(PR_SET_CHILD_SUBREAPER, info[0].As<Napi::Boolean>().Value() ? 1 : 0, 0, 0, 0) < 0) {
     return ThrowErrno(env, "prctl(PR_SET_CHILD_SUBREAPER)", errno);
   }
@@ -524,6 +559,12 @@ Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
 
 Napi::Value Mount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info,
+                 "mount(source: string, target: string, fstype: string, flags: uint32, "
+                 "data: string)",
+                 {Arg::kString, Arg::kString, Arg::kString, Arg::kUint32, Arg::kString})) {
+    return env.Undefined();
+  }
   std::string source = info[0].As<Napi::String>().Utf8Value();
   std::string target = info[1].As<Napi::String>().Utf8Value();
   std::string fstype = info[2].As<Napi::String>().Utf8Value();
@@ -539,6 +580,9 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
 
 Napi::Value Umount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "umount(target: string, flags: int32)", {Arg::kString, Arg::kInt32})) {
+    return env.Undefined();
+  }
   std::string target = info[0].As<Napi::String>().Utf8Value();
   if (umount2(target.c_str(), info[1].As<Napi::Number>().Int32Value()) < 0) {
     return ThrowErrno(env, "umount", errno);
@@ -548,6 +592,7 @@ Napi::Value Umount(const Napi::CallbackInfo& info) {
 
 Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "listenUnix(socketPath: string)", {Arg::kString})) return env.Undefined();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
@@ -568,6 +613,10 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
 // console socket protocol: a name in the payload, the pty master in the control message).
 Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "receiveFd(listenFd: int32 >= 0, timeoutMs: int32)",
+                 {Arg::kFd, Arg::kInt32})) {
+    return env.Undefined();
+  }
   int listen_fd = info[0].As<Napi::Number>().Int32Value();
   int timeout_ms = info[1].As<Napi::Number>().Int32Value();
   struct pollfd pfd = {listen_fd, POLLIN, 0};
@@ -591,6 +640,10 @@ Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
 
 Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "setWindowSize(fd: int32 >= 0, rows: uint16, columns: uint16)",
+                 {Arg::kFd, Arg::kUint16, Arg::kUint16})) {
+    return env.Undefined();
+  }
   struct winsize size;
   memset(&size, 0, sizeof(size));
   size.ws_row = (unsigned short)info[1].As<Napi::Number>().Uint32Value();
@@ -603,6 +656,9 @@ Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
 
 Napi::Value MakeFifo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "mkfifo(fifoPath: string, mode: uint32)", {Arg::kString, Arg::kUint32})) {
+    return env.Undefined();
+  }
   std::string path = info[0].As<Napi::String>().Utf8Value();
   if (mkfifo(path.c_str(), (mode_t)info[1].As<Napi::Number>().Uint32Value()) < 0) {
     return ThrowErrno(env, "mkfifo", errno);
@@ -611,6 +667,7 @@ Napi::Value MakeFifo(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value StrError(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, "strerror(errno: int32)", {Arg::kInt32})) return info.Env().Undefined();
   return Napi::String::New(info.Env(), strerror(info[0].As<Napi::Number>().Int32Value()));
 }
 

@@ -5,6 +5,8 @@
 
 #include "bpf.h"
 
+#include "args.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -36,12 +38,6 @@ Napi::Value ThrowBpfError(Napi::Env env, const std::string& what, int err,
   return env.Undefined();
 }
 
-bool ArgInt(const Napi::CallbackInfo& info, size_t index, int* out) {
-  if (info.Length() <= index || !info[index].IsNumber()) return false;
-  *out = info[index].As<Napi::Number>().Int32Value();
-  return true;
-}
-
 // An fd for a program id (BPF_PROG_GET_FD_BY_ID), -1 with errno set on failure.
 int ProgramFdById(uint32_t id) {
   union bpf_attr attr;
@@ -54,10 +50,7 @@ int ProgramFdById(uint32_t id) {
 // BPF_PROG_QUERY refuse O_PATH fds, so openPath does not do here.
 Napi::Value OpenDirectory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "openDirectory(path)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!CheckArgs(info, "openDirectory(path: string)", {Arg::kString})) return env.Undefined();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ThrowBpfError(env, "open " + path, errno);
@@ -68,9 +61,7 @@ Napi::Value OpenDirectory(const Napi::CallbackInfo& info) {
 // On a verifier refusal the error carries the verifier log.
 Napi::Value LoadDeviceProgram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsTypedArray() ||
-      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    Napi::TypeError::New(env, "loadDeviceProgram(insns: Uint8Array)").ThrowAsJavaScriptException();
+  if (!CheckArgs(info, "loadDeviceProgram(insns: Uint8Array)", {Arg::kUint8Array})) {
     return env.Undefined();
   }
   Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
@@ -128,15 +119,16 @@ Napi::Value LoadDeviceProgram(const Napi::CallbackInfo& info) {
 // BPF_F_ALLOW_MULTI; with replaceProgId also BPF_F_REPLACE, swapping that program atomically.
 Napi::Value AttachDeviceProgram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int cgroup_fd = -1;
-  int prog_fd = -1;
-  if (!ArgInt(info, 0, &cgroup_fd) || !ArgInt(info, 1, &prog_fd)) {
-    Napi::TypeError::New(env, "attachDeviceProgram(cgroupFd, progFd, replaceProgId?)")
-        .ThrowAsJavaScriptException();
+  if (!CheckArgs(info,
+                 "attachDeviceProgram(cgroupFd: int32 >= 0, progFd: int32 >= 0, "
+                 "replaceProgId?: uint32)",
+                 {Arg::kFd, Arg::kFd, Arg::kOptionalUint32})) {
     return env.Undefined();
   }
+  int cgroup_fd = info[0].As<Napi::Number>().Int32Value();
+  int prog_fd = info[1].As<Napi::Number>().Int32Value();
   int replace_fd = -1;
-  if (info.Length() > 2 && info[2].IsNumber()) {
+  if (info[2].IsNumber()) {
     uint32_t id = info[2].As<Napi::Number>().Uint32Value();
     replace_fd = ProgramFdById(id);
     if (replace_fd < 0) {
@@ -170,11 +162,11 @@ Napi::Value AttachDeviceProgram(const Napi::CallbackInfo& info) {
 // detachDeviceProgram(cgroupFd, progId): BPF_PROG_DETACH of one attached program, by id.
 Napi::Value DetachDeviceProgram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int cgroup_fd = -1;
-  if (!ArgInt(info, 0, &cgroup_fd) || info.Length() < 2 || !info[1].IsNumber()) {
-    Napi::TypeError::New(env, "detachDeviceProgram(cgroupFd, progId)").ThrowAsJavaScriptException();
+  if (!CheckArgs(info, "detachDeviceProgram(cgroupFd: int32 >= 0, progId: uint32)",
+                 {Arg::kFd, Arg::kUint32})) {
     return env.Undefined();
   }
+  int cgroup_fd = info[0].As<Napi::Number>().Int32Value();
   uint32_t id = info[1].As<Napi::Number>().Uint32Value();
   int prog_fd = ProgramFdById(id);
   if (prog_fd < 0) {
@@ -196,11 +188,10 @@ Napi::Value DetachDeviceProgram(const Napi::CallbackInfo& info) {
 // itself (not inherited ones), BPF_PROG_QUERY.
 Napi::Value QueryDevicePrograms(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int cgroup_fd = -1;
-  if (!ArgInt(info, 0, &cgroup_fd)) {
-    Napi::TypeError::New(env, "queryDevicePrograms(cgroupFd)").ThrowAsJavaScriptException();
+  if (!CheckArgs(info, "queryDevicePrograms(cgroupFd: int32 >= 0)", {Arg::kFd})) {
     return env.Undefined();
   }
+  int cgroup_fd = info[0].As<Napi::Number>().Int32Value();
   std::vector<uint32_t> ids(64);
   for (;;) {
     union bpf_attr attr;

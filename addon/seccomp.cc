@@ -10,6 +10,8 @@
 
 #include "seccomp.h"
 
+#include "args.h"
+
 #include <errno.h>
 #include <linux/filter.h>
 #include <seccomp.h>
@@ -67,10 +69,8 @@ class Fd {
 
 bool GetUint32(const Napi::Object& o, const char* key, uint32_t* out) {
   Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) return false;
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (d < 0 || d > 4294967295.0) return false;
-  *out = static_cast<uint32_t>(d);
+  if (!ArgMatches(v, Arg::kUint32)) return false;
+  *out = v.As<Napi::Number>().Uint32Value();
   return true;
 }
 
@@ -84,7 +84,7 @@ bool GetBig(const Napi::Object& o, const char* key, uint64_t* out) {
 
 Napi::Value CompileSeccomp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) return ThrowType(env, "compileSeccomp(input)");
+  if (!CheckArgs(info, "compileSeccomp(input: object)", {Arg::kObject})) return env.Undefined();
   Napi::Object input = info[0].As<Napi::Object>();
   uint32_t default_action = 0;
   if (!GetUint32(input, "defaultAction", &default_action)) {

@@ -11,8 +11,14 @@ export interface SpawnResult {
   syncFd: number;
 }
 
+/** Every function checks its arguments before it does anything: a missing or extra argument, a
+ *  wrong type, a string with a NUL byte where a path or name goes, or a number that is not an
+ *  integer in range (fds 0..2^31-1, pids and flags int32, ids and modes uint32) throws a
+ *  TypeError naming the function and what it takes ("closeFd(fd: int32 >= 0)"). */
 export interface NativeBinding {
-  /** Clone the stage-1 process that builds the namespaces and clones the init. */
+  /** Clone the stage-1 process that builds the namespaces and clones the init. A plan the
+   *  decoder refuses (a field of the wrong type; a uid, gid, additional gid or device id that is
+   *  not 0..4294967294) throws a TypeError before anything is cloned or opened. */
   spawnInit(plan: NativePlan): SpawnResult;
   /** Wait up to timeoutMs (-1: forever) for one sync record; null on timeout or EOF. An fd sent
    *  with it (SCM_RIGHTS) is in `fd` (else -1) and belongs to the caller. */

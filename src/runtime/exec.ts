@@ -12,6 +12,7 @@ import { native } from '../native';
 import { buildPlan } from '../plan/build';
 import { lastCapability } from '../plan/host';
 import { NAMESPACES } from '../plan/linux';
+import { parseIdFlag } from '../spec/ids';
 import type { Process, Spec } from '../spec/types';
 import { validateConfig } from '../spec/validate';
 import {
@@ -138,13 +139,9 @@ function mergeEnv(base: string[], extra: string[]): string[] {
 /** `uid[:gid]`, decimal ids only: a name is never looked up (CVE-2016-3697). */
 function parseUser(user: string): { uid: number; gid?: number } {
   const match = /^(\d+)(?::(\d+))?$/.exec(user);
-  const id = (text: string) => {
-    const n = Number(text);
-    if (!Number.isSafeInteger(n) || n > 0xfffffffe) throw new RuntimeError(`--user: invalid id ${text}`);
-    return n;
-  };
   if (!match) throw new RuntimeError(`--user: ${JSON.stringify(user)} is not uid[:gid] (numbers)`);
-  return { uid: id(match[1]), ...(match[2] !== undefined ? { gid: id(match[2]) } : {}) };
+  const uid = parseIdFlag('--user', 'user', match[1]);
+  return { uid, ...(match[2] !== undefined ? { gid: parseIdFlag('--user', 'group', match[2]) } : {}) };
 }
 
 /**

@@ -18,6 +18,7 @@ import * as path from 'path';
 import { RuntimeError } from '../runtime/errors';
 import { CAPABILITIES } from './capabilities';
 import { schemaValidator, type SchemaError } from './generated-validator';
+import { type IdKind, notAValidId, UNCHANGED_ID, unchangedIdInMountOption, unchangedIdProblem } from './ids';
 import { RLIMITS } from './rlimits';
 import type { CapabilitySet, HookName, LinuxIDMapping, LinuxNamespace, NamespaceType, Spec } from './types';
 
@@ -310,18 +311,39 @@ const UTS_SYSCTLS = new Set(['kernel.domainname', 'kernel.hostname']);
 
 // The kernel's limit for host and domain names (__NEW_UTS_LEN).
 const UTS_NAME_MAX = 64;
-// The kernel refuses an extent whose end wraps: first + size must stay below 2^32, so the last id
-// is at most 4294967294 ((uid_t)-1 is never mapped).
-const UINT32_MAX = 2 ** 32 - 1;
+// The kernel refuses an extent whose end wraps in 32 bits (first + size must stay below 2^32),
+// so the last id is at most 4294967294: (uid_t)-1 is never mapped. Said as the kernel sees it
+// (overflow), or, for a range that ends exactly there, as the invalid id it would take in.
+const TWO_TO_32 = 2 ** 32;
 
-function checkMappings(field: string, mappings: LinuxIDMapping[] | undefined): string[] {
+/** What is wrong with one side (containerID or hostID) of an id mapping, or null. */
+function mappingSideProblem(
+  field: string,
+  side: string,
+  first: number,
+  size: number,
+  kind: IdKind,
+): string | null {
+  const end = first + size;
+  if (end < TWO_TO_32) return null;
+  if (end > TWO_TO_32) return msg(field, `${side} + size overflows uint32`);
+  if (size === 1) return msg(`${field}.${side}`, unchangedIdProblem(kind));
+  return msg(
+    field,
+    `${side} range ${first}..${UNCHANGED_ID} includes ${UNCHANGED_ID}, which is ${notAValidId(kind)}`,
+  );
+}
+
+function checkMappings(field: string, kind: IdKind, mappings: LinuxIDMapping[] | undefined): string[] {
   const out: string[] = [];
   (mappings ?? []).forEach((m, i) => {
-    if (m.size === 0) out.push(msg(`${field}[${i}].size`, 'must be greater than 0'));
-    else if (m.containerID + m.size > UINT32_MAX)
-      out.push(msg(`${field}[${i}]`, 'containerID + size overflows uint32'));
-    else if (m.hostID + m.size > UINT32_MAX)
-      out.push(msg(`${field}[${i}]`, 'hostID + size overflows uint32'));
+    const entry = `${field}[${i}]`;
+    const problem =
+      m.size === 0
+        ? msg(`${entry}.size`, 'must be greater than 0')
+        : (mappingSideProblem(entry, 'containerID', m.containerID, m.size, kind) ??
+          mappingSideProblem(entry, 'hostID', m.hostID, m.size, kind));
+    if (problem !== null) out.push(problem);
   });
   return out;
 }
@@ -437,6 +459,22 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
     },
   },
   {
+    name: 'process-user-ids',
+    fatal: true,
+    check(spec) {
+      const user = spec.process?.user;
+      if (!user) return [];
+      const out: string[] = [];
+      if (user.uid === UNCHANGED_ID) out.push(msg('process.user.uid', unchangedIdProblem('user')));
+      if (user.gid === UNCHANGED_ID) out.push(msg('process.user.gid', unchangedIdProblem('group')));
+      (user.additionalGids ?? []).forEach((gid, i) => {
+        if (gid === UNCHANGED_ID)
+          out.push(msg(`process.user.additionalGids[${i}]`, unchangedIdProblem('group')));
+      });
+      return out;
+    },
+  },
+  {
     name: 'process-oom-score-adj',
     fatal: true,
     check(spec) {
@@ -518,6 +556,20 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
     },
   },
   {
+    name: 'mount-id-options',
+    fatal: true,
+    check(spec) {
+      const out: string[] = [];
+      (spec.mounts ?? []).forEach((mount, i) => {
+        (mount.options ?? []).forEach((option, j) => {
+          const kind = unchangedIdInMountOption(option);
+          if (kind !== null) out.push(msg(`mounts[${i}].options[${j}]`, unchangedIdProblem(kind, option)));
+        });
+      });
+      return out;
+    },
+  },
+  {
     name: 'namespaces',
     fatal: true,
     check(spec) {
@@ -552,7 +604,10 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
       if (newNamespace(spec, 'user')) {
         if (uid.length === 0) return [msg('linux.uidMappings', 'required with a new user namespace')];
         if (gid.length === 0) return [msg('linux.gidMappings', 'required with a new user namespace')];
-        return [...checkMappings('linux.uidMappings', uid), ...checkMappings('linux.gidMappings', gid)];
+        return [
+          ...checkMappings('linux.uidMappings', 'user', uid),
+          ...checkMappings('linux.gidMappings', 'group', gid),
+        ];
       }
       if (uid.length > 0) return [msg('linux.uidMappings', 'set without a new user namespace')];
       if (gid.length > 0) return [msg('linux.gidMappings', 'set without a new user namespace')];
@@ -642,6 +697,19 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
         if ((device.major ?? 0) < 0 || (device.minor ?? 0) < 0) {
           out.push(msg(field, 'major and minor must not be negative'));
         }
+      });
+      return out;
+    },
+  },
+  {
+    name: 'device-ids',
+    fatal: true,
+    check(spec) {
+      const out: string[] = [];
+      (spec.linux?.devices ?? []).forEach((device, i) => {
+        if (device.uid === UNCHANGED_ID) out.push(msg(`linux.devices[${i}].uid`, unchangedIdProblem('user')));
+        if (device.gid === UNCHANGED_ID)
+          out.push(msg(`linux.devices[${i}].gid`, unchangedIdProblem('group')));
       });
       return out;
     },

@@ -371,6 +371,49 @@ describe('exec: failures exit 255 with one line', () => {
     });
   });
 
+  it('(uid_t)-1 and (gid_t)-1 from --user, --additional-gids or --process: refused, nothing runs', async () => {
+    const user = '((uid_t)-1 means "unchanged" to the kernel)';
+    const group = '((gid_t)-1 means "unchanged" to the kernel)';
+    await withRunning(undefined, async (c) => {
+      const dir = tempDir('exec-process');
+      try {
+        let files = 0;
+        const processFile = (user: object) => {
+          const file = path.join(dir, `process-${++files}.json`);
+          fs.writeFileSync(file, JSON.stringify({ args: ['id'], cwd: '/', user }));
+          return ['--process', file];
+        };
+        const cases: [string[], string][] = [
+          [['--user', '4294967295'], `--user: 4294967295 is not a valid user id ${user}`],
+          [['--user', '1000:4294967295'], `--user: 4294967295 is not a valid group id ${group}`],
+          [
+            ['--additional-gids', '10,4294967295'],
+            `--additional-gids: 4294967295 is not a valid group id ${group}`,
+          ],
+          [
+            processFile({ uid: 4294967295, gid: 0 }),
+            `exec: process.user.uid: 4294967295 is not a valid user id ${user}`,
+          ],
+          [
+            processFile({ uid: 0, gid: 4294967295 }),
+            `exec: process.user.gid: 4294967295 is not a valid group id ${group}`,
+          ],
+          [
+            processFile({ uid: 0, gid: 0, additionalGids: [4294967295] }),
+            `exec: process.user.additionalGids[0]: 4294967295 is not a valid group id ${group}`,
+          ],
+        ];
+        for (const [flags, line] of cases) {
+          const res = await tsrunc(['exec', ...flags, c.id, 'id']);
+          expect(expectOneLineError(res, 255)).toBe(line);
+          expect(res.stdout).toBe('');
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   it('a missing container, a stopped one, a paused one', async () => {
     const missing = await tsrunc(['exec', 'tsrunc-no-such-container', 'true']);
     expect(expectOneLineError(missing, 255)).toBe('container does not exist');

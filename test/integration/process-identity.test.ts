@@ -3,9 +3,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Config } from '../helpers/bundle';
+import { type Config, containerId, makeBundle } from '../helpers/bundle';
+import { expectOneLineError } from '../helpers/lifecycle-helpers';
 import { CAP, capMask, leftovers, statusField } from '../helpers/process';
-import { runContainer } from '../helpers/tsrunc';
+import { runContainer, tsrunc } from '../helpers/tsrunc';
 
 /** A writable tmpfs on /tmp (the default config's root is read-only). */
 function tmpfsTmp(c: Config): void {
@@ -117,6 +118,42 @@ describe('process.user', () => {
       process.umask(old);
     }
     expect(res).toMatchObject({ code: 0, stderr: '', stdout: '0022\nUmask:\t0022\n644\n755\n' });
+  });
+});
+
+describe('process.user: (uid_t)-1 and (gid_t)-1', () => {
+  // setresuid(-1, -1, -1) and setresgid(-1, ...) mean "leave unchanged": a process that asked for
+  // uid 4294967295 used to stay root (`id` printed uid=0 gid=0). It must never start at all.
+  const USER = '((uid_t)-1 means "unchanged" to the kernel)';
+  const GROUP = '((gid_t)-1 means "unchanged" to the kernel)';
+
+  it.each([
+    ['uid', { uid: 4294967295, gid: 1000 }, `process.user.uid: 4294967295 is not a valid user id ${USER}`],
+    ['gid', { uid: 1000, gid: 4294967295 }, `process.user.gid: 4294967295 is not a valid group id ${GROUP}`],
+    [
+      'additionalGids',
+      { uid: 1000, gid: 1000, additionalGids: [10, 4294967295] },
+      `process.user.additionalGids[1]: 4294967295 is not a valid group id ${GROUP}`,
+    ],
+  ])('%s 4294967295: create fails with one line naming the field, nothing runs', async (_, user, line) => {
+    const bundle = await makeBundle((c) => {
+      c.process.user = user;
+      c.process.args = ['id'];
+    });
+    try {
+      const id = containerId();
+      const created = await tsrunc(['create', '--bundle', bundle.dir, id]);
+      expect(expectOneLineError(created)).toBe(`config.json: ${line}`);
+      expect(created.stdout).toBe('');
+      expect(await leftovers()).toEqual({ list: '', entries: [] });
+      // run (create + start) in the foreground: the container's own stdout would show `id`.
+      const ran = await tsrunc(['run', '--bundle', bundle.dir, id]);
+      expect(expectOneLineError(ran)).toBe(`config.json: ${line}`);
+      expect(ran.stdout).toBe('');
+      expect(await leftovers()).toEqual({ list: '', entries: [] });
+    } finally {
+      await bundle.cleanup();
+    }
   });
 });
 

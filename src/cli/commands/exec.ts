@@ -4,6 +4,7 @@
 import type { Argv } from 'yargs';
 
 import { RuntimeError } from '../../runtime/errors';
+import { parseIdFlag } from '../../spec/ids';
 import { reportFatal } from '../../util/log';
 import { type CommandArgs, containerId, globalOptions, pathArg, stringArg, withContainerId } from './common';
 
@@ -119,8 +120,7 @@ function list(value: unknown): string[] {
 }
 
 function gid(text: string): number {
-  if (!/^\d+$/.test(text)) throw new RuntimeError(`--additional-gids: invalid gid ${JSON.stringify(text)}`);
-  return Number(text);
+  return parseIdFlag('--additional-gids', 'group', text);
 }
 
 function count(raw: string | undefined): number {

@@ -1,0 +1,137 @@
+// The addon's plan decoder (addon/binding.cc DecodePlan) is the last line before clone: a user
+// or group id of 4294967295 ((uid_t)-1, "leave unchanged" to setresuid, setresgid, setgroups
+// and fchown) would leave the container root, and a non-number additional gid used to become
+// group 0. spawnInit must refuse such a plan before it clones or opens anything. The config
+// checks refuse these ids first (test/unit/spec-ids.test.ts); this calls the real addon with a
+// plan made by hand.
+import * as fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+import { native } from '../../src/native';
+import type { NativeDevice, NativePlan } from '../../src/plan/types';
+
+const UNCHANGED = 4294967295;
+
+/** A plan the decoder accepts: no namespaces, nothing to join, no rootfs work. */
+function plan(overrides: Partial<NativePlan> = {}): NativePlan {
+  return {
+    joinNamespaces: [],
+    newUserNamespace: false,
+    newNamespaceFlags: 0,
+    timeOffsets: '',
+    oomScoreAdj: null,
+    rlimits: [],
+    sessionKeyringName: null,
+    rootfs: '/nonexistent-tsrunc-rootfs',
+    rootfsParentMount: '',
+    setupRootfs: false,
+    rootPropagation: 0,
+    rootReadonly: false,
+    noPivot: true,
+    mounts: [],
+    devices: [],
+    symlinks: [],
+    maskedPaths: [],
+    readonlyPaths: [],
+    sysctl: [],
+    hostname: null,
+    domainname: null,
+    args: ['/bin/true'],
+    env: [],
+    searchPath: '/bin',
+    cwd: '/',
+    uid: 1000,
+    gid: 1000,
+    additionalGids: [],
+    umask: 0o022,
+    capabilities: null,
+    noNewPrivileges: false,
+    personality: -1,
+    terminal: false,
+    consoleRows: 0,
+    consoleColumns: 0,
+    execMode: false,
+    consoleSocketFd: -1,
+    execFifoFd: -1,
+    preserveFds: 0,
+    seccomp: null,
+    ...overrides,
+  };
+}
+
+function device(ids: Partial<NativeDevice>): NativeDevice {
+  return {
+    path: '/dev/null',
+    type: 0o020000,
+    major: 1,
+    minor: 3,
+    mode: 0o666,
+    uid: 0,
+    gid: 0,
+    bindFromHost: false,
+    ...ids,
+  };
+}
+
+/** Children of this process, from every thread (a clone made by spawnInit would be one). */
+function children(): string[] {
+  return fs
+    .readdirSync('/proc/self/task')
+    .flatMap((tid) => fs.readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(/\s+/))
+    .filter((pid) => pid !== '')
+    .sort();
+}
+
+function openFds(): string[] {
+  return fs.readdirSync('/proc/self/fd').sort();
+}
+
+/** spawnInit's error for this plan; no process and no fd may appear. */
+function refusal(bad: NativePlan): string {
+  const before = { children: children(), fds: openFds() };
+  let message = '';
+  try {
+    const spawned = native().spawnInit(bad);
+    // Accepted (the defect): stage 1 waits for the parent's go, so closing our end ends it.
+    native().closeFd(spawned.syncFd);
+    native().waitPid(spawned.intermediatePid, true);
+  } catch (error) {
+    expect(error).toBeInstanceOf(TypeError);
+    message = (error as Error).message;
+  }
+  expect({ children: children(), fds: openFds() }).toEqual(before);
+  return message;
+}
+
+const EXPECTED_ID = 'expected id 0..4294967294 (4294967295, (uid_t)-1 or (gid_t)-1, means "unchanged")';
+
+describe('spawnInit refuses (uid_t)-1 and (gid_t)-1 before cloning anything', () => {
+  it.each([
+    ['uid', { uid: UNCHANGED }, 'uid'],
+    ['gid', { gid: UNCHANGED }, 'gid'],
+    ['an additional gid', { additionalGids: [10, UNCHANGED] }, 'additionalGids[]'],
+    ["a device's uid", { devices: [device({ uid: UNCHANGED })] }, 'uid'],
+    ["a device's gid", { devices: [device({ gid: UNCHANGED })] }, 'gid'],
+  ])('%s of 4294967295', (_, overrides, field) => {
+    expect(refusal(plan(overrides))).toBe(`spawnInit: plan field ${field}: ${EXPECTED_ID}`);
+  });
+
+  it.each([
+    ['a string', '0'],
+    ['null', null],
+    ['a fraction', 1.5],
+    ['a negative number', -1],
+    ['past uint32', 2 ** 32],
+  ])('an additional gid that is %s is an error, never group 0', (_, gid) => {
+    expect(refusal(plan({ additionalGids: [10, gid as number] }))).toBe(
+      `spawnInit: plan field additionalGids[]: ${EXPECTED_ID}`,
+    );
+  });
+
+  it('a uid that is not an integer is refused too', () => {
+    expect(refusal(plan({ uid: 0.5 }))).toBe(`spawnInit: plan field uid: ${EXPECTED_ID}`);
+    expect(refusal(plan({ uid: '0' as unknown as number }))).toBe(
+      `spawnInit: plan field uid: ${EXPECTED_ID}`,
+    );
+  });
+});
