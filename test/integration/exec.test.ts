@@ -374,6 +374,7 @@ describe('exec: failures exit 255 with one line', () => {
   it('(uid_t)-1 and (gid_t)-1 from --user, --additional-gids or --process: refused, nothing runs', async () => {
     const user = '((uid_t)-1 means "unchanged" to the kernel)';
     const group = '((gid_t)-1 means "unchanged" to the kernel)';
+    expect.hasAssertions();
     await withRunning(undefined, async (c) => {
       const dir = tempDir('exec-process');
       try {
