@@ -185,8 +185,8 @@ describe('not dumpable: the created init (still a clone of node) is out of reach
       );
       expect(b.code, b.stderr).toBe(0);
       const seen = parseProbe(b.stdout);
-      // pid 1 of the joined namespace is A's init, still node (the comm of a clone is kept).
-      expect(seen.comm).toBe('node');
+      // pid 1 of the joined namespace is A's init, still a clone of node (named by the runtime).
+      expect(seen.comm).toBe('tsrunc:[2:INIT]');
       expect(seen).toMatchObject({
         'readlink-exe': 'EACCES',
         'open-exe-ro': 'EACCES',
@@ -237,7 +237,7 @@ describe('not dumpable: the created init (still a clone of node) is out of reach
           c.process.capabilities[set].push('CAP_SYS_PTRACE');
       });
       expect(b.code, b.stderr).toBe(0);
-      expect(b.stdout).toContain('Name:\tnode');
+      expect(b.stdout).toContain('Name:\ttsrunc:[2:INIT]');
       expect(b.stdout).toMatch(/^in \/proc\/1\/fd\/\d+: /m);
       // With an fd of the state dir this would list exec.fifo and state.json, and `..` the
       // other containers of the host's state root.

@@ -110,7 +110,8 @@ describe('reserveContainer', () => {
     // The losers left no staging dir, and the winner's record is the one in place.
     expect(fs.readdirSync(root)).toEqual(['race']);
     expect(readRecord(root, 'race').creatorPid).toBeGreaterThan(0);
-  });
+    // A bound for a busy machine (it compiles src/ and starts 20 node processes), not a timing.
+  }, 60_000);
 
   it('the id appears with its first record already in it (a create is never mistaken for a dead one)', () => {
     reserveContainer(root, record({ id: 'c1', phase: 'creating', creatorPid: process.pid }));
@@ -238,8 +239,11 @@ describe('containerStatus', () => {
   });
 
   it('reports a zombie init as stopped', async () => {
-    // `true` exits in the background; its parent then execs sleep, which never reaps it.
-    const child = spawn('sh', ['-c', 'true & echo $!; exec sleep 100'], {
+    // The forked child exits at once and its parent never reaps it. (A shell that execs sleep
+    // after `true &` may reap `true` first when it is quick, and leave no zombie.)
+    const script =
+      'import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nprint(pid, flush=True)\ntime.sleep(100)\n';
+    const child = spawn('python3', ['-c', script], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     children.push(child);
