@@ -85,10 +85,13 @@ class Decoder {
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
 
+  // A NUL byte would cut the C string the child uses short: another path or value than planned.
   std::string Str(const Napi::Object& o, const char* key) {
     Napi::Value v = o.Get(key);
     if (!v.IsString()) return Fail(key, "string"), std::string();
-    return v.As<Napi::String>().Utf8Value();
+    std::string s = v.As<Napi::String>().Utf8Value();
+    if (s.find('\0') != std::string::npos) return Fail(key, "string without a NUL byte"), std::string();
+    return s;
   }
   const char* KeptStr(const Napi::Object& o, const char* key) {
     return storage_->Keep(Str(o, key));
@@ -143,11 +146,12 @@ class Decoder {
     std::vector<char*> out;
     for (uint32_t i = 0; i < a.Length(); i++) {
       Napi::Value v = a.Get(i);
-      if (!v.IsString()) {
-        Fail(key, "string[]");
+      std::string item = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+      if (!v.IsString() || item.find('\0') != std::string::npos) {
+        Fail(key, "string[] without NUL bytes");
         break;
       }
-      out.push_back(const_cast<char*>(storage_->Keep(v.As<Napi::String>().Utf8Value())));
+      out.push_back(const_cast<char*>(storage_->Keep(std::move(item))));
     }
     if (count) *count = (int)out.size();
     out.push_back(nullptr);

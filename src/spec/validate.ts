@@ -220,6 +220,27 @@ function memberOf(base: string, key: string): string {
   return `${base}[${JSON.stringify(key)}]`;
 }
 
+/** The path of the first string (or object key) below `value` that holds a NUL byte. */
+function firstStringWithNul(value: unknown, at: string, skip: ReadonlySet<string>): string | null {
+  if (typeof value === 'string') return value.includes('\0') ? at : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = firstStringWithNul(value[i], `${at}[${i}]`, skip);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  if (value === null || typeof value !== 'object') return null;
+  for (const [key, member] of Object.entries(value)) {
+    const where = memberOf(at, key);
+    if (at === '' && skip.has(key)) continue;
+    if (key.includes('\0')) return where;
+    const found = firstStringWithNul(member, where, skip);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
 // int64/uint64 bounds are not exact doubles; print the numbers the spec means.
 function formatLimit(limit: number): string {
   if (limit === 2 ** 63) return '9223372036854775807';
@@ -419,20 +440,14 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
     },
   },
   {
-    name: 'process-nul-bytes',
+    // Every string of the config ends up as a C string (a path, an argument, a mount option, a
+    // sysctl value): a NUL byte would cut it short, and the call would act on another path or
+    // value than the config says. Annotations only go to the state file.
+    name: 'nul-bytes',
     fatal: true,
     check(spec) {
-      const process = spec.process;
-      if (!process) return [];
-      const out: string[] = [];
-      if (process.cwd.includes('\0')) out.push(msg('process.cwd', 'must not contain a NUL byte'));
-      (process.args ?? []).forEach((arg, i) => {
-        if (arg.includes('\0')) out.push(msg(`process.args[${i}]`, 'must not contain a NUL byte'));
-      });
-      (process.env ?? []).forEach((entry, i) => {
-        if (entry.includes('\0')) out.push(msg(`process.env[${i}]`, 'must not contain a NUL byte'));
-      });
-      return out;
+      const found = firstStringWithNul(spec, '', new Set(['annotations']));
+      return found === null ? [] : [msg(found, 'must not contain a NUL byte')];
     },
   },
   {

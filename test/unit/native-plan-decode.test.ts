@@ -136,3 +136,25 @@ describe('spawnInit refuses (uid_t)-1 and (gid_t)-1 before cloning anything', ()
     );
   });
 });
+
+describe('spawnInit refuses strings with a NUL byte (the C string would be cut short)', () => {
+  const mount = {
+    source: 'tmpfs',
+    destination: '/tmp\0/../../etc',
+    fstype: 'tmpfs',
+    flags: 0,
+    propagation: 0,
+    data: '',
+    remountFlags: 0,
+    destinationKind: 'dir' as const,
+    noSymlinks: false,
+  };
+  it.each([
+    ['a mount destination', { mounts: [mount] }, 'destination: expected string without a NUL byte'],
+    ['the rootfs', { rootfs: '/a\0b' }, 'rootfs: expected string without a NUL byte'],
+    ['an argument', { args: ['/bin/true', 'a\0b'] }, 'args: expected string[] without NUL bytes'],
+    ['a masked path', { maskedPaths: ['/proc\0/kcore'] }, 'maskedPaths: expected string[] without NUL bytes'],
+  ])('in %s', (_, overrides, problem) => {
+    expect(refusal(plan(overrides as Partial<NativePlan>))).toBe(`spawnInit: plan field ${problem}`);
+  });
+});
