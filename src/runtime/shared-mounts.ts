@@ -3,6 +3,8 @@
 // record keeps the ids of the mounts that were there before `create` (the rootfs itself may be a
 // mount, e.g. containerd's overlay); every other mount at or below the rootfs is the container's,
 // and is unmounted when the container is deleted or its create fails. (runc leaves them behind.)
+import { constants } from 'node:os';
+
 import { native } from '../native';
 import { type HostMount, readMountInfo } from '../plan/host';
 import type { ContainerRecord } from '../state/store';
@@ -40,7 +42,7 @@ export function unmountContainerMounts(rec: ContainerRecord): string[] {
     } catch (error) {
       const code = (error as { errno?: number }).errno;
       // Gone already: an unmount above took it along (a recursive bind's submounts).
-      if (code === 22 || code === 2) continue;
+      if (code === constants.errno.EINVAL || code === constants.errno.ENOENT) continue;
       failures.push(`${mount.mountPoint}: ${(error as Error).message}`);
     }
   }

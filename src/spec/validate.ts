@@ -232,8 +232,8 @@ function firstStringWithNul(value: unknown, at: string, skip: ReadonlySet<string
   }
   if (value === null || typeof value !== 'object') return null;
   for (const [key, member] of Object.entries(value)) {
-    const where = memberOf(at, key);
     if (at === '' && skip.has(key)) continue;
+    const where = memberOf(at, key);
     if (key.includes('\0')) return where;
     const found = firstStringWithNul(member, where, skip);
     if (found !== null) return found;
