@@ -86,3 +86,12 @@ node -e '
     console.log(`${n.padEnd(10)} ${ms(r.mean)}  ${ms(t.mean)}    ${(t.mean / r.mean).toFixed(2).padStart(8)}x`);
   }
 ' "$work" "${names[@]}"
+
+# The library: many containers in one process, the event loop's delay meanwhile.
+echo
+node -e '
+  const fs = require("fs"), f = process.argv[1], c = JSON.parse(fs.readFileSync(f, "utf8"));
+  c.process.args = ["sleep", "1000"];
+  fs.writeFileSync(f, JSON.stringify(c, null, 2));
+' "$bundle/config.json"
+node scripts/bench-library.js "$bundle" 50

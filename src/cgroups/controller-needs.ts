@@ -6,7 +6,7 @@
 // the controller already has no limit. Engines (Docker, containerd, podman) send such empty
 // sub-objects all the time.
 import type { LinuxBlockIO, LinuxResources, LinuxThrottleDevice } from '../spec/types';
-import type { RuntimeError } from '../runtime/errors';
+import type { RuntimeError } from '../errors';
 import type { ApplyContext } from './types';
 import { resourceError } from './v2/common';
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { resourceFieldOf } from './fields';
-import { RuntimeError } from '../runtime/errors';
+import { RuntimeError } from '../errors';
 
 /**
  * Write one value; the kernel's refusal becomes `cgroup: write "<value>" to <path>: <reason>`.

@@ -22,7 +22,7 @@ import type { CgroupTarget } from './paths';
 import type { ApplyContext, Controller, Stats } from './types';
 import { V1_CONTROLLERS, freeze as freezeV1, initCpusetDir, thaw as thawV1, freezerState } from './v1';
 import { V2_CONTROLLERS, freeze as freezeV2, isFrozen as isFrozenV2, thaw as thawV2 } from './v2';
-import { resourceError, unsupportedOnV2 } from './v2/common';
+import { resourceError, sleep, unsupportedOnV2 } from './v2/common';
 
 /** What the state record keeps: the layout and the container's directory per hierarchy. */
 export interface CgroupRecord {
@@ -46,14 +46,14 @@ export interface CgroupManager {
   apply(resources: LinuxResources | undefined, ctx: ApplyContext): void;
   /** Every process in the container's cgroups, sub-cgroups included. */
   pids(): number[];
-  freeze(): void;
-  thaw(): void;
-  isFrozen(): boolean;
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  isFrozen(): Promise<boolean>;
   stats(): Stats;
   /** How many processes the kernel OOM-killed in the container so far (for `events`). */
   oomKills(): number;
   /** rmdir every directory (sub-cgroups first); missing ones are fine. */
-  destroy(): void;
+  destroy(): Promise<void>;
 }
 
 const V2_KEY = '';
@@ -100,8 +100,8 @@ function mkdirp(record: CgroupRecord, key: string, dir: string): void {
 
 /** The container's dir, then the empty parents its create made (another container's parent
  *  is not empty, or was not made by us). */
-function removeCgroup(record: CgroupRecord, key: string, dir: string): void {
-  removeTree(dir);
+async function removeCgroup(record: CgroupRecord, key: string, dir: string): Promise<void> {
+  await removeTree(dir);
   const top = record.made?.[key];
   if (top === undefined || !dir.startsWith(`${top}/`)) return;
   for (
@@ -131,14 +131,14 @@ function readPids(dir: string): number[] {
   return pids;
 }
 
-function removeTree(dir: string): void {
+async function removeTree(dir: string): Promise<void> {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch {
     return; // gone already
   }
-  for (const entry of entries) if (entry.isDirectory()) removeTree(path.join(dir, entry.name));
+  for (const entry of entries) if (entry.isDirectory()) await removeTree(path.join(dir, entry.name));
   // A cgroup whose last process just exited may be busy for a moment.
   for (let attempt = 0; ; attempt++) {
     try {
@@ -148,7 +148,7 @@ function removeTree(dir: string): void {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
       if (code !== 'EBUSY' || attempt >= 50) throw error;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      await sleep(10);
     }
   }
 }
@@ -203,19 +203,19 @@ class V1Manager implements CgroupManager {
     return dir ? [...new Set(readPids(dir))] : [];
   }
 
-  freeze(): void {
-    freezeV1(this.freezerDir());
+  freeze(): Promise<void> {
+    return freezeV1(this.freezerDir());
   }
 
-  thaw(): void {
-    thawV1(this.freezerDir());
+  thaw(): Promise<void> {
+    return thawV1(this.freezerDir());
   }
 
-  isFrozen(): boolean {
+  async isFrozen(): Promise<boolean> {
     const dir = this.record.dirs.freezer;
     // The record names the dirs before they are made: a create killed in between left none.
     if (dir === undefined || readCgroupFileOrNull(dir, 'freezer.state') === null) return false;
-    return freezerState(dir) === 'FROZEN';
+    return (await freezerState(dir)) === 'FROZEN';
   }
 
   stats(): Stats {
@@ -231,8 +231,8 @@ class V1Manager implements CgroupManager {
     return dir === undefined ? 0 : (readKeyValues(dir, 'memory.oom_control').oom_kill ?? 0);
   }
 
-  destroy(): void {
-    for (const [key, dir] of Object.entries(this.record.dirs)) removeCgroup(this.record, key, dir);
+  async destroy(): Promise<void> {
+    for (const [key, dir] of Object.entries(this.record.dirs)) await removeCgroup(this.record, key, dir);
   }
 
   private freezerDir(): string {
@@ -297,16 +297,16 @@ class V2Manager implements CgroupManager {
     return [...new Set(readPids(this.dir))];
   }
 
-  freeze(): void {
-    freezeV2(this.dir);
+  freeze(): Promise<void> {
+    return freezeV2(this.dir);
   }
 
-  thaw(): void {
-    thawV2(this.dir);
+  thaw(): Promise<void> {
+    return thawV2(this.dir);
   }
 
-  isFrozen(): boolean {
-    return isFrozenV2(this.dir);
+  isFrozen(): Promise<boolean> {
+    return Promise.resolve(isFrozenV2(this.dir));
   }
 
   stats(): Stats {
@@ -319,8 +319,8 @@ class V2Manager implements CgroupManager {
     return readKeyValues(this.dir, 'memory.events').oom_kill ?? 0;
   }
 
-  destroy(): void {
-    removeCgroup(this.record, V2_KEY, this.dir);
+  destroy(): Promise<void> {
+    return removeCgroup(this.record, V2_KEY, this.dir);
   }
 
   // A controller works in a cgroup only when every ancestor lists it in cgroup.subtree_control.

@@ -7,7 +7,7 @@
 //     directly, which is what the systemd driver ends up with on disk).
 import * as path from 'node:path';
 
-import { configError } from '../runtime/errors';
+import { configError } from '../errors';
 
 export interface CgroupTarget {
   /** Absolute cgroup path (from the hierarchy root), or relative to the runtime's own cgroup. */

@@ -6,6 +6,8 @@ import type { LinuxResources } from '../spec/types';
 export interface ApplyContext {
   /** True for `tsrunc update` (runc: memory.checkBeforeUpdate applies only then). */
   update: boolean;
+  /** Where a controller reports what it left alone (a file this kernel lacks). */
+  warn?: (message: string) => void;
 }
 
 /** One controller of one layout. `dir` is the container's cgroup directory for it. */

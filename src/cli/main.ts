@@ -6,7 +6,8 @@
 import type { Argv } from 'yargs';
 import yargs from 'yargs/yargs';
 
-import { configureLogger, logger, type LoggerConfig, reportFatal } from '../util/log';
+import type { LoggerConfig } from '../util/log';
+import { cliLogger, setCliLogger } from './context';
 import type { CommandArgs, CommandModule } from './commands/common';
 
 export const VERSION = '0.1.0';
@@ -152,10 +153,10 @@ export async function runCli(rawArgv: string[]): Promise<number> {
     return 0;
   }
   // Before yargs, so that a flag error also reaches the --log file callers read.
-  configureLogger(loggerConfigFromFlags(globalArgs));
+  setCliLogger(loggerConfigFromFlags(globalArgs));
   const chosen = position < 0 ? undefined : COMMANDS.find((c) => c.name === argv[position]);
   if (position >= 0 && !chosen && !argv.includes('--help') && !argv.includes('-h')) {
-    reportFatal(`unknown command "${argv[position]}": see tsrunc --help`);
+    cliLogger().fatal(`unknown command "${argv[position]}": see tsrunc --help`);
     return 1;
   }
   let exitCode = 0;
@@ -174,7 +175,7 @@ export async function runCli(rawArgv: string[]): Promise<number> {
     });
     if (help) process.stdout.write(help.endsWith('\n') ? help : `${help}\n`);
   } catch (error) {
-    reportFatal(usageMessage(error));
+    cliLogger().fatal(usageMessage(error));
     return 1;
   }
   return exitCode;
@@ -276,7 +277,7 @@ function buildParser(
 
 async function runHandler(module: CommandModule, args: CommandArgs): Promise<number> {
   const debug = args.debug === true;
-  configureLogger({
+  setCliLogger({
     file: typeof args.log === 'string' && args.log !== '' ? args.log : undefined,
     format: args['log-format'] === 'json' ? 'json' : 'text',
     debug,
@@ -292,10 +293,10 @@ async function runHandler(module: CommandModule, args: CommandArgs): Promise<num
 
 function reportError(error: unknown, debug: boolean): void {
   if (!(error instanceof Error)) {
-    reportFatal(String(error));
+    cliLogger().fatal(String(error));
     return;
   }
-  reportFatal(error.message);
+  cliLogger().fatal(error.message);
   // A RuntimeError is a message for the user; anything else is a bug, whose stack helps.
-  if (debug && error.name !== 'RuntimeError' && error.stack) logger().debug(error.stack);
+  if (debug && error.name !== 'RuntimeError' && error.stack) cliLogger().debug(error.stack);
 }

@@ -4,6 +4,16 @@ import * as path from 'node:path';
 import type { SeccompCompileInput, SeccompCompiled } from '../plan/seccomp';
 import type { NativePlan, SyncRecord } from '../plan/types';
 
+/** A libuv poll of an fd on the event loop (addon: uv_poll_t). */
+export interface FdWatch {
+  /** Stop watching and free the handle; idempotent. The callback never runs after it. */
+  stop(): void;
+  /** Keep the event loop alive while watching (the default). */
+  ref(): void;
+  /** Do not keep the event loop alive for this watch. */
+  unref(): void;
+}
+
 export interface SpawnResult {
   /** Host pid of the stage-1 (intermediate) process; the parent reaps it. */
   intermediatePid: number;
@@ -55,6 +65,26 @@ export interface NativeBinding {
   /** mkfifo(3); Node has no binding for it. */
   mkfifo(fifoPath: string, mode: number): void;
   strerror(errno: number): string;
+  // Asynchronous waits (addon/async.cc): nothing here blocks.
+  /** pidfd_open(pid, 0): a close-on-exec fd naming that process; throws (code ESRCH) when gone. */
+  pidfdOpen(pid: number): number;
+  /** waitid(P_PIDFD, WEXITED|WNOHANG): null while it runs; once reaped, its exit code (128+N for
+   *  signal N) and the signal (0 when it exited). Throws (code ECHILD) for a non-child. */
+  pidfdReap(pidfd: number): { exitCode: number; signal: number } | null;
+  /** pidfd_send_signal; throws (code ESRCH) once the process has exited. */
+  pidfdSignal(pidfd: number, signo: number): void;
+  /** Call onEvent on the event loop each time fd is readable or hung up (level triggered). */
+  watchReadable(fd: number, onEvent: (status: number) => void): FdWatch;
+  /** flock(LOCK_EX or LOCK_SH | LOCK_NB): false when another open file description holds it. */
+  tryFlock(fd: number, exclusive: boolean): boolean;
+  unflock(fd: number): void;
+  /** One sync record if queued, 'eof' when every peer end is closed, null when none yet. */
+  syncTryRecv(fd: number): SyncRecord | 'eof' | null;
+  /** accept4 without waiting: a connected fd, or -1 when no connection is pending. */
+  acceptUnix(listenFd: number): number;
+  /** One fd sent with SCM_RIGHTS on a connection, null when nothing arrived yet; throws when
+   *  the peer closed without sending one. */
+  tryReceiveFd(connFd: number): number | null;
   // eBPF device filter (addon/bpf.cc), for the cgroup v2 devices controller.
   /** Open a directory O_RDONLY|O_DIRECTORY|O_CLOEXEC: a real fd (bpf(2) refuses O_PATH fds). */
   openDirectory(dirPath: string): number;

@@ -5,10 +5,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { native } from '../native';
-import { configError } from '../runtime/errors';
+import { configError } from '../errors';
 import { CAPABILITIES } from '../spec/capabilities';
 import { RLIMITS } from '../spec/rlimits';
-import { logger } from '../util/log';
 import type { Spec } from '../spec/types';
 import type { HostMount } from './host';
 import { CLONE, MS, NAMESPACES, PERSONALITY, S_IF } from './linux';
@@ -39,6 +38,8 @@ export interface PlanContext {
   /** /proc/self/cgroup of the runtime: the init starts in these cgroups. */
   cgroups: Map<string, string>;
   warn: (message: string) => void;
+  /** Debug lines (what the seccomp compiler skipped); none when not given. */
+  debug?: (message: string) => void;
   /** Compiles linux.seccomp; the addon's compileSeccomp when not given (tests inject one). */
   compileSeccomp?: SeccompCompiler;
   /** `tsrunc exec` into a running container (every namespace in `joins`). */
@@ -167,7 +168,7 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     seccomp: buildSeccomp(
       linux.seccomp,
       ctx.compileSeccomp ?? ((input) => native().compileSeccomp(input)),
-      (message) => logger().debug(message),
+      (message) => ctx.debug?.(message),
     ),
   };
   return {

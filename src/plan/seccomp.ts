@@ -2,7 +2,7 @@
 // plan's {filter, flags}. Every decision is made here, as runc makes it: action values with their
 // errno, rules whose action is the default one dropped, conditions on one argument split into
 // separate rules (OR), unknown syscall names skipped with a debug line.
-import { configError } from '../runtime/errors';
+import { configError } from '../errors';
 import type { LinuxSeccomp, LinuxSyscall, SeccompAction, SeccompOperator } from '../spec/types';
 import type { NativeSeccomp } from './types';
 

@@ -1,12 +1,17 @@
 // `create`: validate, plan, clone the init, drive the handshake, save the state. The init is
-// left blocked on the exec fifo until `start`. A create that fails at any step removes all it
-// made: the init and stage-1 processes, fds, the state dir.
+// left blocked on the exec fifo until `start`.
+//
+// Plan before acquire: everything that can fail for a reason the user can fix (the config, the
+// rootfs, cgroup controllers, namespace paths, the console socket, seccomp, capabilities, bind
+// sources) is checked and the whole launch plan built before the id is reserved or anything is
+// made, so a bad config leaves no trace by construction. From the reservation on, the create
+// holds the container's lock; a failure after it removes all it made: the init and stage-1
+// processes, fds, cgroups, mounts, the state dir.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { native } from '../native';
 import { type BuiltPlan, buildPlan, resolveRootfs } from '../plan/build';
-import { cgroupsForNewContainer, type CgroupManager } from '../cgroups';
+import { cgroupsForNewContainer, type CgroupManager, type NewContainerCgroups } from '../cgroups';
 import { lastCapability, readMountInfo } from '../plan/host';
 import type { Spec } from '../spec/types';
 import { loadConfig, validateConfig } from '../spec/validate';
@@ -21,46 +26,59 @@ import {
   validateContainerId,
   writeRecord,
 } from '../state/store';
-import { writeFileAtomic } from '../util/fs';
-import { logger } from '../util/log';
-import { configError, RuntimeError } from './errors';
+import { configError, RuntimeError } from '../errors';
+import { type CreateStep, requireAbsolute, type RuntimeContext } from './context';
 import { hookState, runHooks } from './hooks';
-import type { CreateOptions } from './options';
+import type { ContainerLock } from './locks';
 import { openNamespaceJoins } from './namespaces';
 import { runCreateHandshake } from './protocol';
+import type { ChildWatch } from './reaper';
 import { SpawnAttempt } from './spawn-attempt';
 import { connectConsoleSocket } from './console';
 import { sendSeccompListener } from './seccomp-listener';
 import { mountIdsAtOrBelow, unmountContainerMounts } from './shared-mounts';
+import { openStdio, type StdioMap } from './stdio';
+
+export interface CreateOptions {
+  id: string;
+  /** Absolute path of the bundle. */
+  bundle: string;
+  /** Absolute path of a unix socket that gets the pty master (process.terminal). */
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  /** The init's stdio and extra fds (fds of this process); /dev/null where not given. */
+  stdio?: StdioMap;
+}
 
 export interface CreatedContainer {
   record: ContainerRecord;
   spec: Spec;
+  /** The init, a child of this process: its exit, whenever it comes. */
+  init: ChildWatch;
 }
 
-export async function create(opts: CreateOptions): Promise<void> {
-  await createContainer(opts);
-}
-
-export async function createContainer(opts: CreateOptions): Promise<CreatedContainer> {
+export async function createContainer(ctx: RuntimeContext, opts: CreateOptions): Promise<CreatedContainer> {
   validateContainerId(opts.id);
-  const bundle = path.resolve(opts.bundle);
+  requireAbsolute('bundle', opts.bundle);
+  if (opts.consoleSocket !== undefined) requireAbsolute('--console-socket', opts.consoleSocket);
+  const bundle = path.normalize(opts.bundle);
   const loaded = loadConfig(bundle);
   const { spec, warnings } = validateConfig(loaded, { requireProcess: true });
-  for (const warning of warnings) logger().warn(warning);
+  for (const warning of warnings) ctx.logger.warn(warning);
   checkTerminalOptions(spec, opts);
-  checkPreservedFds(opts.preserveFds);
   const rootfs = resolveRootfs(spec, bundle);
 
-  const attempt = new CreateAttempt(opts, bundle, rootfs, spec);
-  reserveContainer(opts.root, attempt.record);
-  faultPoint('reserved');
+  const attempt = new CreateAttempt(ctx, opts, bundle, rootfs, spec);
   try {
+    attempt.prepare();
     await attempt.run();
-    return { record: attempt.record, spec };
+    return { record: attempt.record, spec, init: attempt.init() };
   } catch (error) {
-    attempt.abandon();
+    await attempt.abandon();
     throw error;
+  } finally {
+    attempt.releaseLock();
   }
 }
 
@@ -74,36 +92,8 @@ function checkTerminalOptions(spec: Spec, opts: CreateOptions): void {
   }
 }
 
-// Preserved fds are passed by our caller at 3..3+N-1. Node opens its own fds at startup (its
-// epoll instance first, then pipes and eventfds) at the lowest free numbers, so every fd the
-// caller passed lies below Node's epoll fd. An fd at or above it is Node's, and must not reach
-// the container. (FD_CLOEXEC cannot tell: Node sets it on fds 0-15 at startup.)
-function checkPreservedFds(count: number): void {
-  if (!Number.isInteger(count) || count < 0) throw new RuntimeError(`--preserve-fds: invalid count ${count}`);
-  if (count === 0) return;
-  let firstOwnFd = Infinity;
-  for (const name of fs.readdirSync('/proc/self/fd')) {
-    const fd = Number(name);
-    if (fd < firstOwnFd && readLinkOrNull(`/proc/self/fd/${name}`) === 'anon_inode:[eventpoll]')
-      firstOwnFd = fd;
-  }
-  for (let fd = 3; fd < 3 + count; fd++) {
-    if (readLinkOrNull(`/proc/self/fd/${fd}`) === null)
-      throw new RuntimeError(`--preserve-fds: fd ${fd} is not open`);
-    if (fd >= firstOwnFd) throw new RuntimeError(`--preserve-fds: fd ${fd} was not passed to tsrunc`);
-  }
-}
-
-function readLinkOrNull(link: string): string | null {
-  try {
-    return fs.readlinkSync(link);
-  } catch {
-    return null;
-  }
-}
-
-function nowRfc3339Nano(): string {
-  const iso = new Date().toISOString(); // 2026-11-22T06:35:16.388Z
+function nowRfc3339Nano(now: Date): string {
+  const iso = now.toISOString(); // 2026-11-22T06:35:16.388Z
   const extraNanos = String(process.hrtime.bigint() % 1_000_000n).padStart(6, '0');
   return `${iso.slice(0, 23)}${extraNanos}Z`;
 }
@@ -112,16 +102,21 @@ function nowRfc3339Nano(): string {
 class CreateAttempt extends SpawnAttempt {
   record: ContainerRecord;
   private readonly dir: string;
-  private cgroups: CgroupManager | null = null;
+  private cgroups: NewContainerCgroups | null = null;
+  private madeCgroups: CgroupManager | null = null;
+  private built: BuiltPlan | null = null;
+  private lock: ContainerLock | null = null;
+  private reserved = false;
 
   constructor(
+    ctx: RuntimeContext,
     private readonly opts: CreateOptions,
     bundle: string,
     rootfs: string,
     private readonly spec: Spec,
   ) {
-    super();
-    this.dir = stateDir(opts.root, opts.id);
+    super(ctx);
+    this.dir = stateDir(ctx.root, opts.id);
     this.record = {
       ociVersion: OCI_SPEC_VERSION,
       id: opts.id,
@@ -129,37 +124,69 @@ class CreateAttempt extends SpawnAttempt {
       initStartTime: '',
       bundle,
       rootfs,
-      created: nowRfc3339Nano(),
+      created: nowRfc3339Nano(ctx.clock.now()),
       owner: '',
       ...(spec.annotations ? { annotations: spec.annotations } : {}),
       phase: 'creating',
-      creatorPid: process.pid,
-      creatorStartTime: processStartTime(process.pid) ?? '',
       config: spec,
-      noPivot: opts.noPivot,
+      noPivot: opts.noPivot === true,
     };
   }
 
-  async run(): Promise<void> {
-    const n = native();
+  /** Everything that can fail for a reason the user can fix; nothing made yet but fds. */
+  prepare(): void {
     const hostMounts = readMountInfo();
     const cgroups = cgroupsForNewContainer(
       this.spec.linux?.cgroupsPath,
       this.opts.id,
-      this.opts.systemdCgroup,
+      this.ctx.systemdCgroup,
       hostMounts,
     );
     // A limit this host has no controller for fails the create before anything is made.
     cgroups.manager.requireControllers(this.spec.linux?.resources, { update: false });
+    this.cgroups = cgroups;
     // Recorded before the directories exist, so `delete --force` finds them after a crash.
     this.record.cgroups = cgroups.manager.record;
     if (!(this.spec.linux?.namespaces ?? []).some((ns) => ns.type === 'mount')) {
       this.record.mountsBeforeCreate = mountIdsAtOrBelow(this.record.rootfs, hostMounts);
     }
-    writeRecord(this.opts.root, this.record);
-    this.cgroups = cgroups.manager;
-    cgroups.manager.create();
-    faultPoint('cgroups');
+    const consoleSocketFd = this.opts.consoleSocket
+      ? this.keep(connectConsoleSocket(this.ctx.native, this.opts.consoleSocket))
+      : -1;
+    const joins = openNamespaceJoins(this.ctx.native, this.spec.linux?.namespaces ?? [], (fd) =>
+      this.keep(fd),
+    );
+    const stdio = openStdio(this.opts.stdio, (fd) => this.keep(fd));
+    this.built = buildPlan(this.spec, {
+      id: this.opts.id,
+      bundle: this.record.bundle,
+      noPivot: this.opts.noPivot === true,
+      noNewKeyring: this.opts.noNewKeyring === true,
+      stdio,
+      consoleSocketFd,
+      // The exec fifo is made once the id is reserved; its fd goes into the plan then.
+      execFifoFd: -1,
+      joins,
+      lastCap: lastCapability(),
+      hostMounts,
+      cgroups: cgroups.paths,
+      warn: (message) => this.ctx.logger.warn(message),
+      debug: (message) => this.ctx.logger.debug(message),
+    });
+  }
+
+  async run(): Promise<void> {
+    const n = this.ctx.native;
+    const built = this.built!;
+    const cgroups = this.cgroups!.manager;
+    this.lock = reserveContainer(this.ctx.root, this.record, n, (dir) =>
+      this.ctx.locks.lockNewDir(dir, this.opts.id),
+    );
+    this.reserved = true;
+    await this.step('reserved');
+    this.madeCgroups = cgroups;
+    await cgroups.create();
+    await this.step('cgroups');
     const fifoPath = path.join(this.dir, EXEC_FIFO);
     n.mkfifo(fifoPath, 0o600);
     const rootUid = hostIdOfRoot(this.spec.linux?.uidMappings);
@@ -167,72 +194,66 @@ class CreateAttempt extends SpawnAttempt {
     // The init opens the fifo as the container's user, in its user namespace.
     fs.chownSync(fifoPath, rootUid, rootGid);
     fs.chmodSync(fifoPath, 0o622);
-    faultPoint('fifo');
+    await this.step('fifo');
     // An O_PATH fd of the fifo itself, not of the state dir: until `start` the init holds it,
     // and through /proc/<init>/fd a process that may ptrace the init would reach only the fifo.
     const execFifoFd = this.keep(n.openPath(fifoPath, false));
-    const consoleSocketFd = this.opts.consoleSocket
-      ? this.keep(connectConsoleSocket(this.opts.consoleSocket))
-      : -1;
-    const joins = openNamespaceJoins(this.spec.linux?.namespaces ?? [], (fd) => this.keep(fd));
+    built.plan.execFifoFd = execFifoFd;
 
-    const built = buildPlan(this.spec, {
-      id: this.opts.id,
-      bundle: this.record.bundle,
-      noPivot: this.opts.noPivot,
-      noNewKeyring: this.opts.noNewKeyring,
-      preserveFds: this.opts.preserveFds,
-      consoleSocketFd,
-      execFifoFd,
-      joins,
-      lastCap: lastCapability(),
-      hostMounts,
-      cgroups: cgroups.paths,
-      warn: (message) => logger().warn(message),
-    });
-
-    const syncFd = this.spawned(n.spawnInit(built.plan));
-    faultPoint('spawned');
-    // The children hold their own copies now.
-    for (const join of joins) this.release(join.fd);
-    if (consoleSocketFd >= 0) this.release(consoleSocketFd);
+    const spawned = n.spawnInit(built.plan);
+    // Stage 1 holds its own copies of the fds the plan hands over: ours go.
+    this.closeAll();
+    const syncFd = this.spawned(spawned);
+    await this.step('spawned');
 
     await runCreateHandshake(n, syncFd, built, {
-      onIntermediateReady: (pid) => {
+      onIntermediateReady: async (pid) => {
         // Before stage 1 unshares the cgroup namespace and clones the init, which inherits it.
-        cgroups.manager.join(pid);
+        cgroups.join(pid);
         this.writeIdMappings(pid, built);
-        faultPoint('idmaps');
+        await this.step('idmaps');
       },
       onInitPid: (pid) => this.adoptInit(pid),
       onRunCreateHooks: () => this.runCreateHooks(),
       onSeccompListener: (fd) =>
-        sendSeccompListener(this.spec.linux?.seccomp ?? {}, fd, this.record, 'creating', this.childPid),
+        sendSeccompListener(n, this.spec.linux?.seccomp ?? {}, fd, this.record, 'creating', this.childPid),
     });
-    faultPoint('ready');
+    await this.step('ready');
 
     // Limits apply once the rootfs is built (device nodes made) and before the process runs.
-    cgroups.manager.apply(this.spec.linux?.resources, { update: false });
+    cgroups.apply(this.spec.linux?.resources, { update: false, warn: (m) => this.ctx.logger.warn(m) });
     this.record.phase = 'created';
-    writeRecord(this.opts.root, this.record);
-    faultPoint('saved');
-    if (this.opts.pidFile) writePidFile(path.resolve(this.opts.pidFile), this.childPid);
-    this.release(syncFd);
-    this.release(execFifoFd);
+    writeRecord(this.ctx.root, this.record);
+    await this.step('saved');
+    this.closeAll();
   }
 
-  /** Undo everything: kill the children, close fds, remove the state dir. */
-  abandon(): void {
-    this.abandonProcesses();
-    for (const failure of unmountContainerMounts(this.record)) {
-      logger().warn(`cleanup after a failed create: unmount ${failure}`);
+  init(): ChildWatch {
+    return this.child!;
+  }
+
+  /** Undo everything: kill the children, close fds, unmount, remove cgroups and the state dir. */
+  async abandon(): Promise<void> {
+    await this.abandonProcesses();
+    if (!this.reserved) return;
+    for (const failure of unmountContainerMounts(this.ctx.native, this.record)) {
+      this.ctx.logger.warn(`cleanup after a failed create: unmount ${failure}`);
     }
     try {
-      this.cgroups?.destroy();
+      await this.madeCgroups?.destroy();
     } catch (error) {
-      logger().warn(`cleanup after a failed create: ${(error as Error).message}`);
+      this.ctx.logger.warn(`cleanup after a failed create: ${(error as Error).message}`);
     }
-    removeContainerDir(this.opts.root, this.opts.id);
+    removeContainerDir(this.ctx.root, this.opts.id);
+  }
+
+  releaseLock(): void {
+    this.lock?.release();
+    this.lock = null;
+  }
+
+  private step(step: CreateStep): Promise<void> | void {
+    return this.ctx.onCreateStep?.(step, this.opts.id);
   }
 
   private writeIdMappings(pid: number, built: BuiltPlan): void {
@@ -249,18 +270,20 @@ class CreateAttempt extends SpawnAttempt {
     }
   }
 
-  private adoptInit(pid: number): void {
+  private async adoptInit(pid: number): Promise<void> {
     this.adoptChild(pid);
+    // Stage 1 exits right after sending the pid (the init waits for that): reap it now.
+    await this.intermediateGone();
     this.record.initPid = pid;
     this.record.initStartTime = processStartTime(pid) ?? '';
     // Saved now so that a create killed from here on leaves a record `delete --force` can use.
-    writeRecord(this.opts.root, this.record);
-    faultPoint('initpid');
+    writeRecord(this.ctx.root, this.record);
+    await this.step('initpid');
   }
 
   private async runCreateHooks(): Promise<void> {
     const hooks = this.spec.hooks ?? {};
-    faultPoint('hooks');
+    await this.step('hooks');
     const state = hookState(this.record, 'creating', this.childPid);
     // prestart (deprecated) runs at the same point as createRuntime, as runc does.
     await runHooks('prestart', hooks.prestart, state, {});
@@ -272,33 +295,4 @@ class CreateAttempt extends SpawnAttempt {
 function hostIdOfRoot(mappings: { containerID: number; hostID: number; size: number }[] | undefined): number {
   const mapping = mappings?.find((m) => m.containerID === 0);
   return mapping ? mapping.hostID : 0;
-}
-
-/**
- * The steps of `create` a test can stop at, in order: the state dir reserved, the cgroups made,
- * the exec fifo made, stage 1 spawned, the id maps written (and stage 1 in the cgroups), the init
- * pid recorded, the create hooks point (before the hooks run), InitReady received (state not yet
- * `created`), state `created` saved (pid file not yet written).
- */
-type FaultStep =
-  'reserved' | 'cgroups' | 'fifo' | 'spawned' | 'idmaps' | 'initpid' | 'hooks' | 'ready' | 'saved';
-
-/**
- * Fault injection, for tests only: with TSRUNC_FAULT_STOP=<step> in the environment, create
- * stops itself (SIGSTOP) right after that step, so a test can look at the half-made container
- * and SIGKILL it there (or SIGCONT it to let it go on). Unset, it does nothing: one environment
- * lookup per step, in the create path only.
- */
-function faultPoint(step: FaultStep): void {
-  if (process.env.TSRUNC_FAULT_STOP === step) process.kill(process.pid, 'SIGSTOP');
-}
-
-function writePidFile(file: string, pid: number): void {
-  try {
-    writeFileAtomic(file, String(pid));
-  } catch (error) {
-    throw new RuntimeError(
-      `--pid-file: cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`,
-    );
-  }
 }

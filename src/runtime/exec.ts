@@ -4,123 +4,106 @@
 // namespace, with the process's user, capabilities, rlimits, no_new_privs and the container's
 // seccomp filter, as the init got them. The process is our child: without --detach we pass our
 // stdio, forward signals and return its exit code.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-
 import { cgroupsOf } from '../cgroups';
-import { native } from '../native';
 import { buildPlan } from '../plan/build';
 import { lastCapability } from '../plan/host';
 import { NAMESPACES } from '../plan/linux';
 import { parseIdFlag } from '../spec/ids';
 import type { Process, Spec } from '../spec/types';
 import { validateConfig } from '../spec/validate';
-import {
-  type ContainerRecord,
-  containerStatus,
-  processAlive,
-  readRecord,
-  validateContainerId,
-} from '../state/store';
-import { writeFileAtomic } from '../util/fs';
-import { logger } from '../util/log';
-import { ConsoleSocket, type ConsoleProxy, connectConsoleSocket, proxyConsole } from './console';
-import { CONTAINER_NOT_RUNNING, RuntimeError } from './errors';
+import { type ContainerRecord, processAlive, readRecord, validateContainerId } from '../state/store';
+import { CONTAINER_NOT_RUNNING, RuntimeError } from '../errors';
+import { connectConsoleSocket } from './console';
+import { requireAbsolute, type RuntimeContext } from './context';
+import { withContainerLock } from './lifecycle';
 import { openNamespaceJoins } from './namespaces';
-import type { GlobalOptions } from './options';
 import { runCreateHandshake } from './protocol';
+import type { ChildWatch } from './reaper';
 import { sendSeccompListener } from './seccomp-listener';
 import { SpawnAttempt } from './spawn-attempt';
-import { waitForExit } from './wait';
+import { containerStatus } from './status';
+import { openStdio, type StdioMap } from './stdio';
 
-export interface ExecOptions extends GlobalOptions {
+export interface ExecOptions {
   id: string;
-  /** --process: a JSON runtime-spec Process; otherwise built from the container's process. */
-  processFile?: string;
-  /** The command and its arguments (ignored with --process). */
+  /** A whole runtime-spec Process (runc's --process); otherwise built from the container's. */
+  process?: Process;
+  /** The command and its arguments (ignored with `process`). */
   args: string[];
-  tty: boolean;
+  tty?: boolean;
+  /** Absolute path of a unix socket that gets the pty master (with a terminal). */
   consoleSocket?: string;
-  detach: boolean;
-  pidFile?: string;
   cwd?: string;
   /** KEY=VALUE entries added to (or replacing those of) the container's environment. */
-  env: string[];
-  /** --user uid[:gid], numbers only. */
+  env?: string[];
+  /** uid[:gid], numbers only. */
   user?: string;
-  additionalGids: number[];
+  additionalGids?: number[];
   /** Capabilities added to the bounding, effective and permitted sets (never inheritable). */
-  caps: string[];
-  noNewPrivs: boolean;
-  preserveFds: number;
+  caps?: string[];
+  noNewPrivs?: boolean;
   processLabel?: string;
   apparmor?: string;
   /** Exec into a paused container too. */
-  ignorePaused: boolean;
+  ignorePaused?: boolean;
+  /** The process's stdio and extra fds (fds of this process); /dev/null where not given. */
+  stdio?: StdioMap;
 }
 
-/** Returns the process's exit code (0 with --detach once it runs). */
-export async function exec(opts: ExecOptions): Promise<number> {
-  validateContainerId(opts.id);
-  const rec = readRecord(opts.root, opts.id);
-  const status = containerStatus(opts.root, rec);
-  if (status === 'stopped' || status === 'creating')
-    throw new RuntimeError('cannot exec in a stopped container');
-  if (status === 'paused' && !opts.ignorePaused) throw new RuntimeError('cannot exec in a paused container');
-  const process = execProcess(rec, opts);
-  const spec = execSpec(rec, process);
-  checkTerminal(process, opts);
+export interface ExecProcess {
+  pid: number;
+  /** The process is a child of this process: its exit, whenever it comes. */
+  exit: ChildWatch;
+}
 
-  // In the foreground without a console socket, a terminal is ours to proxy (as runc does).
-  const ownConsole = process.terminal && !opts.consoleSocket && !opts.detach ? new ConsoleSocket() : null;
-  const attempt = new ExecAttempt();
-  let proxy: ConsoleProxy | null = null;
-  let pid: number;
-  try {
-    pid = await attempt.run(rec, spec, { ...opts, consoleSocket: ownConsole?.path ?? opts.consoleSocket });
-    if (ownConsole) proxy = proxyConsole(ownConsole.receiveMaster());
-  } catch (error) {
-    attempt.abandon();
-    throw error;
-  } finally {
-    ownConsole?.close();
-  }
-  if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(pid));
-  if (opts.detach) return 0;
-  const exitCode = await waitForExit(pid);
-  await proxy?.finish();
-  return exitCode;
+/** Start a process in a running container; it runs once this resolves. */
+export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<ExecProcess> {
+  validateContainerId(opts.id);
+  if (opts.consoleSocket !== undefined) requireAbsolute('--console-socket', opts.consoleSocket);
+  // Locked for the set-up only: the container must not be deleted or paused under it.
+  return withContainerLock(ctx, opts.id, async () => {
+    const rec = readRecord(ctx.root, opts.id);
+    const status = await containerStatus(ctx, rec, { lockHeld: true });
+    if (status === 'stopped' || status === 'creating')
+      throw new RuntimeError('cannot exec in a stopped container');
+    if (status === 'paused' && !opts.ignorePaused)
+      throw new RuntimeError('cannot exec in a paused container');
+    const process = execProcess(rec, opts);
+    const spec = execSpec(ctx, rec, process);
+    checkTerminal(process, opts);
+    const attempt = new ExecAttempt(ctx);
+    try {
+      const exit = await attempt.run(rec, spec, opts);
+      return { pid: exit.pid, exit };
+    } catch (error) {
+      await attempt.abandon();
+      throw error;
+    }
+  });
 }
 
 /** The process to run: --process as given, or the container's process with the flags applied. */
 function execProcess(rec: ContainerRecord, opts: ExecOptions): Process {
-  if (opts.processFile) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(fs.readFileSync(opts.processFile, 'utf8'));
-    } catch (error) {
-      throw new RuntimeError(`--process: cannot read ${opts.processFile}: ${(error as Error).message}`);
-    }
-    return parsed as Process;
-  }
+  if (opts.process) return structuredClone(opts.process);
   const base: Process = structuredClone((rec.config as Spec).process ?? { cwd: '/' });
   if (opts.args.length === 0) throw new RuntimeError('exec: no command given (args or --process)');
-  const process: Process = { ...base, args: opts.args, terminal: opts.tty };
+  const process: Process = { ...base, args: opts.args, terminal: opts.tty === true };
   delete process.commandLine;
   if (opts.cwd !== undefined) process.cwd = opts.cwd;
-  if (opts.env.length > 0) process.env = mergeEnv(base.env ?? [], opts.env);
+  if (opts.env && opts.env.length > 0) process.env = mergeEnv(base.env ?? [], opts.env);
   if (opts.user !== undefined) {
     const { uid, gid } = parseUser(opts.user);
     process.user = { ...(base.user ?? { uid: 0, gid: 0 }), uid, ...(gid !== undefined ? { gid } : {}) };
   }
-  if (opts.additionalGids.length > 0) {
+  if (opts.additionalGids && opts.additionalGids.length > 0) {
     process.user = { ...(process.user ?? { uid: 0, gid: 0 }), additionalGids: opts.additionalGids };
   }
-  if (opts.caps.length > 0) {
+  const addedCaps = opts.caps ?? [];
+  if (addedCaps.length > 0) {
     // CVE-2022-29162: never the inheritable set (nor, without it, the ambient one).
     const caps = { ...(base.capabilities ?? {}) };
     for (const set of ['bounding', 'effective', 'permitted'] as const) {
-      caps[set] = [...new Set([...(caps[set] ?? []), ...opts.caps])];
+      caps[set] = [...new Set([...(caps[set] ?? []), ...addedCaps])];
     }
     process.capabilities = caps;
   }
@@ -149,7 +132,7 @@ function parseUser(user: string): { uid: number; gid?: number } {
  * /proc/<pid>/ns files, and nothing that belongs to making the container (sysctls, hostname,
  * time offsets, hooks): validated like a config, errors naming the process field.
  */
-function execSpec(rec: ContainerRecord, process: Process): Spec {
+function execSpec(ctx: RuntimeContext, rec: ContainerRecord, process: Process): Spec {
   const config = rec.config as Spec;
   const linux = config.linux ?? {};
   const candidate: Spec = {
@@ -175,7 +158,7 @@ function execSpec(rec: ContainerRecord, process: Process): Spec {
     const { spec, warnings } = validateConfig(JSON.parse(JSON.stringify(candidate)), {
       requireProcess: true,
     });
-    for (const warning of warnings) logger().warn(warning.replace(/^config\.json: /, 'exec: '));
+    for (const warning of warnings) ctx.logger.warn(warning.replace(/^config\.json: /, 'exec: '));
     return spec;
   } catch (error) {
     if (error instanceof RuntimeError)
@@ -185,8 +168,8 @@ function execSpec(rec: ContainerRecord, process: Process): Spec {
 }
 
 function checkTerminal(process: Process, opts: ExecOptions): void {
-  if (process.terminal === true && opts.detach && !opts.consoleSocket) {
-    throw new RuntimeError('exec: a detached process with a terminal needs --console-socket');
+  if (process.terminal === true && !opts.consoleSocket) {
+    throw new RuntimeError('exec: a process with a terminal needs --console-socket');
   }
   if (process.terminal !== true && opts.consoleSocket) {
     throw new RuntimeError('--console-socket is only for a process with a terminal (--tty)');
@@ -195,44 +178,49 @@ function checkTerminal(process: Process, opts: ExecOptions): void {
 
 /** One exec, with what it has acquired so far, so that `abandon` can undo it. */
 class ExecAttempt extends SpawnAttempt {
-  async run(rec: ContainerRecord, spec: Spec, opts: ExecOptions): Promise<number> {
-    const n = native();
-    const joins = openNamespaceJoins(spec.linux?.namespaces ?? [], (fd) => this.keep(fd));
+  async run(rec: ContainerRecord, spec: Spec, opts: ExecOptions): Promise<ChildWatch> {
+    const n = this.ctx.native;
+    const joins = openNamespaceJoins(n, spec.linux?.namespaces ?? [], (fd) => this.keep(fd));
     // The namespace files are the init's only while it is alive: a recycled pid would hand us
     // another process's namespaces.
     if (!processAlive(rec.initPid, rec.initStartTime)) throw new RuntimeError(CONTAINER_NOT_RUNNING);
-    const consoleSocketFd = opts.consoleSocket ? this.keep(connectConsoleSocket(opts.consoleSocket)) : -1;
+    const consoleSocketFd = opts.consoleSocket ? this.keep(connectConsoleSocket(n, opts.consoleSocket)) : -1;
+    const stdio = openStdio(opts.stdio, (fd) => this.keep(fd));
     const built = buildPlan(spec, {
       id: rec.id,
       bundle: rec.bundle,
       noPivot: false,
       noNewKeyring: false,
-      preserveFds: opts.preserveFds,
+      stdio,
       consoleSocketFd,
       execFifoFd: -1,
       joins,
       lastCap: lastCapability(),
       hostMounts: [],
       cgroups: new Map(),
-      warn: (message) => logger().warn(message),
+      warn: (message) => this.ctx.logger.warn(message),
+      debug: (message) => this.ctx.logger.debug(message),
       execMode: true,
     });
-    const syncFd = this.spawned(n.spawnInit(built.plan));
-    for (const join of joins) this.release(join.fd);
-    if (consoleSocketFd >= 0) this.release(consoleSocketFd);
+    const spawned = n.spawnInit(built.plan);
+    this.closeAll();
+    const syncFd = this.spawned(spawned);
     const cgroups = cgroupsOf(rec);
     await runCreateHandshake(n, syncFd, built, {
       onIntermediateReady: (pid) => cgroups?.join(pid),
-      onInitPid: (pid) => this.adoptChild(pid),
+      onInitPid: async (pid) => {
+        this.adoptChild(pid);
+        await this.intermediateGone();
+      },
       onRunCreateHooks: async () => {},
       onSeccompListener: (fd) =>
-        sendSeccompListener(spec.linux?.seccomp ?? {}, fd, rec, 'running', this.childPid),
+        sendSeccompListener(n, spec.linux?.seccomp ?? {}, fd, rec, 'running', this.childPid),
     });
-    this.release(syncFd);
-    return this.childPid;
+    this.closeAll();
+    return this.child!;
   }
 
-  abandon(): void {
-    this.abandonProcesses();
+  abandon(): Promise<void> {
+    return this.abandonProcesses();
   }
 }

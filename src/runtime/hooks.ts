@@ -13,8 +13,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import type { ContainerRecord } from '../state/store';
-import { logger } from '../util/log';
-import { RuntimeError } from './errors';
+import type { Logger } from '../util/log';
+import { RuntimeError } from '../errors';
 
 export type HookKind =
   'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
@@ -86,6 +86,7 @@ export async function runHooks(
  * and each failure is logged as a warning.
  */
 export async function runHooksWarnOnly(
+  log: Logger,
   kind: HookKind,
   hooks: Hook[] | undefined,
   state: object,
@@ -97,7 +98,7 @@ export async function runHooksWarnOnly(
     try {
       await runOneHook(kind, i, hooks[i], input, opts);
     } catch (error) {
-      logger().warn((error as Error).message);
+      log.warn((error as Error).message);
     }
   }
 }

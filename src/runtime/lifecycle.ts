@@ -4,10 +4,8 @@
 import * as fs from 'node:fs';
 
 import {
-  containerStatus,
-  listIds,
-  ociState,
   type ContainerRecord,
+  listIds,
   type OciState,
   processAlive,
   processStartTime,
@@ -16,25 +14,28 @@ import {
   validateContainerId,
 } from '../state/store';
 import { type CgroupManager, cgroupsOf } from '../cgroups';
-import { CONTAINER_NOT_EXIST, CONTAINER_NOT_RUNNING, NO_SUCH_PROCESS, RuntimeError } from './errors';
+import { CONTAINER_NOT_EXIST, CONTAINER_NOT_RUNNING, NO_SUCH_PROCESS, RuntimeError } from '../errors';
+import type { RuntimeContext } from './context';
+import { waitReadable } from './fd-wait';
 import { type Hook, hookState, runHooksWarnOnly } from './hooks';
-import type { GlobalOptions } from './options';
+import type { ContainerLock } from './locks';
 import { unmountContainerMounts } from './shared-mounts';
 import { parseSignal } from './signals';
+import { containerState, containerStatus } from './status';
 
 /** How long delete waits for a SIGKILLed process to go (runc: 100 x 100ms). */
 const KILL_WAIT_MS = 10_000;
 const SIGKILL = 9;
 
-export function state(g: GlobalOptions, id: string): OciState {
-  return ociState(g.root, readRecord(g.root, id));
+export async function state(ctx: RuntimeContext, id: string): Promise<OciState> {
+  return containerState(ctx, readRecord(ctx.root, id));
 }
 
-export function list(g: GlobalOptions): OciState[] {
+export async function list(ctx: RuntimeContext): Promise<OciState[]> {
   const states: OciState[] = [];
-  for (const id of listIds(g.root)) {
+  for (const id of listIds(ctx.root)) {
     try {
-      states.push(ociState(g.root, readRecord(g.root, id)));
+      states.push(await containerState(ctx, readRecord(ctx.root, id)));
     } catch (error) {
       // Deleted while we were listing: it simply is not there any more.
       if (!isNotExist(error)) throw error;
@@ -43,52 +44,105 @@ export function list(g: GlobalOptions): OciState[] {
   return states;
 }
 
-export async function kill(
-  g: GlobalOptions,
+/** Run `operation` holding the container's lock (see locks.ts). */
+export async function withContainerLock<T>(
+  ctx: RuntimeContext,
   id: string,
-  signal: string | undefined,
-  all: boolean,
-): Promise<void> {
-  const rec = readRecord(g.root, id);
-  const signo = parseSignal(signal);
-  const status = containerStatus(g.root, rec);
-  if (all) {
-    // As runc: nothing left to signal in a stopped container is not an error for --all.
-    if (status !== 'stopped') signalAllProcesses(rec, signo);
-    return;
+  operation: (lock: ContainerLock) => Promise<T>,
+  busyMessage?: string,
+): Promise<T> {
+  validateContainerId(id);
+  const lock = await ctx.locks.acquire(ctx.root, id, { timeoutMs: ctx.lockTimeoutMs, busyMessage });
+  try {
+    return await operation(lock);
+  } finally {
+    lock.release();
   }
-  if (status === 'stopped' || rec.initPid <= 0) throw new RuntimeError(CONTAINER_NOT_RUNNING);
-  signalProcess(rec.initPid, rec.initStartTime, signo);
 }
 
-export async function deleteContainer(g: GlobalOptions, id: string, force: boolean): Promise<void> {
+export async function kill(
+  ctx: RuntimeContext,
+  id: string,
+  signal: string | number | undefined,
+  all: boolean,
+): Promise<void> {
+  const signo = typeof signal === 'number' ? signal : parseSignal(signal);
+  await withContainerLock(ctx, id, async () => {
+    const rec = readRecord(ctx.root, id);
+    const status = await containerStatus(ctx, rec, { lockHeld: true });
+    if (all) {
+      // As runc: nothing left to signal in a stopped container is not an error for --all.
+      if (status !== 'stopped') await signalAllProcesses(rec, signo);
+      return;
+    }
+    if (status === 'stopped' || rec.initPid <= 0) throw new RuntimeError(CONTAINER_NOT_RUNNING);
+    signalProcess(rec.initPid, rec.initStartTime, signo);
+  });
+}
+
+export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): Promise<void> {
   validateContainerId(id);
+  if (!force) await refuseUnlessStopped(ctx, id);
   let rec: ContainerRecord;
+  let lock: ContainerLock;
   try {
-    rec = readRecord(g.root, id);
+    // A create in progress holds the lock until it is done: delete waits for it (bounded), and
+    // never kills the process that is creating (it may be a shim serving other containers).
+    lock = await ctx.locks.acquire(ctx.root, id, {
+      timeoutMs: ctx.lockTimeoutMs,
+      busyMessage: `cannot delete container ${id}: another operation on it (a create?) still holds its lock`,
+    });
   } catch (error) {
     // As runc: `delete --force` of a container that is not there succeeds.
     if (force && isNotExist(error)) return;
     throw error;
   }
-  const status = containerStatus(g.root, rec);
-  // The runtime-spec: deleting a container that is not stopped is an error and changes nothing.
-  // That includes a created one, which runc 1.1 kills and deletes instead (README notes).
-  if (!force && status !== 'stopped') {
-    throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
+  try {
+    try {
+      rec = readRecord(ctx.root, id);
+    } catch (error) {
+      if (force && isNotExist(error)) return;
+      throw error;
+    }
+    const status = await containerStatus(ctx, rec, { lockHeld: true });
+    // The runtime-spec: deleting a container that is not stopped is an error and changes nothing.
+    // That includes a created one, which runc 1.1 kills and deletes instead (README notes).
+    if (!force && status !== 'stopped') {
+      throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    await destroyContainer(ctx, rec);
+  } finally {
+    lock.release();
   }
-  if (status === 'creating') rec = await stopCreator(g, rec);
-  const cgroups = cgroupsOf(rec);
-  await killAllAndWait(rec, cgroups);
-  cgroups?.destroy();
-  const stuck = unmountContainerMounts(rec);
-  if (stuck.length > 0) throw new RuntimeError(`cannot unmount the container's mounts: ${stuck.join('; ')}`);
-  removeContainerDir(g.root, id);
   // Poststop hooks run after the container is deleted, before delete returns (runtime-spec).
   // A create that never finished has no hooks to honour.
   if (rec.phase === 'created') {
-    await runHooksWarnOnly('poststop', poststopHooks(rec.config), hookState(rec, 'stopped', rec.initPid), {});
+    await runHooksWarnOnly(
+      ctx.logger,
+      'poststop',
+      poststopHooks(rec.config),
+      hookState(rec, 'stopped', rec.initPid),
+      {},
+    );
   }
+}
+
+/** A plain delete of a container that is not stopped fails at once, without waiting for the
+ *  lock of a create in progress (it is checked again under the lock). */
+async function refuseUnlessStopped(ctx: RuntimeContext, id: string): Promise<void> {
+  const status = await containerStatus(ctx, readRecord(ctx.root, id));
+  if (status !== 'stopped')
+    throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
+}
+
+/** Kill everything, remove the cgroups, the container's own mounts and the state dir. */
+async function destroyContainer(ctx: RuntimeContext, rec: ContainerRecord): Promise<void> {
+  const cgroups = cgroupsOf(rec);
+  await killAllAndWait(ctx, rec, cgroups);
+  await cgroups?.destroy();
+  const stuck = unmountContainerMounts(ctx.native, rec);
+  if (stuck.length > 0) throw new RuntimeError(`cannot unmount the container's mounts: ${stuck.join('; ')}`);
+  removeContainerDir(ctx.root, rec.id);
 }
 
 /**
@@ -96,30 +150,20 @@ export async function deleteContainer(g: GlobalOptions, id: string, force: boole
  * init is gone and the cgroups are empty. Its state is then `stopped`; the cgroups and the
  * state dir stay for `delete`.
  */
-export async function stopContainer(rec: ContainerRecord): Promise<void> {
-  await killAllAndWait(rec, cgroupsOf(rec));
+export async function stopContainer(ctx: RuntimeContext, rec: ContainerRecord): Promise<void> {
+  await killAllAndWait(ctx, rec, cgroupsOf(rec));
 }
 
-async function killAllAndWait(rec: ContainerRecord, cgroups: CgroupManager | null): Promise<void> {
+async function killAllAndWait(
+  ctx: RuntimeContext,
+  rec: ContainerRecord,
+  cgroups: CgroupManager | null,
+): Promise<void> {
   // Everything in the container's cgroups goes, not only the init: without a pid namespace of
   // its own, the init's death does not take the other processes with it.
-  if (cgroups) killCgroupProcesses(cgroups, SIGKILL);
-  await killAndWait(rec.initPid, rec.initStartTime);
+  if (cgroups) await killCgroupProcesses(cgroups, SIGKILL);
+  await killAndWait(ctx, rec.initPid, rec.initStartTime);
   if (cgroups) await waitUntilEmpty(cgroups);
-}
-
-/**
- * `delete --force` while a create is still running: kill that tsrunc, then take the record it
- * left, which may name an init it started after we first read it.
- */
-async function stopCreator(g: GlobalOptions, rec: ContainerRecord): Promise<ContainerRecord> {
-  await killAndWait(rec.creatorPid, rec.creatorStartTime);
-  try {
-    return readRecord(g.root, rec.id);
-  } catch (error) {
-    if (isNotExist(error)) return rec; // it cleaned up after itself
-    throw error;
-  }
 }
 
 function signalProcess(pid: number, startTime: string, signo: number): void {
@@ -134,7 +178,7 @@ function signalProcess(pid: number, startTime: string, signo: number): void {
 }
 
 /** Signal every process in the cgroups; a frozen container is thawed so SIGKILL can finish. */
-function killCgroupProcesses(cgroups: CgroupManager, signo: number): void {
+async function killCgroupProcesses(cgroups: CgroupManager, signo: number): Promise<void> {
   for (const pid of cgroups.pids()) {
     try {
       process.kill(pid, signo);
@@ -142,7 +186,7 @@ function killCgroupProcesses(cgroups: CgroupManager, signo: number): void {
       // exited meanwhile
     }
   }
-  if (signo === SIGKILL && cgroups.isFrozen()) cgroups.thaw();
+  if (signo === SIGKILL && (await cgroups.isFrozen())) await cgroups.thaw();
 }
 
 async function waitUntilEmpty(cgroups: CgroupManager): Promise<void> {
@@ -157,7 +201,7 @@ async function waitUntilEmpty(cgroups: CgroupManager): Promise<void> {
  * `kill --all`: every process in the container's cgroups. (A record without cgroups, from
  * before they were kept, falls back to the init's pid namespace.)
  */
-function signalAllProcesses(rec: ContainerRecord, signo: number): void {
+async function signalAllProcesses(rec: ContainerRecord, signo: number): Promise<void> {
   const cgroups = cgroupsOf(rec);
   if (cgroups) return killCgroupProcesses(cgroups, signo);
   if (rec.initPid <= 0 || !processAlive(rec.initPid, rec.initStartTime)) return;
@@ -193,18 +237,31 @@ function signalQuietly(pid: number, startTime: string, signo: number): void {
 
 /**
  * SIGKILL the process (if it is still the one recorded) and wait until it has exited. It may not
- * be our child, so "exited" is read from /proc: gone, a zombie, or a different start time.
+ * be our child (the CLI deletes what another process created), so the wait is on a pidfd, which
+ * turns readable when the process exits, whoever its parent is.
  */
-async function killAndWait(pid: number, startTime: string): Promise<void> {
+async function killAndWait(ctx: RuntimeContext, pid: number, startTime: string): Promise<void> {
   if (!processAlive(pid, startTime)) return;
-  signalQuietly(pid, startTime, SIGKILL);
-  const deadline = Date.now() + KILL_WAIT_MS;
-  let pause = 5;
-  while (processAlive(pid, startTime)) {
-    if (Date.now() > deadline)
+  let pidfd: number;
+  try {
+    pidfd = ctx.native.pidfdOpen(pid);
+  } catch {
+    return; // gone since the check
+  }
+  try {
+    // The pidfd names one process for good: if it is still the recorded one now, it is the one
+    // we kill and wait for (a pid recycled before the open shows another start time).
+    if (processStartTime(pid) !== startTime) return;
+    try {
+      ctx.native.pidfdSignal(pidfd, SIGKILL);
+    } catch {
+      return; // exited meanwhile
+    }
+    if (!(await waitReadable(ctx.native, pidfd, KILL_WAIT_MS))) {
       throw new RuntimeError(`container init still running: pid ${pid} survived SIGKILL`);
-    await sleep(pause);
-    pause = Math.min(pause * 2, 100);
+    }
+  } finally {
+    ctx.native.closeFd(pidfd);
   }
 }
 

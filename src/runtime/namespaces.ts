@@ -2,14 +2,15 @@
 // before anything is cloned (a path that is not one is the config's fault, named as such).
 import * as fs from 'node:fs';
 
-import { native } from '../native';
+import type { NativeBinding } from '../native';
 import { NAMESPACES } from '../plan/linux';
 import type { NativeNamespaceJoin } from '../plan/types';
 import type { LinuxNamespace } from '../spec/types';
-import { configError } from './errors';
+import { configError } from '../errors';
 
 /** Opens every namespace of `namespaces` that has a path; `keep` takes ownership of each fd. */
 export function openNamespaceJoins(
+  native: Pick<NativeBinding, 'namespaceType'>,
   namespaces: LinuxNamespace[],
   keep: (fd: number) => number,
 ): NativeNamespaceJoin[] {
@@ -25,7 +26,7 @@ export function openNamespaceJoins(
     }
     let type: number;
     try {
-      type = native().namespaceType(fd);
+      type = native.namespaceType(fd);
     } catch {
       throw configError(field, `${ns.path} is not a namespace file`);
     }

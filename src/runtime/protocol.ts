@@ -12,17 +12,18 @@ import type { NativeBinding } from '../native';
 import type { BuiltPlan } from '../plan/build';
 import { MESSAGE_NAMES, STEP_NAMES, type StepName } from '../plan/generated/protocol';
 import { SyncMessage, type SyncRecord } from '../plan/types';
-import { RuntimeError } from './errors';
+import { RuntimeError } from '../errors';
+import { readWhenReady } from './fd-wait';
 
 export interface HandshakeHandlers {
   /** Stage 1 has its user namespace: write id maps (and join cgroups, later). */
-  onIntermediateReady(intermediatePid: number): void;
+  onIntermediateReady(intermediatePid: number): Promise<void> | void;
   /** The init exists; its host pid. */
-  onInitPid(initPid: number): void;
+  onInitPid(initPid: number): Promise<void> | void;
   /** Mounts are done, pivot_root is next: createRuntime and createContainer hooks. */
   onRunCreateHooks(): Promise<void>;
   /** The init loaded a notifying seccomp filter: its listener fd, to pass on (then closed). */
-  onSeccompListener(listenerFd: number): void;
+  onSeccompListener(listenerFd: number): Promise<void> | void;
 }
 
 // How long the child may take for one step of its own (hooks run on our side, untimed here).
@@ -33,6 +34,7 @@ export async function runCreateHandshake(
   syncFd: number,
   built: BuiltPlan,
   handlers: HandshakeHandlers,
+  stepTimeoutMs = STEP_TIMEOUT_MS,
 ): Promise<void> {
   const order = [
     SyncMessage.IntermediateReady,
@@ -42,16 +44,21 @@ export async function runCreateHandshake(
     SyncMessage.InitReady,
   ];
   for (const expected of order) {
-    const record = native.syncRecv(syncFd, STEP_TIMEOUT_MS);
+    // Waited for on the event loop: other containers' operations go on meanwhile.
+    const received = await readWhenReady(native, syncFd, stepTimeoutMs, () => native.syncTryRecv(syncFd));
+    const record = received === 'eof' ? null : received;
     // Only an expected SeccompNotifyFd carries an fd; one on any other record is closed unread.
     const fdExpected = expected === SyncMessage.SeccompNotifyFd && record?.type === expected;
     if (record !== null && record.fd >= 0 && !fdExpected) {
       native.closeFd(record.fd);
     }
-    if (record === null) {
+    if (received === null) {
       throw new RuntimeError(
-        'unable to start container process: container init exited or timed out during setup',
+        `unable to start container process: timed out after ${stepTimeoutMs / 1000} s waiting for ${messageName(expected)}`,
       );
+    }
+    if (record === null) {
+      throw new RuntimeError('unable to start container process: container init exited during setup');
     }
     if (record.type === SyncMessage.Error) throw new RuntimeError(describeFailure(record, built, native));
     if (record.type !== expected) {
@@ -61,11 +68,11 @@ export async function runCreateHandshake(
     }
     switch (record.type) {
       case SyncMessage.IntermediateReady:
-        handlers.onIntermediateReady(record.pid);
+        await handlers.onIntermediateReady(record.pid);
         native.syncSend(syncFd, SyncMessage.IntermediateGo);
         break;
       case SyncMessage.InitPid:
-        handlers.onInitPid(record.pid);
+        await handlers.onInitPid(record.pid);
         break;
       case SyncMessage.RunCreateHooks:
         await handlers.onRunCreateHooks();
@@ -75,7 +82,7 @@ export async function runCreateHandshake(
         if (record.fd < 0)
           throw new RuntimeError('unable to start container process: no seccomp listener fd');
         try {
-          handlers.onSeccompListener(record.fd);
+          await handlers.onSeccompListener(record.fd);
         } finally {
           native.closeFd(record.fd);
         }

@@ -2,9 +2,11 @@
 import { type CgroupManager, cgroupsOf } from '../cgroups';
 import type { Stats } from '../cgroups/types';
 import type { LinuxResources, Spec } from '../spec/types';
-import { type ContainerRecord, containerStatus, readRecord, writeRecord } from '../state/store';
-import { CONTAINER_NOT_RUNNING, RuntimeError } from './errors';
-import type { GlobalOptions } from './options';
+import { type ContainerRecord, readRecord, writeRecord } from '../state/store';
+import { CONTAINER_NOT_RUNNING, RuntimeError } from '../errors';
+import type { RuntimeContext } from './context';
+import { withContainerLock } from './lifecycle';
+import { containerStatus } from './status';
 
 function cgroupsOfContainer(rec: ContainerRecord): CgroupManager {
   const cgroups = cgroupsOf(rec);
@@ -13,41 +15,50 @@ function cgroupsOfContainer(rec: ContainerRecord): CgroupManager {
 }
 
 /** Host pids of every process in the container. */
-export function ps(g: GlobalOptions, id: string): number[] {
-  const rec = readRecord(g.root, id);
-  if (containerStatus(g.root, rec) === 'stopped') return [];
+export async function ps(ctx: RuntimeContext, id: string): Promise<number[]> {
+  const rec = readRecord(ctx.root, id);
+  if ((await containerStatus(ctx, rec)) === 'stopped') return [];
   return cgroupsOfContainer(rec)
     .pids()
     .sort((a, b) => a - b);
 }
 
-export function pause(g: GlobalOptions, id: string): void {
-  const rec = readRecord(g.root, id);
-  const status = containerStatus(g.root, rec);
-  if (status !== 'running' && status !== 'created') throw new RuntimeError(CONTAINER_NOT_RUNNING);
-  cgroupsOfContainer(rec).freeze();
+export async function pause(ctx: RuntimeContext, id: string): Promise<void> {
+  await withContainerLock(ctx, id, async () => {
+    const rec = readRecord(ctx.root, id);
+    const status = await containerStatus(ctx, rec, { lockHeld: true });
+    if (status !== 'running' && status !== 'created') throw new RuntimeError(CONTAINER_NOT_RUNNING);
+    await cgroupsOfContainer(rec).freeze();
+  });
 }
 
-export function resume(g: GlobalOptions, id: string): void {
-  const rec = readRecord(g.root, id);
-  if (containerStatus(g.root, rec) !== 'paused') throw new RuntimeError('container not paused');
-  cgroupsOfContainer(rec).thaw();
+export async function resume(ctx: RuntimeContext, id: string): Promise<void> {
+  await withContainerLock(ctx, id, async () => {
+    const rec = readRecord(ctx.root, id);
+    if ((await containerStatus(ctx, rec, { lockHeld: true })) !== 'paused')
+      throw new RuntimeError('container not paused');
+    await cgroupsOfContainer(rec).thaw();
+  });
 }
 
 /**
  * Apply new limits to a live container and keep them in its record, so a later update starts
  * from them. Fields not given stay as they are.
  */
-export function update(g: GlobalOptions, id: string, changes: LinuxResources): void {
-  const rec = readRecord(g.root, id);
-  if (containerStatus(g.root, rec) === 'stopped') throw new RuntimeError(CONTAINER_NOT_RUNNING);
-  const cgroups = cgroupsOfContainer(rec);
-  cgroups.apply(changes, { update: true });
-  const config = (rec.config ?? {}) as Spec;
-  const linux = (config.linux ??= {});
-  linux.resources = mergeResources(linux.resources ?? {}, changes);
-  rec.config = config;
-  writeRecord(g.root, rec);
+export async function update(ctx: RuntimeContext, id: string, changes: LinuxResources): Promise<void> {
+  // Locked: the record's read-modify-write must not interleave with another update or a delete.
+  await withContainerLock(ctx, id, async () => {
+    const rec = readRecord(ctx.root, id);
+    if ((await containerStatus(ctx, rec, { lockHeld: true })) === 'stopped')
+      throw new RuntimeError(CONTAINER_NOT_RUNNING);
+    const cgroups = cgroupsOfContainer(rec);
+    cgroups.apply(changes, { update: true, warn: (m) => ctx.logger.warn(m) });
+    const config = (rec.config ?? {}) as Spec;
+    const linux = (config.linux ??= {});
+    linux.resources = mergeResources(linux.resources ?? {}, changes);
+    rec.config = config;
+    writeRecord(ctx.root, rec);
+  });
 }
 
 export function mergeResources(current: LinuxResources, changes: LinuxResources): LinuxResources {
@@ -70,9 +81,9 @@ export interface StatsEvent {
   data: Stats;
 }
 
-export function stats(g: GlobalOptions, id: string): StatsEvent {
-  const rec = readRecord(g.root, id);
-  if (containerStatus(g.root, rec) === 'stopped') throw new RuntimeError(CONTAINER_NOT_RUNNING);
+export async function stats(ctx: RuntimeContext, id: string): Promise<StatsEvent> {
+  const rec = readRecord(ctx.root, id);
+  if ((await containerStatus(ctx, rec)) === 'stopped') throw new RuntimeError(CONTAINER_NOT_RUNNING);
   return { type: 'stats', id, data: cgroupsOfContainer(rec).stats() };
 }
 
@@ -83,17 +94,17 @@ export type ContainerEvent = StatsEvent | { type: 'oom'; id: string };
  * process of the container; ends when the container stops.
  */
 export async function watchEvents(
-  g: GlobalOptions,
+  ctx: RuntimeContext,
   id: string,
   intervalMs: number,
   emit: (event: ContainerEvent) => void,
 ): Promise<void> {
-  const rec = readRecord(g.root, id);
+  const rec = readRecord(ctx.root, id);
   const cgroups = cgroupsOfContainer(rec);
   let ooms = cgroups.oomKills();
   let nextStats = 0;
   const tick = Math.min(intervalMs, 100);
-  while (containerStatus(g.root, readRecordOrNull(g, id) ?? rec) !== 'stopped') {
+  while ((await containerStatus(ctx, readRecordOrNull(ctx, id) ?? rec)) !== 'stopped') {
     const now = cgroups.oomKills();
     for (; ooms < now; ooms++) emit({ type: 'oom', id });
     if (Date.now() >= nextStats) {
@@ -105,9 +116,9 @@ export async function watchEvents(
   for (let now = cgroups.oomKills(); ooms < now; ooms++) emit({ type: 'oom', id });
 }
 
-function readRecordOrNull(g: GlobalOptions, id: string): ContainerRecord | null {
+function readRecordOrNull(ctx: RuntimeContext, id: string): ContainerRecord | null {
   try {
-    return readRecord(g.root, id);
+    return readRecord(ctx.root, id);
   } catch {
     return null;
   }

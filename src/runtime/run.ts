@@ -1,45 +1,20 @@
-// `run`: create + start, then (unless --detach) wait for the container's process, forwarding
-// signals to it, delete the container, and return its exit code (128+N for signal N).
-import type { Spec } from '../spec/types';
-import { loadConfig } from '../spec/validate';
-import { ConsoleSocket, type ConsoleProxy, proxyConsole } from './console';
-import { createContainer } from './create';
+// `run` in the library: create, then start; a container whose start fails is deleted again.
+// Waiting for its process and deleting it afterwards is the caller's part (the CLI's `run` does
+// it in the foreground; a shim waits through the reaper).
+import type { RuntimeContext } from './context';
+import { type CreatedContainer, createContainer, type CreateOptions } from './create';
 import { deleteContainer } from './lifecycle';
-import type { RunOptions } from './options';
 import { start } from './start';
-import { waitForExit } from './wait';
 
-export async function run(opts: RunOptions): Promise<number> {
-  // In the foreground without a console socket, a terminal is ours to proxy (as runc does).
-  const ownConsole =
-    !opts.detach && !opts.consoleSocket && wantsTerminal(opts.bundle) ? new ConsoleSocket() : null;
-  let proxy: ConsoleProxy | null = null;
-  let record;
+export async function run(ctx: RuntimeContext, opts: CreateOptions): Promise<CreatedContainer> {
+  const created = await createContainer(ctx, opts);
   try {
-    ({ record } = await createContainer(ownConsole ? { ...opts, consoleSocket: ownConsole.path } : opts));
-    if (ownConsole) proxy = proxyConsole(ownConsole.receiveMaster());
-  } finally {
-    ownConsole?.close();
-  }
-  try {
-    await start(opts, opts.id);
+    await start(ctx, opts.id);
   } catch (error) {
-    await deleteContainer(opts, opts.id, true);
-    await proxy?.finish();
+    await deleteContainer(ctx, opts.id, true).catch((deleteError: unknown) =>
+      ctx.logger.warn(`cannot delete ${opts.id} after its start failed: ${(deleteError as Error).message}`),
+    );
     throw error;
   }
-  if (opts.detach) return 0;
-  const exitCode = await waitForExit(record.initPid);
-  await proxy?.finish();
-  if (!opts.keep) await deleteContainer(opts, opts.id, true);
-  return exitCode;
-}
-
-function wantsTerminal(bundle: string): boolean {
-  try {
-    // Parse only: create validates the same file a moment later and reports any problem.
-    return (loadConfig(bundle) as Spec).process?.terminal === true;
-  } catch {
-    return false;
-  }
+  return created;
 }

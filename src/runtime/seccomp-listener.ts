@@ -2,12 +2,12 @@
 // listener fd (SCM_RIGHTS) with the container process state, as the runtime spec describes:
 //   {"ociVersion", "fds": ["seccompFd"], "pid", "metadata"?, "state": {<container state>}}
 // The index of a name in `fds` is the index of the fd in the SCM_RIGHTS array.
-import { native } from '../native';
+import type { NativeBinding } from '../native';
 import type { LinuxSeccomp } from '../spec/types';
 
 type SeccompListener = Pick<LinuxSeccomp, 'listenerPath' | 'listenerMetadata'>;
 import type { ContainerRecord } from '../state/store';
-import { configError } from './errors';
+import { configError } from '../errors';
 import { hookState } from './hooks';
 
 export function containerProcessState(
@@ -27,6 +27,7 @@ export function containerProcessState(
 
 /** Pass the listener fd of `pid`'s filter to linux.seccomp.listenerPath; the caller closes it. */
 export function sendSeccompListener(
+  n: Pick<NativeBinding, 'connectUnix' | 'sendFds' | 'closeFd'>,
   seccomp: SeccompListener,
   listenerFd: number,
   record: ContainerRecord,
@@ -34,7 +35,6 @@ export function sendSeccompListener(
   pid: number,
 ): void {
   const listenerPath = seccomp.listenerPath ?? '';
-  const n = native();
   let socketFd: number;
   try {
     socketFd = n.connectUnix(listenerPath);

@@ -5,7 +5,7 @@
 // and is unmounted when the container is deleted or its create fails. (runc leaves them behind.)
 import { constants } from 'node:os';
 
-import { native } from '../native';
+import type { NativeBinding } from '../native';
 import { type HostMount, readMountInfo } from '../plan/host';
 import type { ContainerRecord } from '../state/store';
 
@@ -26,7 +26,10 @@ export function mountIdsAtOrBelow(rootfs: string, mounts: HostMount[]): number[]
  * the deepest first (lazily: a mount still busy goes once it is not). Returns the mount points
  * that could not be unmounted, with why.
  */
-export function unmountContainerMounts(rec: ContainerRecord): string[] {
+export function unmountContainerMounts(
+  native: Pick<NativeBinding, 'umount'>,
+  rec: ContainerRecord,
+): string[] {
   const before = rec.mountsBeforeCreate;
   if (before === undefined) return [];
   const kept = new Set(before);
@@ -38,7 +41,7 @@ export function unmountContainerMounts(rec: ContainerRecord): string[] {
   for (const mount of ours) {
     try {
       // NOFOLLOW: a symlink the container left where a mount point was is never followed.
-      native().umount(mount.mountPoint, MNT_DETACH | UMOUNT_NOFOLLOW);
+      native.umount(mount.mountPoint, MNT_DETACH | UMOUNT_NOFOLLOW);
     } catch (error) {
       const code = (error as { errno?: number }).errno;
       // Gone already: an unmount above took it along (a recursive bind's submounts).

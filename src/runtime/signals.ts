@@ -2,7 +2,7 @@
 // `SIGRTMIN+3`, `RTMAX-2`. Unknown ones fail with runc's wording: unknown signal "FOO".
 import { constants as osConstants } from 'node:os';
 
-import { RuntimeError } from './errors';
+import { RuntimeError } from '../errors';
 
 export const DEFAULT_SIGNAL = osConstants.signals.SIGTERM;
 

@@ -3,53 +3,56 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Spec } from '../spec/types';
-import { logger } from '../util/log';
 import {
   type ContainerRecord,
-  containerStatus,
   EXEC_FIFO,
   processAlive,
+  processStartTime,
   readRecord,
   stateDir,
 } from '../state/store';
-import { RuntimeError } from './errors';
+import { RuntimeError } from '../errors';
+import type { RuntimeContext } from './context';
+import { waitReadable } from './fd-wait';
 import { hookState, runHooks } from './hooks';
-import { stopContainer } from './lifecycle';
-import type { GlobalOptions } from './options';
+import { stopContainer, withContainerLock } from './lifecycle';
+import { containerStatus } from './status';
 
 const FIFO_WAIT_MS = 10_000;
 const ALREADY_RUNNING = 'cannot start an already running container';
 
-export async function start(g: GlobalOptions, id: string): Promise<void> {
-  const record = readRecord(g.root, id);
-  const status = containerStatus(g.root, record);
-  if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
-  if (status === 'running') throw new RuntimeError(ALREADY_RUNNING);
-  if (status !== 'created') throw new RuntimeError(`cannot start a container in the ${status} state`);
+export async function start(ctx: RuntimeContext, id: string): Promise<void> {
+  await withContainerLock(ctx, id, async () => {
+    const record = readRecord(ctx.root, id);
+    const status = await containerStatus(ctx, record, { lockHeld: true });
+    if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
+    if (status === 'running') throw new RuntimeError(ALREADY_RUNNING);
+    if (status !== 'created') throw new RuntimeError(`cannot start a container in the ${status} state`);
 
-  const hooks = (record.config as Spec).hooks ?? {};
-  try {
-    // startContainer hooks run in the container, after pivot_root, before the process execs.
-    await runHooks('startContainer', hooks.startContainer, hookState(record, 'created', record.initPid), {
-      enterPid: record.initPid,
-      enterRoot: true,
-    });
-  } catch (error) {
-    // The init must not run the process after a failed hook: the container is stopped.
-    killInit(record);
-    throw error;
-  }
-  releaseInit(g, record);
-  try {
-    await runHooks('poststart', hooks.poststart, hookState(record, 'running', record.initPid), {});
-  } catch (error) {
-    // The runtime-spec (lifecycle step 9): a failing poststart hook is an error and stops the
-    // container. The rest of the lifecycle (destroy, poststop hooks) is left to `delete`.
-    await stopContainer(record).catch((stopError: unknown) =>
-      logger().error(`cannot stop the container: ${(stopError as Error).message}`),
-    );
-    throw error;
-  }
+    const hooks = (record.config as Spec).hooks ?? {};
+    try {
+      // startContainer hooks run in the container, after pivot_root, before the process execs.
+      await runHooks('startContainer', hooks.startContainer, hookState(record, 'created', record.initPid), {
+        enterPid: record.initPid,
+        enterRoot: true,
+      });
+    } catch (error) {
+      // The init must not run the process after a failed hook: the container is stopped.
+      killInit(record);
+      throw error;
+    }
+    await releaseInit(ctx, record);
+    try {
+      await runHooks('poststart', hooks.poststart, hookState(record, 'running', record.initPid), {});
+    } catch (error) {
+      // The runtime-spec (lifecycle step 9): a failing poststart hook is an error and stops the
+      // container. The rest of the lifecycle (destroy, poststop hooks) is left to `delete`.
+      await stopContainer(ctx, record).catch((stopError: unknown) =>
+        ctx.logger.error(`cannot stop the container: ${(stopError as Error).message}`),
+      );
+      throw error;
+    }
+  });
 }
 
 function initAlive(record: ContainerRecord): boolean {
@@ -66,18 +69,19 @@ function killInit(record: ContainerRecord): void {
 }
 
 // The init blocks in open(O_WRONLY) on the fifo; our reader open lets it through, and the byte
-// it writes tells us it passed. A reader open with O_NONBLOCK never blocks on a dead init.
-function releaseInit(g: GlobalOptions, record: ContainerRecord): void {
-  const fifoPath = path.join(stateDir(g.root, record.id), EXEC_FIFO);
+// it writes tells us it passed. A reader open with O_NONBLOCK never blocks on a dead init. The
+// wait is on the event loop: for the fifo to turn readable, or the init's pidfd (its death).
+async function releaseInit(ctx: RuntimeContext, record: ContainerRecord): Promise<void> {
+  const fifoPath = path.join(stateDir(ctx.root, record.id), EXEC_FIFO);
   let fd: number;
   try {
     fd = fs.openSync(fifoPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (error) {
-    // A concurrent `start` took the byte and removed the fifo since we read the state.
+    // A concurrent `start` (of another runtime without our lock) took the byte and removed it.
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new RuntimeError(ALREADY_RUNNING);
     throw error;
   }
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const initFd = openInitPidfd(ctx, record);
   const buffer = Buffer.alloc(1);
   const deadline = Date.now() + FIFO_WAIT_MS;
   const readByte = (): number => {
@@ -97,16 +101,29 @@ function releaseInit(g: GlobalOptions, record: ContainerRecord): void {
         if (readByte() > 0) break;
         throw new RuntimeError('cannot start a container that has stopped');
       }
-      // Another `start` read the init's byte first (and removed the fifo): it released the init.
-      if (!fs.existsSync(fifoPath)) {
+      const left = deadline - Date.now();
+      const watched = initFd >= 0 ? [fd, initFd] : [fd];
+      if (left <= 0 || !(await waitReadable(ctx.native, watched, left))) {
         if (readByte() > 0) break;
-        throw new RuntimeError(ALREADY_RUNNING);
+        throw new RuntimeError('timed out waiting for the container init to start');
       }
-      if (Date.now() > deadline) throw new RuntimeError('timed out waiting for the container init to start');
-      Atomics.wait(sleeper, 0, 0, 1);
     }
   } finally {
     fs.closeSync(fd);
+    if (initFd >= 0) ctx.native.closeFd(initFd);
   }
   fs.rmSync(fifoPath, { force: true });
+}
+
+/** A pidfd of the recorded init, or -1 when it is gone (or the pid names another process). */
+function openInitPidfd(ctx: RuntimeContext, record: ContainerRecord): number {
+  let fd: number;
+  try {
+    fd = ctx.native.pidfdOpen(record.initPid);
+  } catch {
+    return -1;
+  }
+  if (processStartTime(record.initPid) === record.initStartTime) return fd;
+  ctx.native.closeFd(fd);
+  return -1;
 }

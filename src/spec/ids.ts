@@ -2,7 +2,7 @@
 // setresuid, setresgid, setgroups and fchown they mean "leave unchanged", so a config that asked
 // for them would keep the runtime's own ids, root. Every place that takes an id refuses them
 // (config checks in validate.ts, exec's flags, and the addon's plan decoder).
-import { RuntimeError } from '../runtime/errors';
+import { RuntimeError } from '../errors';
 
 /** (uid_t)-1 and (gid_t)-1. */
 export const UNCHANGED_ID = 0xffffffff;

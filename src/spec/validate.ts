@@ -15,7 +15,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { RuntimeError } from '../runtime/errors';
+import { RuntimeError } from '../errors';
 import { CAPABILITIES } from './capabilities';
 import { schemaValidator, type SchemaError } from './generated-validator';
 import { type IdKind, notAValidId, UNCHANGED_ID, unchangedIdInMountOption, unchangedIdProblem } from './ids';

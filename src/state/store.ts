@@ -2,13 +2,12 @@
 //
 // The record stores the init's pid AND its start time (field 22 of /proc/<pid>/stat): a pid can be
 // reused by an unrelated process after the init dies, and only the pair names one process.
-import { cgroupsOf } from '../cgroups';
-import type { CgroupRecord } from '../cgroups/manager';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { CONTAINER_EXISTS, CONTAINER_NOT_EXIST, RuntimeError } from '../runtime/errors';
-import { native } from '../native';
+import type { CgroupRecord } from '../cgroups/manager';
+import { CONTAINER_EXISTS, CONTAINER_NOT_EXIST, RuntimeError } from '../errors';
+import type { NativeBinding } from '../native';
 import { writeFileAtomic } from '../util/fs';
 
 const EEXIST = 17;
@@ -34,11 +33,10 @@ export interface ContainerRecord {
   created: string;
   owner: string;
   annotations?: Record<string, string>;
-  /** 'creating' until the init is set up and waiting on the exec fifo. */
+  /** 'creating' until the init is set up and waiting on the exec fifo. While the create runs it
+   *  holds the state dir's lock (src/runtime/locks.ts); a 'creating' record whose lock is free
+   *  is a create that died. */
   phase: 'creating' | 'created';
-  /** The tsrunc process doing the create: while it lives, a 'creating' record is in progress. */
-  creatorPid: number;
-  creatorStartTime: string;
   /** The parsed config.json: poststop hooks and later operations need it. */
   config: unknown;
   noPivot?: boolean;
@@ -76,20 +74,30 @@ export function stateDir(root: string, id: string): string {
 
 /**
  * Claim `rec.id` under `root`, with `rec` already in it: the state dir is made under a name no
- * id can have (`~` is not allowed), the first record written there, and then it is renamed to
- * `<root>/<id>` with RENAME_NOREPLACE. So the id never exists without a record naming its
- * creator (a create in progress cannot be taken for an abandoned one), and when many creates
- * race for one id exactly one wins; the others get CONTAINER_EXISTS and change nothing.
+ * id can have (`~` is not allowed), locked (`lock`, which returns the held lock), the first
+ * record written there, and then it is renamed to `<root>/<id>` with RENAME_NOREPLACE. So the id
+ * never exists without a record and a held lock (a create in progress cannot be taken for an
+ * abandoned one), and when many creates race for one id exactly one wins; the others get
+ * CONTAINER_EXISTS and change nothing.
  */
-export function reserveContainer(root: string, rec: ContainerRecord): void {
+export function reserveContainer<Lock extends { release(): void }>(
+  root: string,
+  rec: ContainerRecord,
+  native: Pick<NativeBinding, 'renameNoReplace'>,
+  lock: (dir: string) => Lock,
+): Lock {
   validateContainerId(rec.id);
   fs.mkdirSync(root, { recursive: true, mode: 0o711 });
   const staging = fs.mkdtempSync(path.join(root, `.~${rec.id.slice(0, 64)}~`));
+  let held: Lock | null = null;
   try {
     fs.chmodSync(staging, 0o711);
+    held = lock(staging);
     writeFileAtomic(path.join(staging, STATE_FILE), JSON.stringify(rec), 0o600);
-    native().renameNoReplace(staging, stateDir(root, rec.id));
+    native.renameNoReplace(staging, stateDir(root, rec.id));
+    return held;
   } catch (error) {
+    held?.release();
     fs.rmSync(staging, { recursive: true, force: true });
     if ((error as { errno?: number }).errno === EEXIST) throw new RuntimeError(CONTAINER_EXISTS);
     throw error;
@@ -102,8 +110,8 @@ export function writeRecord(root: string, rec: ContainerRecord): void {
 
 /**
  * The record of `id`. A directory without a readable state.json is a create that died before
- * its first write: it comes back as a 'creating' record with no init and no creator, which
- * `containerStatus` reports as stopped and `delete` can remove.
+ * its first write: it comes back as a 'creating' record with no init, which the runtime reports
+ * as stopped once its lock is free, and `delete` can remove.
  */
 export function readRecord(root: string, id: string): ContainerRecord {
   validateContainerId(id);
@@ -134,8 +142,6 @@ function abandonedRecord(id: string): ContainerRecord {
     created: '',
     owner: '',
     phase: 'creating',
-    creatorPid: 0,
-    creatorStartTime: '',
     config: undefined,
   };
 }
@@ -217,35 +223,8 @@ export function processAlive(pid: number, startTime: string): boolean {
   return fields[22 - 3] === startTime && state !== 'Z' && state !== 'X' && state !== 'x';
 }
 
-export interface StatusOptions {
-  /** Set once cgroups exist: true when the container's freezer cgroup is frozen. */
-  isPaused?: (rec: ContainerRecord) => boolean;
-}
-
-export function containerStatus(root: string, rec: ContainerRecord, opts: StatusOptions = {}): Status {
-  if (rec.phase === 'creating') {
-    // A create still in progress, or one whose tsrunc died half way (then it is stopped, and
-    // `delete` cleans up what it left).
-    return processAlive(rec.creatorPid, rec.creatorStartTime) ? 'creating' : 'stopped';
-  }
-  if (!processAlive(rec.initPid, rec.initStartTime)) return 'stopped';
-  if ((opts.isPaused ?? cgroupsFrozen)(rec)) return 'paused';
-  // The init blocks on the exec fifo until `start` opens it and removes it.
-  if (fs.existsSync(path.join(stateDir(root, rec.id), EXEC_FIFO))) return 'created';
-  return 'running';
-}
-
-// Paused is the freezer's state of the container's cgroups.
-function cgroupsFrozen(rec: ContainerRecord): boolean {
-  try {
-    return cgroupsOf(rec)?.isFrozen() ?? false;
-  } catch {
-    return false; // its cgroups are gone: not paused
-  }
-}
-
-export function ociState(root: string, rec: ContainerRecord, opts: StatusOptions = {}): OciState {
-  const status = containerStatus(root, rec, opts);
+/** The OCI state of a record whose status the runtime worked out. */
+export function ociState(rec: ContainerRecord, status: Status): OciState {
   const state: OciState = {
     ociVersion: OCI_SPEC_VERSION,
     id: rec.id,

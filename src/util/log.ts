@@ -1,7 +1,7 @@
-// The process-global logger. The CLI configures it once from --log/--log-format/--debug; library
-// code only calls logger().warn(...) etc. Nothing happens at import time: the sink is chosen on
-// the first configureLogger() call, and writes are synchronous so nothing is lost when the CLI
-// calls process.exit() right after an error.
+// Loggers. There is no process-global one: the CLI makes one from --log/--log-format/--debug
+// and the library gets its logger from the RuntimeContext, so two contexts in one process log
+// to their own sinks. Writes are synchronous so nothing is lost when the CLI calls
+// process.exit() right after an error.
 import * as fs from 'node:fs';
 
 export type LogFormat = 'text' | 'json';
@@ -21,35 +21,43 @@ export interface Logger {
   error(msg: string): void;
 }
 
-let config: LoggerConfig = { format: 'text', debug: false };
-let cached: Logger | null = null;
-
-export function configureLogger(next: LoggerConfig): void {
-  config = { ...next };
-  cached = null;
+/** A logger with its sink fixed at creation: each RuntimeContext (and the CLI) has its own. */
+export interface ConfiguredLogger extends Logger {
+  readonly config: Readonly<LoggerConfig>;
+  /**
+   * How the CLI reports the error that ends a command: one bare line on stderr (what a person and
+   * the contract expect) and, when a log file is set, an error line in that file, which containerd
+   * shows to its user. Without a file nothing else is printed: stderr already has the line.
+   */
+  fatal(msg: string): void;
 }
 
-export function logger(): Logger {
-  cached ??= {
+export function createLogger(config: LoggerConfig): ConfiguredLogger {
+  const frozen = Object.freeze({ ...config });
+  const emit = (level: Level, msg: string): void => {
+    const line = formatLine(frozen, level, oneLine(msg));
+    if (frozen.file) appendToFile(frozen.file, line);
+    else writeStderr(line);
+  };
+  return {
+    config: frozen,
     debug: (msg) => {
-      if (config.debug) emit('debug', msg);
+      if (frozen.debug) emit('debug', msg);
     },
     info: (msg) => emit('info', msg),
     warn: (msg) => emit('warning', msg),
     error: (msg) => emit('error', msg),
+    fatal: (msg) => {
+      const line = oneLine(msg);
+      writeStderr(`${line}\n`);
+      if (frozen.file) emit('error', line);
+    },
   };
-  return cached;
 }
 
-/**
- * How the CLI reports the error that ends a command: one bare line on stderr (what a person and
- * the contract expect) and, when --log is given, an error line in that file, which containerd
- * shows to its user. Without --log nothing else is printed: stderr already has the line.
- */
-export function reportFatal(msg: string): void {
-  const line = oneLine(msg);
-  writeStderr(`${line}\n`);
-  if (config.file) emit('error', line);
+/** What a library caller gets without choosing: text lines on stderr, no debug. */
+export function defaultLogger(): ConfiguredLogger {
+  return createLogger({ format: 'text', debug: false });
 }
 
 /** RFC3339 in UTC with second precision, as logrus writes it: 2026-11-22T06:35:16Z. */
@@ -57,13 +65,7 @@ export function rfc3339Now(): string {
   return `${new Date().toISOString().slice(0, 19)}Z`;
 }
 
-function emit(level: Level, msg: string): void {
-  const line = formatLine(level, oneLine(msg));
-  if (config.file) appendToFile(config.file, line);
-  else writeStderr(line);
-}
-
-function formatLine(level: Level, msg: string): string {
+function formatLine(config: LoggerConfig, level: Level, msg: string): string {
   const time = rfc3339Now();
   if (config.format === 'json') return `${JSON.stringify({ level, msg, time })}\n`;
   return `time="${time}" level=${level} msg=${quoteText(msg)}\n`;

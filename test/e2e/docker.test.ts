@@ -136,12 +136,12 @@ describe('docker run --runtime tsrunc', () => {
     // The init's parent is the shim (a subreaper), not a leftover tsrunc.
     const ppid = Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
     expect(fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8')).toContain('containerd-shim-runc-v2');
-    // Its state record (tsrunc's format: initPid, creatorPid) is in the --root the shim passes:
+    // Its state record (tsrunc's format: initPid, phase) is in the --root the shim passes:
     // Docker 20.10 names it runtime-runc for every runtime.
     const root = path.join(engine.dir, 'exec', 'runtime-runc', 'moby', await fullId(name));
     const record = JSON.parse(fs.readFileSync(path.join(root, 'state.json'), 'utf8'));
     expect(record.initPid).toBe(pid);
-    expect(record.creatorPid).toBeGreaterThan(0);
+    expect(record.phase).toBe('created');
   });
 });
 

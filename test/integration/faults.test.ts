@@ -5,7 +5,7 @@
 // The kills at named steps use the runtime's test seam TSRUNC_FAULT_STOP=<step> (see the end of
 // src/runtime/create.ts): create SIGSTOPs itself right after that step, the test looks at what is
 // half made, then SIGKILLs it.
-import { type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -86,6 +86,11 @@ function processTable(): ProcRow[] {
 }
 
 /** Live (non-zombie) children of `pid`. */
+/** Some process holds an flock on `dir` (flock(1) cannot take a shared one without waiting). */
+function lockHeld(dir: string): boolean {
+  return spawnSync('flock', ['--nonblock', '--shared', dir, 'true']).status !== 0;
+}
+
 function liveChildrenOf(pid: number): number[] {
   return processTable()
     .filter((p) => p.ppid === pid && p.state !== 'Z' && p.state !== 'X')
@@ -231,14 +236,15 @@ async function expectHalfMade(
   expect(fs.existsSync(dir)).toBe(true);
   const rec = readRecordFile(id);
   const children = liveChildrenOf(creator.pid!);
-  // The id never exists without a record naming its creator; nothing else exists before it is made.
+  // The id never exists without a record and the creator's lock; nothing else exists before it is made.
   expect(rec, 'state.json').not.toBeNull();
   expect(cgroupDirsNamed(id).length > 0, 'cgroups').toBe(reached(step, 'cgroups'));
   expect(isFifo(path.join(dir, 'exec.fifo')), 'exec.fifo').toBe(reached(step, 'fifo'));
   expect(children.length, 'children of tsrunc').toBe(reached(step, 'spawned') ? 1 : 0);
   expect(fs.existsSync(pidFile), 'pid file').toBe(false);
   if (rec) {
-    expect(rec.creatorPid).toBe(creator.pid);
+    // The stopped create still holds the state dir's lock (flock(1) -n fails against it).
+    expect(lockHeld(dir), 'lock held by the creator').toBe(true);
     expect(rec.phase).toBe(step === 'saved' ? 'created' : 'creating');
     const s = await stateOf(id);
     expect(s.status).toBe(step === 'saved' ? 'created' : 'creating');
@@ -376,14 +382,14 @@ describe('fault: tsrunc create killed half way', () => {
     }
   });
 
-  it('delete --force while a create is still running stops that create and removes everything', async () => {
+  it('delete --force waits for a create in progress, never kills it, then deletes the container', async () => {
     const id = containerId();
     const outDir = tempDir('fault');
     const marker = path.join(outDir, 'hook-started');
     const hookPidFile = path.join(outDir, 'hook.pid');
     const hook = writeScript(
       path.join(outDir, 'slow-hook.sh'),
-      `#!/bin/sh\necho $$ > ${hookPidFile}\n: > ${marker}\nexec /bin/sleep 5\n`,
+      `#!/bin/sh\necho $$ > ${hookPidFile}\n: > ${marker}\nexec /bin/sleep 2\n`,
     );
     const bundle = await makeBundle((c) => {
       c.process.args = ['sleep', '1000'];
@@ -395,14 +401,16 @@ describe('fault: tsrunc create killed half way', () => {
       const rec = readRecordFile(id)!;
       expect(rec.initPid).toBeGreaterThan(0);
       expect((await stateOf(id)).status).toBe('creating');
-      // Without --force a create in progress is not deleted.
+      // Without --force a create in progress is not deleted, and the refusal does not wait.
       const plain = await tsrunc(['delete', id]);
       expect(expectOneLineError(plain)).toContain('creating');
       expect(fs.existsSync(stateDirOf(id))).toBe(true);
+      // With --force it waits for the create's lock: the create finishes on its own.
       const del = await tsrunc(['delete', '--force', id]);
       expect(del, del.stderr).toMatchObject({ code: 0, stderr: '' });
       await childExited(creator);
-      expect(creator.exitCode === 0).toBe(false);
+      expect(creator.signalCode).toBeNull();
+      expect(creator.exitCode).toBe(0);
       expect(fs.existsSync(stateDirOf(id))).toBe(false);
       expect(cgroupDirsNamed(id)).toEqual([]);
       await waitFor('the init to go', () => !procAlive(rec.initPid as number, rec.initStartTime as string));
@@ -415,6 +423,40 @@ describe('fault: tsrunc create killed half way', () => {
       fs.rmSync(outDir, { recursive: true, force: true });
     }
   });
+
+  it('delete --force against a create that keeps its lock fails cleanly and leaves the create alone', async () => {
+    const id = containerId();
+    const bundle = await makeBundle((c) => {
+      c.process.args = ['sleep', '1000'];
+    });
+    const bg = tsruncBackground(['create', '--bundle', bundle.dir, id], {
+      env: { TSRUNC_FAULT_STOP: 'hooks' },
+    });
+    try {
+      await waitStopped(bg.child, 'create to stop at the hooks point');
+      const del = await tsrunc(['delete', '--force', id]);
+      expect(expectOneLineError(del)).toBe(
+        `cannot delete container ${id}: another operation on it (a create?) still holds its lock`,
+      );
+      // The creating process was not signalled: it is still stopped, and its container intact.
+      expect(bg.child.exitCode).toBeNull();
+      expect(bg.child.signalCode).toBeNull();
+      expect(processTable().find((p) => p.pid === bg.child.pid)?.state).toBe('T');
+      expect((await stateOf(id)).status).toBe('creating');
+      bg.child.kill('SIGCONT');
+      await childExited(bg.child);
+      expect(bg.child.exitCode, bg.stderr()).toBe(0);
+      expect((await stateOf(id)).status).toBe('created');
+      expect((await tsrunc(['delete', '--force', id])).code).toBe(0);
+      expect(fs.existsSync(stateDirOf(id))).toBe(false);
+      expect(cgroupDirsNamed(id)).toEqual([]);
+      await drained(bg);
+    } finally {
+      await killChild(bg.child);
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+    }
+  }, 60_000);
 
   it('killed at random points of create (10 attempts)', async () => {
     const bundle = await makeBundle(recordsRuns);
@@ -515,7 +557,7 @@ describe('fault: concurrent creates of one id', () => {
       // The record is the winner's, byte for byte as it was when the winner finished.
       expect(fs.readFileSync(path.join(stateDirOf(id), 'state.json'), 'utf8')).toBe(w.stateJson);
       const rec = JSON.parse(w.stateJson);
-      expect(rec).toMatchObject({ phase: 'created', creatorPid: runs[winner].child.pid, initPid: w.initPid });
+      expect(rec).toMatchObject({ phase: 'created', initPid: w.initPid });
       expect(w.initStart).not.toBeNull();
       expect(procAlive(w.initPid, w.initStart)).toBe(true);
       const fifo = fs.lstatSync(path.join(stateDirOf(id), 'exec.fifo'));
@@ -634,7 +676,7 @@ describe('fault: pid reuse', () => {
 
   it.each([
     ['initPid', 'the init'],
-    ['creatorPid', 'the creating tsrunc'],
+    ['phase', 'a create whose tsrunc died'],
   ])(
     'a recycled pid in %s (%s) is never signalled by state, kill, kill --all or delete --force',
     async (field) => {
@@ -651,9 +693,9 @@ describe('fault: pid reuse', () => {
           // The pid now names a live host process; the start time is still the init's.
           rec.initPid = host.pid;
         } else {
-          // A create whose tsrunc died, its pid since taken by an unrelated process.
+          // A create whose tsrunc died (its lock is free) must not signal anything it names.
           rec.phase = 'creating';
-          rec.creatorPid = host.pid;
+          rec.initPid = host.pid;
         }
         fs.writeFileSync(stateFile, JSON.stringify(rec));
         expect(await stateOf(c.id)).toMatchObject({ status: 'stopped', pid: 0 });

@@ -14,7 +14,8 @@ import {
   reserveContainer,
   stateDir,
 } from '../../src/state/store';
-import { configureLogger } from '../../src/util/log';
+import { setCliLogger } from '../../src/cli/context';
+import { native } from '../../src/native';
 
 let tmp: string;
 let root: string;
@@ -27,7 +28,7 @@ beforeEach(() => {
 
 afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
-  configureLogger({ format: 'text', debug: false });
+  setCliLogger({ format: 'text', debug: false });
   vi.restoreAllMocks();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -77,12 +78,10 @@ function fakeContainer(id: string, pid: number, fields: Partial<ContainerRecord>
     created: '2026-11-22T06:35:16.388778657Z',
     owner: '',
     phase: 'created',
-    creatorPid: 0,
-    creatorStartTime: '',
     config: {},
     ...fields,
   };
-  reserveContainer(root, rec);
+  reserveContainer(root, rec, native(), () => ({ release() {} }));
   return rec;
 }
 

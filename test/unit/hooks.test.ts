@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { runHooks, runHooksWarnOnly } from '../../src/runtime/hooks';
-import { configureLogger } from '../../src/util/log';
+import { createLogger } from '../../src/util/log';
 
 let tmp: string;
 const cleanups: (() => void)[] = [];
@@ -16,7 +16,6 @@ beforeEach(() => {
 
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
-  configureLogger({ format: 'text', debug: false });
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -142,18 +141,20 @@ describe('runHooks', () => {
     const unserializable = { ...state, pid: 1n };
     await expect(runHooks('prestart', undefined, unserializable)).resolves.toBeUndefined();
     await expect(runHooks('prestart', [], unserializable)).resolves.toBeUndefined();
-    await expect(runHooksWarnOnly('poststop', [], unserializable)).resolves.toBeUndefined();
+    await expect(
+      runHooksWarnOnly(createLogger({ format: 'text', debug: false }), 'poststop', [], unserializable),
+    ).resolves.toBeUndefined();
   });
 });
 
 describe('runHooksWarnOnly', () => {
   it('runs every hook and logs each failure as a warning', async () => {
     const log = path.join(tmp, 'log.json');
-    configureLogger({ file: log, format: 'json', debug: false });
+    const logger = createLogger({ file: log, format: 'json', debug: false });
     const ran = path.join(tmp, 'ran');
     const bad = script('bad', 'echo nope >&2; exit 1');
     const after = script('after', `touch ${ran}`);
-    await runHooksWarnOnly('poststop', [{ path: bad }, { path: after }], state);
+    await runHooksWarnOnly(logger, 'poststop', [{ path: bad }, { path: after }], state);
     expect(fs.existsSync(ran)).toBe(true);
     const lines = fs
       .readFileSync(log, 'utf8')

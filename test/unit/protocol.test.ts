@@ -13,22 +13,39 @@ function record(type: number, fields: Partial<SyncRecord> = {}): SyncRecord {
 }
 
 // A fake native binding that plays back the child's side of the handshake.
+// `null` in the script is the child closing the socket; `deliver` queues a record later, as a
+// child would, and wakes the handshake through its fd watch.
 function fakeNative(script: (SyncRecord | null)[]): {
   native: NativeBinding;
   sent: number[];
   closed: number[];
+  deliver: (rec: SyncRecord) => void;
+  watching: () => number;
 } {
   const sent: number[] = [];
   const closed: number[] = [];
   const queue = [...script];
+  const watchers = new Set<() => void>();
   const native = {
-    syncRecv: () => (queue.length ? queue.shift()! : null),
+    syncTryRecv: () => {
+      if (queue.length === 0) return null;
+      const next = queue.shift()!;
+      return next === null ? 'eof' : next;
+    },
+    watchReadable: (_fd: number, onEvent: () => void) => {
+      watchers.add(onEvent);
+      return { stop: () => watchers.delete(onEvent), ref() {}, unref() {} };
+    },
     syncSend: (_fd: number, type: number) => sent.push(type),
     closeFd: (fd: number) => closed.push(fd),
     strerror: (errno: number) =>
       errno === 1 ? 'Operation not permitted' : errno === 2 ? 'No such file or directory' : `errno ${errno}`,
   } as unknown as NativeBinding;
-  return { native, sent, closed };
+  const deliver = (rec: SyncRecord) => {
+    queue.push(rec);
+    for (const wake of [...watchers]) wake();
+  };
+  return { native, sent, closed, deliver, watching: () => watchers.size };
 }
 
 const built = {
@@ -63,12 +80,18 @@ describe('runCreateHandshake', () => {
     ]);
     const seen: string[] = [];
     await runCreateHandshake(native, 3, built, {
-      onIntermediateReady: (pid) => seen.push(`maps ${pid}`),
-      onInitPid: (pid) => seen.push(`init ${pid}`),
+      onIntermediateReady: (pid) => {
+        seen.push(`maps ${pid}`);
+      },
+      onInitPid: (pid) => {
+        seen.push(`init ${pid}`);
+      },
       onRunCreateHooks: async () => {
         seen.push('hooks');
       },
-      onSeccompListener: () => seen.push('listener'),
+      onSeccompListener: () => {
+        seen.push('listener');
+      },
     });
     expect(seen).toEqual(['maps 10', 'init 11', 'hooks']);
     expect(sent).toEqual([SyncMessage.IntermediateGo, SyncMessage.CreateHooksDone]);
@@ -94,7 +117,36 @@ describe('runCreateHandshake', () => {
 
   it('reports a child that went away', async () => {
     const { native } = fakeNative([record(SyncMessage.IntermediateReady), null]);
-    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(/exited or timed out/);
+    await expect(runCreateHandshake(native, 3, built, noHandlers)).rejects.toThrow(
+      'unable to start container process: container init exited during setup',
+    );
+  });
+
+  it('waits on the event loop for records that come later, and stops watching when done', async () => {
+    const { native, sent, deliver, watching } = fakeNative([]);
+    const done = runCreateHandshake(native, 3, built, noHandlers);
+    const later = [
+      SyncMessage.IntermediateReady,
+      SyncMessage.InitPid,
+      SyncMessage.RunCreateHooks,
+      SyncMessage.InitReady,
+    ];
+    for (const type of later) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(watching()).toBe(1);
+      deliver(record(type));
+    }
+    await done;
+    expect(sent).toEqual([SyncMessage.IntermediateGo, SyncMessage.CreateHooksDone]);
+    expect(watching()).toBe(0);
+  });
+
+  it('gives up on a child that says nothing, naming the message it waited for', async () => {
+    const { native, watching } = fakeNative([record(SyncMessage.IntermediateReady)]);
+    await expect(runCreateHandshake(native, 3, built, noHandlers, 50)).rejects.toThrow(
+      'unable to start container process: timed out after 0.05 s waiting for InitPid',
+    );
+    expect(watching()).toBe(0);
   });
 
   it('turns an error record into a message naming the config field', async () => {
@@ -125,7 +177,9 @@ describe('runCreateHandshake with a notifying seccomp filter', () => {
     const passed: number[] = [];
     await runCreateHandshake(native, 3, notifyingPlan, {
       ...noHandlers,
-      onSeccompListener: (fd) => passed.push(fd),
+      onSeccompListener: (fd) => {
+        passed.push(fd);
+      },
     });
     expect(passed).toEqual([42]);
     expect(closed).toEqual([42]);

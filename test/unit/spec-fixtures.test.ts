@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 
-import { RuntimeError } from '../../src/runtime/errors';
+import { RuntimeError } from '../../src/errors';
 import {
   CONFIG_CHECKS,
   CONFIG_MAX_BYTES,

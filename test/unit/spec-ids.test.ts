@@ -4,7 +4,7 @@
 // highest real id, is still accepted.
 import { describe, expect, it } from 'vitest';
 
-import { RuntimeError } from '../../src/runtime/errors';
+import { RuntimeError } from '../../src/errors';
 import type { Spec } from '../../src/spec/types';
 import { parseIdFlag } from '../../src/spec/ids';
 import { validateConfig } from '../../src/spec/validate';

@@ -5,13 +5,14 @@ import * as path from 'node:path';
 import ts from 'typescript';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { CONTAINER_EXISTS, CONTAINER_NOT_EXIST } from '../../src/runtime/errors';
+import { CONTAINER_EXISTS, CONTAINER_NOT_EXIST } from '../../src/errors';
+import { native } from '../../src/native';
+import { createRuntimeContext, type RuntimeContext } from '../../src/runtime/context';
+import { containerState, containerStatus } from '../../src/runtime/status';
 import {
   type ContainerRecord,
-  containerStatus,
   EXEC_FIFO,
   listIds,
-  ociState,
   processIsZombie,
   processStartTime,
   readRecord,
@@ -25,12 +26,21 @@ import {
 const repo = path.resolve(__dirname, '../..');
 let tmp: string;
 let root: string;
+let ctx: RuntimeContext;
 const children: ChildProcess[] = [];
 
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrunc-store-'));
   root = path.join(tmp, 'root');
+  ctx = createRuntimeContext({ root });
 });
+
+const noLock = () => ({ release() {} });
+
+/** reserveContainer with the real addon and no lock (these tests are about the directory). */
+function reserve(rootDir: string, rec: ContainerRecord): void {
+  reserveContainer(rootDir, rec, native(), noLock);
+}
 
 afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
@@ -48,8 +58,6 @@ function record(fields: Partial<ContainerRecord> = {}): ContainerRecord {
     created: '2026-11-22T06:35:16.388778657Z',
     owner: '',
     phase: 'created',
-    creatorPid: 0,
-    creatorStartTime: '',
     config: {},
     ...fields,
   };
@@ -85,7 +93,7 @@ describe('reserveContainer', () => {
   it('creates the root and the container dir with mode 0711', () => {
     const oldUmask = process.umask(0o022);
     try {
-      reserveContainer(root, record({ id: 'c1' }));
+      reserve(root, record({ id: 'c1' }));
     } finally {
       process.umask(oldUmask);
     }
@@ -94,34 +102,37 @@ describe('reserveContainer', () => {
   });
 
   it('refuses an id that is taken', () => {
-    reserveContainer(root, record({ id: 'c1' }));
-    expect(() => reserveContainer(root, record({ id: 'c1' }))).toThrow(CONTAINER_EXISTS);
+    reserve(root, record({ id: 'c1' }));
+    expect(() => reserve(root, record({ id: 'c1' }))).toThrow(CONTAINER_EXISTS);
   });
 
   it('lets exactly one of 20 concurrent processes win', async () => {
     const storeJs = transpileStore(path.join(tmp, 'js'));
     const script = `
       const { reserveContainer } = require(${JSON.stringify(storeJs)});
-      try { reserveContainer(process.argv[1], { id: 'race', creatorPid: process.pid }); process.stdout.write('won'); }
+      const { native } = require(${JSON.stringify(path.join(path.dirname(storeJs), '..', 'native', 'index.js'))});
+      const noLock = () => ({ release() {} });
+      try { reserveContainer(process.argv[1], { id: 'race', marker: process.pid }, native(), noLock); process.stdout.write('won'); }
       catch (e) { process.stdout.write(e.message); }`;
     const outputs = await Promise.all(Array.from({ length: 20 }, () => runNode(['-e', script, root])));
     expect(outputs.filter((o) => o === 'won')).toHaveLength(1);
     expect(outputs.filter((o) => o === CONTAINER_EXISTS)).toHaveLength(19);
     // The losers left no staging dir, and the winner's record is the one in place.
     expect(fs.readdirSync(root)).toEqual(['race']);
-    expect(readRecord(root, 'race').creatorPid).toBeGreaterThan(0);
+    expect(readRecord(root, 'race').marker).toBeGreaterThan(0);
     // A bound for a busy machine (it compiles src/ and starts 20 node processes), not a timing.
   }, 60_000);
 
-  it('the id appears with its first record already in it (a create is never mistaken for a dead one)', () => {
-    reserveContainer(root, record({ id: 'c1', phase: 'creating', creatorPid: process.pid }));
+  it('the id appears with its first record and its lock already in place (a create is never mistaken for a dead one)', async () => {
+    const lock = reserveContainer(root, record({ id: 'c1', phase: 'creating' }), native(), (dir) =>
+      ctx.locks.lockNewDir(dir, 'c1'),
+    );
     expect(fs.readdirSync(root)).toEqual(['c1']);
     expect(fs.readdirSync(stateDir(root, 'c1'))).toEqual(['state.json']);
     const rec = readRecord(root, 'c1');
-    expect(rec.creatorPid).toBe(process.pid);
-    expect(containerStatus(root, { ...rec, creatorStartTime: processStartTime(process.pid) ?? '' })).toBe(
-      'creating',
-    );
+    expect(await containerStatus(ctx, rec)).toBe('creating');
+    lock.release();
+    expect(await containerStatus(ctx, rec)).toBe('stopped');
   });
 });
 
@@ -160,7 +171,7 @@ function runNode(args: string[]): Promise<string> {
 
 describe('records', () => {
   it('round-trips a record, atomically replacing the file and leaving no temp file', () => {
-    reserveContainer(root, record({ id: 'c1' }));
+    reserve(root, record({ id: 'c1' }));
     writeRecord(root, record({ initPid: 1 }));
     const file = path.join(stateDir(root, 'c1'), 'state.json');
     const firstInode = fs.statSync(file).ino;
@@ -183,16 +194,16 @@ describe('records', () => {
     expect(() => readRecord(root, 'nope')).toThrow(CONTAINER_NOT_EXIST);
   });
 
-  it('returns a deletable stopped record for a dir without state.json', () => {
+  it('returns a deletable stopped record for a dir without state.json', async () => {
     fs.mkdirSync(stateDir(root, 'early'), { recursive: true });
     const rec = readRecord(root, 'early');
     expect(rec).toMatchObject({ id: 'early', phase: 'creating', initPid: 0 });
-    expect(containerStatus(root, rec)).toBe('stopped');
+    expect(await containerStatus(ctx, rec)).toBe('stopped');
   });
 
   it('lists ids sorted and removes one dir', () => {
     expect(listIds(root)).toEqual([]);
-    for (const id of ['b', 'a', 'c']) reserveContainer(root, record({ id }));
+    for (const id of ['b', 'a', 'c']) reserve(root, record({ id }));
     fs.writeFileSync(path.join(root, 'stray-file'), '');
     expect(listIds(root)).toEqual(['a', 'b', 'c']);
     removeContainerDir(root, 'b');
@@ -226,16 +237,15 @@ describe('processStartTime', () => {
 describe('containerStatus', () => {
   it('follows a real init: created, running, stopped', async () => {
     const child = await longLived();
-    reserveContainer(root, record({ id: 'c1' }));
+    reserve(root, record({ id: 'c1' }));
     const rec = record({ initPid: child.pid!, initStartTime: processStartTime(child.pid!)! });
     writeRecord(root, rec);
     fs.writeFileSync(path.join(stateDir(root, 'c1'), EXEC_FIFO), '');
-    expect(containerStatus(root, rec)).toBe('created');
+    expect(await containerStatus(ctx, rec)).toBe('created');
     fs.rmSync(path.join(stateDir(root, 'c1'), EXEC_FIFO));
-    expect(containerStatus(root, rec)).toBe('running');
-    expect(containerStatus(root, rec, { isPaused: () => true })).toBe('paused');
+    expect(await containerStatus(ctx, rec)).toBe('running');
     await killAndReap(child);
-    expect(containerStatus(root, rec)).toBe('stopped');
+    expect(await containerStatus(ctx, rec)).toBe('stopped');
   });
 
   it('reports a zombie init as stopped', async () => {
@@ -253,43 +263,44 @@ describe('containerStatus', () => {
       ),
     );
     await waitFor(() => processIsZombie(zombiePid));
-    reserveContainer(root, record({ id: 'c1' }));
+    reserve(root, record({ id: 'c1' }));
     const rec = record({ initPid: zombiePid, initStartTime: processStartTime(zombiePid)! });
-    expect(containerStatus(root, rec)).toBe('stopped');
-    expect(ociState(root, rec).pid).toBe(0);
+    expect(await containerStatus(ctx, rec)).toBe('stopped');
+    expect((await containerState(ctx, rec)).pid).toBe(0);
   });
 
   it('reports a recycled pid (different start time) as stopped', async () => {
     const child = await longLived();
-    reserveContainer(root, record({ id: 'c1' }));
+    reserve(root, record({ id: 'c1' }));
     const rec = record({ initPid: child.pid!, initStartTime: '1' });
-    expect(containerStatus(root, rec)).toBe('stopped');
+    expect(await containerStatus(ctx, rec)).toBe('stopped');
   });
 
-  it('reports creating while the creator lives, stopped once it died', async () => {
-    const creator = await longLived();
-    reserveContainer(root, record({ id: 'c1' }));
-    const rec = record({
-      phase: 'creating',
-      creatorPid: creator.pid!,
-      creatorStartTime: processStartTime(creator.pid!)!,
-    });
-    expect(containerStatus(root, rec)).toBe('creating');
+  it('reports creating while another process holds the lock, stopped once it died', async () => {
+    reserve(root, record({ id: 'c1' }));
+    // flock(1) holds LOCK_EX on the state dir, as a creating tsrunc (CLI or shim) does.
+    const creator = await longLived('flock', [stateDir(root, 'c1'), 'sleep', '100']);
+    const rec = record({ phase: 'creating' });
+    await waitFor(() => ctx.locks.isHeld(root, 'c1'));
+    expect(await containerStatus(ctx, rec)).toBe('creating');
+    // Our own operation holding the lock sees a dead create.
+    expect(await containerStatus(ctx, rec, { lockHeld: true })).toBe('stopped');
     await killAndReap(creator);
-    expect(containerStatus(root, rec)).toBe('stopped');
+    await waitFor(() => !ctx.locks.isHeld(root, 'c1'));
+    expect(await containerStatus(ctx, rec)).toBe('stopped');
   });
 });
 
 describe('ociState', () => {
   it('has runc key order, pid 0 when stopped, and annotations when set', async () => {
     const child = await longLived();
-    reserveContainer(root, record({ id: 'c1' }));
+    reserve(root, record({ id: 'c1' }));
     const rec = record({
       initPid: child.pid!,
       initStartTime: processStartTime(child.pid!)!,
       annotations: { a: 'b' },
     });
-    const s = ociState(root, rec);
+    const s = await containerState(ctx, rec);
     expect(Object.keys(s)).toEqual([
       'ociVersion',
       'id',
@@ -303,7 +314,7 @@ describe('ociState', () => {
     ]);
     expect(s).toMatchObject({ ociVersion: '1.3.0', pid: child.pid, status: 'running' });
     await killAndReap(child);
-    expect(ociState(root, { ...rec, annotations: undefined })).toEqual({
+    expect(await containerState(ctx, { ...rec, annotations: undefined })).toEqual({
       ociVersion: '1.3.0',
       id: 'c1',
       pid: 0,

@@ -2,7 +2,7 @@
 import { readCgroupFileOrNull } from '../fs';
 import { UNLIMITED } from '../v2/common';
 
-export { UNLIMITED, resourceError, sleepSync } from '../v2/common';
+export { UNLIMITED, resourceError, sleep } from '../v2/common';
 
 /**
  * A number from a v1 file as the stats document shows it. v1 says "no limit" with the largest

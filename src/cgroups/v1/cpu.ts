@@ -3,7 +3,7 @@
 // cpu.rt_runtime_us. 0 means "not set" for shares, quota, period and the realtime pair (as in
 // runc); burst and idle are written whenever given (0 is meaningful for both).
 // Stats: throttling from cpu.stat (throttled_time is already in ns on v1).
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import type { LinuxCPU, LinuxResources } from '../../spec/types';
 import { cgroupFileExists, readKeyValues, writeCgroupFile } from '../fs';
 import type { Controller, Stats } from '../types';

@@ -4,10 +4,10 @@
 // arriving (fork, exec joining). So, as runc does: write FROZEN again and re-read, now and then
 // thaw and sleep a little to let a forking task settle, give up after a timeout and thaw back
 // (a half-frozen container is the worst state to leave).
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import { readCgroupFileOrNull, writeCgroupFile } from '../fs';
 import type { Controller } from '../types';
-import { sleepSync } from './common';
+import { sleep } from './common';
 
 export type FreezerState = 'THAWED' | 'FREEZING' | 'FROZEN';
 
@@ -32,14 +32,14 @@ function readState(dir: string): string {
 }
 
 /** Freeze every task of the cgroup (and its descendants); returns once freezer.state is FROZEN. */
-export function freeze(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): void {
+export async function freeze(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): Promise<void> {
   readState(dir); // a clear error when there is no freezer here
   const deadline = Date.now() + timeoutMs;
   let state = '';
   for (let attempt = 1; ; attempt++) {
     if (attempt % THAW_EVERY === 0) {
       writeCgroupFile(dir, 'freezer.state', 'THAWED');
-      sleepSync(THAW_SLEEP_MS);
+      await sleep(THAW_SLEEP_MS);
     }
     writeCgroupFile(dir, 'freezer.state', 'FROZEN');
     state = readState(dir);
@@ -49,7 +49,7 @@ export function freeze(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): void {
       throw new RuntimeError(`cgroup: unexpected freezer state ${state} in ${dir} after writing FROZEN`);
     }
     if (Date.now() >= deadline) break;
-    sleepSync(POLL_MS);
+    await sleep(POLL_MS);
   }
   thawQuietly(dir);
   throw new RuntimeError(
@@ -58,7 +58,7 @@ export function freeze(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): void {
 }
 
 /** Thaw the cgroup; returns once freezer.state reads THAWED. */
-export function thaw(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): void {
+export async function thaw(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): Promise<void> {
   writeCgroupFile(dir, 'freezer.state', 'THAWED');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -70,7 +70,7 @@ export function thaw(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): void {
         `cgroup: timed out after ${timeoutMs} ms waiting for ${dir} to thaw (freezer.state: ${state}; is a parent cgroup frozen?)`,
       );
     }
-    sleepSync(POLL_MS);
+    await sleep(POLL_MS);
   }
 }
 
@@ -79,7 +79,7 @@ export function thaw(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): void {
  * FROZEN only counts when the cgroup itself was frozen (freezer.self_freezing 1): a cgroup
  * frozen through an ancestor reports THAWED, as runc does, since `resume` could not undo it.
  */
-export function freezerState(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): FreezerState {
+export async function freezerState(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): Promise<FreezerState> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = readState(dir);
@@ -89,7 +89,7 @@ export function freezerState(dir: string, timeoutMs = FREEZE_TIMEOUT_MS): Freeze
       return self === null || self === '1' ? 'FROZEN' : 'THAWED';
     }
     if (Date.now() >= deadline) return 'FREEZING';
-    sleepSync(POLL_MS);
+    await sleep(POLL_MS);
   }
 }
 

@@ -13,8 +13,7 @@
 //   - disableOOMKiller: only true is written ("1"), as runc does; false leaves the file alone.
 //   - useHierarchy: written as given. Recent kernels are always hierarchical and refuse "0"
 //     with EINVAL, which then surfaces as the write error (runc ignores the field).
-import { logger } from '../../util/log';
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import type { LinuxMemory, LinuxResources } from '../../spec/types';
 import { cgroupFileExists, readKeyValues, writeCgroupFile } from '../fs';
 import type { ApplyContext, Controller, MemoryEntry, Stats } from '../types';
@@ -85,10 +84,10 @@ function checkBeforeUpdate(dir: string, memory: LinuxMemory, ctx: ApplyContext):
 }
 
 /** kmem files: only where the kernel still has them (see the header); say so otherwise. */
-function setIfPresent(dir: string, file: string, value: number | undefined): void {
+function setIfPresent(dir: string, file: string, value: number | undefined, ctx: ApplyContext): void {
   if (value === undefined || value === 0) return;
   if (!cgroupFileExists(dir, file)) {
-    logger().warn(`linux.resources.memory: this kernel has no ${file}: kernel memory limit ${value} ignored`);
+    ctx.warn?.(`linux.resources.memory: this kernel has no ${file}: kernel memory limit ${value} ignored`);
     return;
   }
   writeCgroupFile(dir, file, value);
@@ -106,12 +105,12 @@ function setSwappiness(dir: string, swappiness: number | undefined): void {
   writeCgroupFile(dir, 'memory.swappiness', swappiness);
 }
 
-function setOthers(dir: string, memory: LinuxMemory): void {
+function setOthers(dir: string, memory: LinuxMemory, ctx: ApplyContext): void {
   if (memory.reservation !== undefined && memory.reservation !== 0) {
     writeCgroupFile(dir, 'memory.soft_limit_in_bytes', memory.reservation);
   }
-  setIfPresent(dir, 'memory.kmem.limit_in_bytes', memory.kernel);
-  setIfPresent(dir, 'memory.kmem.tcp.limit_in_bytes', memory.kernelTCP);
+  setIfPresent(dir, 'memory.kmem.limit_in_bytes', memory.kernel, ctx);
+  setIfPresent(dir, 'memory.kmem.tcp.limit_in_bytes', memory.kernelTCP, ctx);
   if (memory.disableOOMKiller === true) writeCgroupFile(dir, 'memory.oom_control', '1');
   if (memory.useHierarchy !== undefined) {
     writeCgroupFile(dir, 'memory.use_hierarchy', memory.useHierarchy ? '1' : '0');
@@ -140,7 +139,7 @@ export const memoryController: Controller = {
     if (!memory) return;
     checkBeforeUpdate(dir, memory, ctx);
     setLimitAndSwap(dir, memory);
-    setOthers(dir, memory);
+    setOthers(dir, memory, ctx);
   },
 
   stats(dir: string, stats: Stats): void {

@@ -1,5 +1,5 @@
 // Helpers shared by the cgroup v2 controllers.
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import { readCgroupFileOrNull } from '../fs';
 
 /**
@@ -32,7 +32,7 @@ export function resourceError(field: string, problem: string): RuntimeError {
   return new RuntimeError(`linux.resources.${field}: ${problem}`);
 }
 
-/** Block the thread for ms milliseconds (the cgroup calls are synchronous). */
-export function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/** Waits between polls of a cgroup file: timers, never a blocked event loop. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

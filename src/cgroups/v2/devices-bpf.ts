@@ -21,7 +21,7 @@
 //   next: ... ; r0 = 0; exit
 // A rule with no test at all ("a *:* rwm") decides everything: compilation stops after it, as
 // the verifier refuses unreachable instructions; the program then ends with that rule's verdict.
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import type { DeviceRule } from '../device-rules';
 
 export const BPF_DEVCG_DEV_BLOCK = 1;

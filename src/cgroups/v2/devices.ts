@@ -4,7 +4,7 @@
 // exactly one program attached, atomically (BPF_F_REPLACE); otherwise the new one is attached
 // and then every old one detached (runc's LoadAttachCgroupDeviceFilter does the same), so the
 // cgroup is never left without a filter.
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import { native } from '../../native';
 import type { LinuxResources } from '../../spec/types';
 import { deviceRules } from '../device-rules';

@@ -9,7 +9,7 @@
 //   - useHierarchy: ignored (v2 is always hierarchical);
 //   - disableOOMKiller true: an error (v2 cannot turn the OOM killer off, and silently running a
 //     container that asked not to be OOM-killed would be worse; crun refuses it too).
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import type { LinuxMemory, LinuxResources } from '../../spec/types';
 import { cgroupFileExists, readKeyValues, writeCgroupFile } from '../fs';
 import type { ApplyContext, Controller, MemoryEntry, Stats } from '../types';

@@ -2,7 +2,6 @@
 import * as path from 'node:path';
 import type { Argv } from 'yargs';
 
-import type { GlobalOptions } from '../../runtime/options';
 import { validateContainerId } from '../../state/store';
 
 /** Parsed arguments; keys are the flag names as written (no camel-case expansion). */
@@ -16,13 +15,6 @@ export interface CommandModule {
   prepareArgs?(args: string[]): string[];
   /** Runs the command; a number is the exit code (default 0). Throws on failure. */
   handler(args: CommandArgs): Promise<number | void> | number | void;
-}
-
-export function globalOptions(args: CommandArgs): GlobalOptions {
-  return {
-    root: path.resolve(stringArg(args, 'root') ?? '/run/tsrunc'),
-    systemdCgroup: args['systemd-cgroup'] === true,
-  };
 }
 
 /** The <container-id> positional, validated. */

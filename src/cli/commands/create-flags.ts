@@ -1,9 +1,11 @@
 // The flags `create` and `run` share, and how they become CreateOptions.
+import * as path from 'node:path';
 import type { Argv } from 'yargs';
 
-import { RuntimeError } from '../../runtime/errors';
-import type { CreateOptions } from '../../runtime/options';
-import { type CommandArgs, containerId, globalOptions, pathArg, stringArg, withContainerId } from './common';
+import { RuntimeError } from '../../errors';
+import type { CreateOptions } from '../../runtime/create';
+import { cliStdio } from '../context';
+import { type CommandArgs, containerId, pathArg, stringArg, withContainerId } from './common';
 
 export function withCreateFlags(y: Argv): Argv {
   return (
@@ -30,16 +32,17 @@ export function withCreateFlags(y: Argv): Argv {
   );
 }
 
-export function createOptions(args: CommandArgs): CreateOptions {
+/** The library's options, and the pid file the CLI writes itself. */
+export function createOptions(args: CommandArgs): CreateOptions & { pidFile?: string } {
+  const consoleSocket = stringArg(args, 'console-socket');
   return {
-    ...globalOptions(args),
     id: containerId(args),
     bundle: pathArg(args, 'bundle') ?? process.cwd(),
     pidFile: pathArg(args, 'pid-file'),
-    consoleSocket: stringArg(args, 'console-socket') || undefined,
+    consoleSocket: consoleSocket ? path.resolve(consoleSocket) : undefined,
     noPivot: args['no-pivot'] === true,
     noNewKeyring: args['no-new-keyring'] === true,
-    preserveFds: preserveFdsCount(stringArg(args, 'preserve-fds')),
+    stdio: cliStdio(preserveFdsCount(stringArg(args, 'preserve-fds'))),
   };
 }
 

@@ -2,6 +2,8 @@
 //               [--preserve-fds N] <container-id>
 import type { Argv } from 'yargs';
 
+import { runtimeContext } from '../context';
+import { writePidFile } from '../foreground';
 import type { CommandArgs } from './common';
 import { createOptions, withCreateFlags } from './create-flags';
 
@@ -10,7 +12,25 @@ export function builder(y: Argv): Argv {
 }
 
 export async function handler(args: CommandArgs): Promise<void> {
-  const opts = createOptions(args);
-  const { create } = await import('../../runtime/create');
-  await create(opts);
+  const { pidFile, ...opts } = createOptions(args);
+  const ctx = await runtimeContext(args);
+  const { createContainer } = await import('../../runtime/create');
+  const { record } = await createContainer(ctx, opts);
+  if (pidFile) await writePidFileOrDelete(ctx, opts.id, pidFile, record.initPid);
+}
+
+/** runc writes the pid file last; if it cannot, the create fails and leaves nothing behind. */
+export async function writePidFileOrDelete(
+  ctx: Awaited<ReturnType<typeof runtimeContext>>,
+  id: string,
+  pidFile: string,
+  pid: number,
+): Promise<void> {
+  try {
+    await writePidFile(pidFile, pid);
+  } catch (error) {
+    const { deleteContainer } = await import('../../runtime/lifecycle');
+    await deleteContainer(ctx, id, true).catch(() => {});
+    throw error;
+  }
 }

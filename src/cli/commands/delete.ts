@@ -2,7 +2,8 @@
 import type { Argv } from 'yargs';
 
 import { deleteContainer } from '../../runtime/lifecycle';
-import { type CommandArgs, containerId, globalOptions, withContainerId } from './common';
+import { runtimeContext } from '../context';
+import { type CommandArgs, containerId, withContainerId } from './common';
 
 export function builder(y: Argv): Argv {
   return withContainerId(y).option('force', {
@@ -14,5 +15,6 @@ export function builder(y: Argv): Argv {
 }
 
 export async function handler(args: CommandArgs): Promise<void> {
-  await deleteContainer(globalOptions(args), containerId(args), args.force === true);
+  const id = containerId(args);
+  await deleteContainer(await runtimeContext(args), id, args.force === true);
 }

@@ -2,9 +2,10 @@
 // stats every interval plus `oom` events, one JSON object per line (runc's format).
 import type { Argv } from 'yargs';
 
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import { stats, watchEvents } from '../../runtime/resources';
-import { type CommandArgs, containerId, globalOptions, print, stringArg, withContainerId } from './common';
+import { runtimeContext } from '../context';
+import { type CommandArgs, containerId, print, stringArg, withContainerId } from './common';
 
 export function builder(y: Argv): Argv {
   return withContainerId(y)
@@ -13,9 +14,9 @@ export function builder(y: Argv): Argv {
 }
 
 export async function handler(args: CommandArgs): Promise<void> {
-  const g = globalOptions(args);
   const id = containerId(args);
-  if (args.stats === true) return print(JSON.stringify(stats(g, id)));
+  const g = await runtimeContext(args);
+  if (args.stats === true) return print(JSON.stringify(await stats(g, id)));
   await watchEvents(g, id, parseDuration(stringArg(args, 'interval') ?? '5s'), (event) =>
     print(JSON.stringify(event)),
   );

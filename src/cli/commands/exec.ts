@@ -1,12 +1,17 @@
 // tsrunc exec [flags] <container-id> <command> [args...] (or --process FILE): runc's flags. Exits
 // with the process's exit code; a failure to start it exits 255, as runc does, so that a
 // caller can tell it from the process's own exit code 1.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Argv } from 'yargs';
 
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import { parseIdFlag } from '../../spec/ids';
-import { reportFatal } from '../../util/log';
-import { type CommandArgs, containerId, globalOptions, pathArg, stringArg, withContainerId } from './common';
+import type { Process } from '../../spec/types';
+import { type ConsoleProxy, ConsoleSocket, proxyConsole } from '../console';
+import { cliLogger, cliStdio, runtimeContext } from '../context';
+import { waitInForeground, writePidFile } from '../foreground';
+import { type CommandArgs, containerId, pathArg, stringArg, withContainerId } from './common';
 
 const EXEC_FAILED = 255;
 
@@ -75,17 +80,43 @@ export function builder(y: Argv): Argv {
 }
 
 export async function handler(args: CommandArgs): Promise<number> {
+  let started: Awaited<ReturnType<typeof startProcess>>;
   try {
-    const { exec } = await import('../../runtime/exec');
-    return await exec({
-      ...globalOptions(args),
-      id: containerId(args),
-      processFile: pathArg(args, 'process'),
+    started = await startProcess(args);
+  } catch (error) {
+    cliLogger().fatal(error instanceof Error ? error.message : String(error));
+    return EXEC_FAILED;
+  }
+  if (args.detach === true) return 0;
+  const exitCode = await waitInForeground(started.exit);
+  await started.proxy?.finish();
+  return exitCode;
+}
+
+async function startProcess(args: CommandArgs) {
+  const id = containerId(args);
+  const ctx = await runtimeContext(args);
+  const { exec } = await import('../../runtime/exec');
+  const processFile = pathArg(args, 'process');
+  const consoleSocketFlag = stringArg(args, 'console-socket') || undefined;
+  const tty = args.tty === true;
+  const detach = args.detach === true;
+  const process = processFile ? readProcessFile(processFile) : undefined;
+  const wantsTerminal = process ? process.terminal === true : tty;
+  if (wantsTerminal && detach && !consoleSocketFlag) {
+    throw new RuntimeError('exec: a detached process with a terminal needs --console-socket');
+  }
+  // In the foreground without a console socket, a terminal is ours to proxy (as runc does).
+  const ownConsole = wantsTerminal && !consoleSocketFlag && !detach ? new ConsoleSocket() : null;
+  let proxy: ConsoleProxy | null = null;
+  try {
+    const started = await exec(ctx, {
+      id,
+      process,
       args: commandLine(args),
-      tty: args.tty === true,
-      consoleSocket: stringArg(args, 'console-socket') || undefined,
-      detach: args.detach === true,
-      pidFile: pathArg(args, 'pid-file'),
+      tty,
+      consoleSocket: ownConsole?.path ?? (consoleSocketFlag ? path.resolve(consoleSocketFlag) : undefined),
+      stdio: cliStdio(count(stringArg(args, 'preserve-fds'))),
       cwd: stringArg(args, 'cwd'),
       env: list(args.env),
       user: stringArg(args, 'user'),
@@ -96,14 +127,31 @@ export async function handler(args: CommandArgs): Promise<number> {
         c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`,
       ),
       noNewPrivs: args['no-new-privs'] === true,
-      preserveFds: count(stringArg(args, 'preserve-fds')),
       processLabel: stringArg(args, 'process-label'),
       apparmor: stringArg(args, 'apparmor'),
       ignorePaused: args['ignore-paused'] === true,
     });
+    try {
+      if (ownConsole) proxy = proxyConsole(await ownConsole.receiveMaster());
+      const pidFile = pathArg(args, 'pid-file');
+      if (pidFile) await writePidFile(pidFile, started.pid);
+    } catch (error) {
+      // A process we cannot hand over does not run on unattended.
+      globalThis.process.kill(started.pid, 'SIGKILL');
+      await proxy?.finish();
+      throw error;
+    }
+    return { exit: started.exit, proxy };
+  } finally {
+    ownConsole?.close();
+  }
+}
+
+function readProcessFile(file: string): Process {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Process;
   } catch (error) {
-    reportFatal(error instanceof Error ? error.message : String(error));
-    return EXEC_FAILED;
+    throw new RuntimeError(`--process: cannot read ${file}: ${(error as Error).message}`);
   }
 }
 

@@ -2,7 +2,8 @@
 import type { Argv } from 'yargs';
 
 import { kill } from '../../runtime/lifecycle';
-import { type CommandArgs, containerId, globalOptions, stringArg, withContainerId } from './common';
+import { runtimeContext } from '../context';
+import { type CommandArgs, containerId, stringArg, withContainerId } from './common';
 
 export function builder(y: Argv): Argv {
   return withContainerId(y)
@@ -16,5 +17,6 @@ export function builder(y: Argv): Argv {
 }
 
 export async function handler(args: CommandArgs): Promise<void> {
-  await kill(globalOptions(args), containerId(args), stringArg(args, 'signal'), args.all === true);
+  const id = containerId(args);
+  await kill(await runtimeContext(args), id, stringArg(args, 'signal'), args.all === true);
 }

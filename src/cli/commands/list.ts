@@ -3,7 +3,8 @@ import type { Argv } from 'yargs';
 
 import { list } from '../../runtime/lifecycle';
 import type { OciState } from '../../state/store';
-import { type CommandArgs, globalOptions, print } from './common';
+import { runtimeContext } from '../context';
+import { type CommandArgs, print } from './common';
 
 // runc prints through Go's tabwriter with minwidth 12 and padding 3; we lay it out the same.
 const MIN_COLUMN_WIDTH = 12;
@@ -27,8 +28,8 @@ export function builder(y: Argv): Argv {
     });
 }
 
-export function handler(args: CommandArgs): void {
-  const states = list(globalOptions(args));
+export async function handler(args: CommandArgs): Promise<void> {
+  const states = await list(await runtimeContext(args));
   if (args.quiet === true) {
     for (const s of states) print(s.id);
   } else if (args.format === 'json') {

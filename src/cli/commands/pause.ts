@@ -2,12 +2,14 @@
 import type { Argv } from 'yargs';
 
 import { pause } from '../../runtime/resources';
-import { type CommandArgs, containerId, globalOptions, withContainerId } from './common';
+import { runtimeContext } from '../context';
+import { type CommandArgs, containerId, withContainerId } from './common';
 
 export function builder(y: Argv): Argv {
   return withContainerId(y);
 }
 
-export function handler(args: CommandArgs): void {
-  pause(globalOptions(args), containerId(args));
+export async function handler(args: CommandArgs): Promise<void> {
+  const id = containerId(args);
+  await pause(await runtimeContext(args), id);
 }

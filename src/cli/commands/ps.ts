@@ -3,9 +3,10 @@
 import { execFileSync } from 'node:child_process';
 import type { Argv } from 'yargs';
 
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import { ps } from '../../runtime/resources';
-import { type CommandArgs, containerId, globalOptions, print, stringArg, withContainerId } from './common';
+import { runtimeContext } from '../context';
+import { type CommandArgs, containerId, print, stringArg, withContainerId } from './common';
 
 export function builder(y: Argv): Argv {
   return withContainerId(y)
@@ -13,8 +14,9 @@ export function builder(y: Argv): Argv {
     .parserConfiguration({ 'unknown-options-as-args': true });
 }
 
-export function handler(args: CommandArgs): void {
-  const pids = ps(globalOptions(args), containerId(args));
+export async function handler(args: CommandArgs): Promise<void> {
+  const id = containerId(args);
+  const pids = await ps(await runtimeContext(args), id);
   if (stringArg(args, 'format') === 'json') return print(JSON.stringify(pids));
   const psArgs = ((args._ as unknown[]) ?? []).slice(1).map(String);
   print(filterPsOutput(runPs(psArgs.length ? psArgs : ['-ef']), pids));

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Argv } from 'yargs';
 
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import { type CommandArgs, pathArg } from './common';
 
 export function builder(y: Argv): Argv {

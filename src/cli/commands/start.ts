@@ -1,7 +1,8 @@
 // tsrunc start <container-id>
 import type { Argv } from 'yargs';
 
-import { type CommandArgs, containerId, globalOptions, withContainerId } from './common';
+import { runtimeContext } from '../context';
+import { type CommandArgs, containerId, withContainerId } from './common';
 
 export function builder(y: Argv): Argv {
   return withContainerId(y);
@@ -10,5 +11,5 @@ export function builder(y: Argv): Argv {
 export async function handler(args: CommandArgs): Promise<void> {
   const id = containerId(args);
   const { start } = await import('../../runtime/start');
-  await start(globalOptions(args), id);
+  await start(await runtimeContext(args), id);
 }

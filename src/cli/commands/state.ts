@@ -2,12 +2,14 @@
 import type { Argv } from 'yargs';
 
 import { state } from '../../runtime/lifecycle';
-import { type CommandArgs, containerId, globalOptions, print, withContainerId } from './common';
+import { runtimeContext } from '../context';
+import { type CommandArgs, containerId, print, withContainerId } from './common';
 
 export function builder(y: Argv): Argv {
   return withContainerId(y);
 }
 
-export function handler(args: CommandArgs): void {
-  print(JSON.stringify(state(globalOptions(args), containerId(args)), null, 2));
+export async function handler(args: CommandArgs): Promise<void> {
+  const id = containerId(args);
+  print(JSON.stringify(await state(await runtimeContext(args), id), null, 2));
 }

@@ -4,10 +4,11 @@
 import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
 
-import { RuntimeError } from '../../runtime/errors';
+import { RuntimeError } from '../../errors';
 import { update } from '../../runtime/resources';
 import type { LinuxResources } from '../../spec/types';
-import { type CommandArgs, containerId, globalOptions, stringArg, withContainerId } from './common';
+import { runtimeContext } from '../context';
+import { type CommandArgs, containerId, stringArg, withContainerId } from './common';
 
 // flag -> [controller, field, kind]; bytes accept runc's size suffixes (64m, 1g).
 const FLAGS: Record<string, [keyof LinuxResources, string, 'bytes' | 'int' | 'string']> = {
@@ -37,8 +38,9 @@ export function builder(y: Argv): Argv {
   return out;
 }
 
-export function handler(args: CommandArgs): void {
-  update(globalOptions(args), containerId(args), resourcesFromArgs(args));
+export async function handler(args: CommandArgs): Promise<void> {
+  const id = containerId(args);
+  await update(await runtimeContext(args), id, resourcesFromArgs(args));
 }
 
 export function resourcesFromArgs(args: CommandArgs): LinuxResources {

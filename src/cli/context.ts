@@ -1,0 +1,83 @@
+// What the CLI keeps for itself: its logger (from --log/--log-format/--debug), the runtime
+// context it hands to the library, the fault seam of the tests, and the fds it passes on as a
+// container's stdio. These are process-wide by nature (one command per process), so they live
+// here and not in the library.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { RuntimeError } from '../errors';
+import type { CreateStep, RuntimeContext } from '../runtime/context';
+import type { StdioMap } from '../runtime/stdio';
+import { type ConfiguredLogger, createLogger, type LoggerConfig } from '../util/log';
+import type { CommandArgs } from './commands/common';
+
+export const DEFAULT_ROOT = '/run/tsrunc';
+
+let current: ConfiguredLogger = createLogger({ format: 'text', debug: false });
+
+export function setCliLogger(config: LoggerConfig): ConfiguredLogger {
+  current = createLogger(config);
+  return current;
+}
+
+export function cliLogger(): ConfiguredLogger {
+  return current;
+}
+
+/** The runtime context for one command, from the global flags. */
+export async function runtimeContext(args: CommandArgs): Promise<RuntimeContext> {
+  const { createRuntimeContext } = await import('../runtime/context');
+  const root = typeof args.root === 'string' && args.root !== '' ? args.root : DEFAULT_ROOT;
+  return createRuntimeContext({
+    root: path.resolve(root),
+    systemdCgroup: args['systemd-cgroup'] === true,
+    logger: current,
+    onCreateStep: process.env.TSRUNC_FAULT_STOP ? stopAtFaultStep : undefined,
+  });
+}
+
+/**
+ * Fault injection, for tests only: with TSRUNC_FAULT_STOP=<step> in the environment, `create`
+ * stops this whole process (SIGSTOP) right after that step, so a test can look at the half-made
+ * container and SIGKILL it there (or SIGCONT it to let it go on). The library only calls the
+ * hook; stopping the process is the CLI's business.
+ */
+function stopAtFaultStep(step: CreateStep): void {
+  if (process.env.TSRUNC_FAULT_STOP === step) process.kill(process.pid, 'SIGSTOP');
+}
+
+/**
+ * The container's stdio as the CLI passes it: our own 0-2, and with --preserve-fds N our fds
+ * 3..3+N-1. Node opens its own fds at startup (its epoll instance first, then pipes and
+ * eventfds) at the lowest free numbers, so every fd our caller passed lies below Node's epoll
+ * fd; one at or above it is Node's, and must not reach the container. (FD_CLOEXEC cannot tell:
+ * Node sets it on fds 0-15 at startup.)
+ */
+export function cliStdio(preserveFds: number): StdioMap {
+  if (!Number.isInteger(preserveFds) || preserveFds < 0)
+    throw new RuntimeError(`--preserve-fds: invalid count ${preserveFds}`);
+  const extraFds: number[] = [];
+  if (preserveFds > 0) {
+    let firstOwnFd = Infinity;
+    for (const name of fs.readdirSync('/proc/self/fd')) {
+      const fd = Number(name);
+      if (fd < firstOwnFd && readLinkOrNull(`/proc/self/fd/${name}`) === 'anon_inode:[eventpoll]')
+        firstOwnFd = fd;
+    }
+    for (let fd = 3; fd < 3 + preserveFds; fd++) {
+      if (readLinkOrNull(`/proc/self/fd/${fd}`) === null)
+        throw new RuntimeError(`--preserve-fds: fd ${fd} is not open`);
+      if (fd >= firstOwnFd) throw new RuntimeError(`--preserve-fds: fd ${fd} was not passed to tsrunc`);
+      extraFds.push(fd);
+    }
+  }
+  return { stdin: 0, stdout: 1, stderr: 2, extraFds };
+}
+
+function readLinkOrNull(link: string): string | null {
+  try {
+    return fs.readlinkSync(link);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,226 @@
+// One reaper per RuntimeContext: the exits of every process the library started (stage 1, the
+// init, exec'd processes), each watched through its own pidfd on the event loop.
+//
+// It never calls waitpid(-1) or wait(2) for "any child": Node's child_process (the hooks) reaps
+// its own children by pid, and taking one of their exits would lose it. Only a pidfd the reaper
+// opened for a pid the library started is ever reaped (waitid(P_PIDFD)).
+//
+// Orphans: a process of a container without its own pid namespace that loses its parent is
+// reparented to the nearest subreaper. When the caller makes this process a subreaper
+// (`subreaper: true`), those orphans become our children, and `reapOrphans` finds them by the
+// container's cgroup (a process whose parent is this process and whose /proc/<pid>/cgroup lies in
+// the container's cgroup is one of its orphans, zombies included: a zombie keeps its cgroup until
+// it is reaped). The runtime calls it whenever one of the container's own processes exits and
+// when the container is deleted.
+import * as fs from 'node:fs';
+
+import type { FdWatch, NativeBinding } from '../native';
+import { RuntimeError } from '../errors';
+
+export interface ExitStatus {
+  pid: number;
+  /** The exit code, or 128+N when killed by signal N (what a shell reports). */
+  exitCode: number;
+  /** The signal that ended it, 0 when it exited. */
+  signal: number;
+  exitedAt: Date;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+/** A child being watched: its exit, whenever it happens, is kept in `exited`. */
+export interface ChildWatch {
+  readonly pid: number;
+  /** Resolves once the child is reaped. Awaiting it through `wait()` keeps the event loop alive;
+   *  the watch alone does not (a CLI process may exit while its container runs). */
+  readonly exited: Promise<ExitStatus>;
+  /** `exited`, holding the event loop open until it resolves. */
+  wait(): Promise<ExitStatus>;
+  /** The status once reaped, else null. */
+  status(): ExitStatus | null;
+}
+
+class Watched implements ChildWatch {
+  readonly exited: Promise<ExitStatus>;
+  private result: ExitStatus | null = null;
+  private watch: FdWatch | null = null;
+  private pidfd = -1;
+  private waiters = 0;
+  private settle!: (status: ExitStatus) => void;
+  private fail!: (error: Error) => void;
+
+  constructor(
+    readonly pid: number,
+    private readonly native: NativeBinding,
+    private readonly clock: Clock,
+    private readonly onDone: (watched: Watched) => void,
+  ) {
+    this.exited = new Promise<ExitStatus>((resolve, reject) => {
+      this.settle = resolve;
+      this.fail = reject;
+    });
+    // A rejection nobody awaits (the reaper closed) must not become an unhandled rejection.
+    this.exited.catch(() => {});
+  }
+
+  start(): void {
+    try {
+      this.pidfd = this.native.pidfdOpen(this.pid);
+    } catch (error) {
+      // Gone already: someone else reaped it, which the library never lets happen to its own.
+      this.finish({ pid: this.pid, exitCode: 255, signal: 0, exitedAt: this.clock.now() });
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      return;
+    }
+    this.watch = this.native.watchReadable(this.pidfd, () => this.poll());
+    this.watch.unref();
+    this.poll();
+  }
+
+  wait(): Promise<ExitStatus> {
+    if (this.result !== null) return Promise.resolve(this.result);
+    if (this.waiters++ === 0) this.watch?.ref();
+    return this.exited.finally(() => {
+      if (--this.waiters === 0) this.watch?.unref();
+    });
+  }
+
+  status(): ExitStatus | null {
+    return this.result;
+  }
+
+  close(): void {
+    if (this.result !== null) return;
+    this.stopWatching();
+    this.fail(new RuntimeError(`stopped watching process ${this.pid}`));
+    this.onDone(this);
+  }
+
+  private poll(): void {
+    if (this.result !== null || this.pidfd < 0) return;
+    let reaped: { exitCode: number; signal: number } | null;
+    try {
+      reaped = this.native.pidfdReap(this.pidfd);
+    } catch {
+      // ECHILD: not (or no longer) our child to reap; it is gone for us all the same.
+      reaped = { exitCode: 255, signal: 0 };
+    }
+    if (reaped === null) return;
+    this.finish({ pid: this.pid, ...reaped, exitedAt: this.clock.now() });
+  }
+
+  private finish(status: ExitStatus): void {
+    this.result = status;
+    this.stopWatching();
+    this.settle(status);
+    this.onDone(this);
+  }
+
+  private stopWatching(): void {
+    this.watch?.stop();
+    this.watch = null;
+    if (this.pidfd >= 0) this.native.closeFd(this.pidfd);
+    this.pidfd = -1;
+  }
+}
+
+export class Reaper {
+  private readonly watched = new Map<number, Watched>();
+  private readonly exitListeners = new Set<(status: ExitStatus) => void>();
+
+  constructor(
+    private readonly native: () => NativeBinding,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Watch `pid`, a child of this process (an init cloned with CLONE_PARENT, a stage 1, an exec'd
+   *  process). Adopting a pid twice returns the same watch. */
+  adopt(pid: number): ChildWatch {
+    const known = this.watched.get(pid);
+    if (known) return known;
+    const watched = new Watched(pid, this.native(), this.clock, (done) => {
+      if (this.watched.get(done.pid) === done) this.watched.delete(done.pid);
+      const status = done.status();
+      if (status) for (const listener of this.exitListeners) listener(status);
+    });
+    this.watched.set(pid, watched);
+    watched.start();
+    return watched;
+  }
+
+  /** The watch of a pid adopted and not yet reaped, if any. */
+  get(pid: number): ChildWatch | undefined {
+    return this.watched.get(pid);
+  }
+
+  /** Called with every exit the reaper takes. Returns a function that removes the listener. */
+  onExit(listener: (status: ExitStatus) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+
+  /**
+   * Adopt the orphans of a container: processes whose parent is this process and whose cgroup is
+   * one of `cgroupPaths` ("/a/b" as /proc/<pid>/cgroup shows them) or below. Only meaningful
+   * when this process is a subreaper (or a container's processes were started by it).
+   */
+  reapOrphans(cgroupPaths: string[]): number[] {
+    const adopted: number[] = [];
+    if (cgroupPaths.length === 0) return adopted;
+    const self = String(process.pid);
+    for (const name of readDirOrEmpty('/proc')) {
+      if (!/^[0-9]+$/.test(name) || this.watched.has(Number(name))) continue;
+      if (parentOf(name) !== self || !inCgroups(name, cgroupPaths)) continue;
+      this.adopt(Number(name));
+      adopted.push(Number(name));
+    }
+    return adopted;
+  }
+
+  /** Processes watched and not yet reaped. */
+  get size(): number {
+    return this.watched.size;
+  }
+
+  /** Stop every watch (their `exited` promises reject); nothing is left on the event loop. */
+  close(): void {
+    for (const watched of [...this.watched.values()]) watched.close();
+    this.watched.clear();
+    this.exitListeners.clear();
+  }
+}
+
+function readDirOrEmpty(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Field 4 of /proc/<pid>/stat, after the parenthesised comm (which may hold spaces and ')'). */
+function parentOf(pid: string): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function inCgroups(pid: string, cgroupPaths: string[]): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return false;
+  }
+  for (const line of text.split('\n')) {
+    // A zombie whose cgroup was removed since shows it with " (deleted)" after the path.
+    const cgroupPath = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1).replace(/ \(deleted\)$/, '');
+    if (cgroupPaths.some((p) => cgroupPath === p || cgroupPath.startsWith(`${p}/`))) return true;
+  }
+  return false;
+}

@@ -1,0 +1,164 @@
+// The library's front door: one Runtime per state root, for a program that runs containers
+// in-process (a shim, a test, a script). Every method is one operation of the CLI, without its
+// side effects on this process: no signal handlers, no exit, no chdir, no rlimit or umask
+// change, no use of this process's stdio for the container (stdio is an explicit fd map).
+import { cgroupsOf } from '../cgroups';
+import { detectCgroups } from '../cgroups/layout';
+import type { Stats } from '../cgroups/types';
+import { RuntimeError } from '../errors';
+import { readMountInfo } from '../plan/host';
+import type { LinuxResources } from '../spec/types';
+import type { ContainerRecord, OciState } from '../state/store';
+import { createRuntimeContext, type RuntimeContext, type RuntimeContextOptions } from './context';
+import { type CreatedContainer, createContainer, type CreateOptions } from './create';
+import { exec, type ExecOptions, type ExecProcess } from './exec';
+import { deleteContainer, kill, list, state } from './lifecycle';
+import type { ChildWatch, ExitStatus } from './reaper';
+import { type ContainerEvent, pause, ps, resume, stats, update, watchEvents } from './resources';
+import { run } from './run';
+import { start } from './start';
+
+export interface RuntimeOptions extends RuntimeContextOptions {
+  /**
+   * Make this process a child subreaper (PR_SET_CHILD_SUBREAPER, process-wide, so only when
+   * asked): processes of a container without its own pid namespace that lose their parent come
+   * to us, and the reaper reaps them, found through the container's cgroup (reaper.ts).
+   */
+  subreaper?: boolean;
+}
+
+export interface ContainerHandle {
+  id: string;
+  /** Host pid of the container's init. */
+  pid: number;
+}
+
+export class Runtime {
+  readonly context: RuntimeContext;
+  private readonly inits = new Map<string, { watch: ChildWatch; record: ContainerRecord }>();
+  /** With subreaper: pid -> id of the container whose process it is (init, exec'd, orphan). */
+  private readonly owners = new Map<number, string>();
+  private readonly subreaper: boolean;
+  private stopOrphanWatch: (() => void) | null = null;
+
+  constructor(opts: RuntimeOptions) {
+    this.context = createRuntimeContext(opts);
+    this.subreaper = opts.subreaper === true;
+    if (this.subreaper) {
+      this.context.native.setChildSubreaper(true);
+      // Each exit of one of a container's processes may have orphaned others.
+      this.stopOrphanWatch = this.context.reaper.onExit((status) => this.reapOrphansOf(status.pid));
+    }
+  }
+
+  async create(opts: CreateOptions): Promise<ContainerHandle> {
+    return this.track(await createContainer(this.context, opts));
+  }
+
+  start(id: string): Promise<void> {
+    return start(this.context, id);
+  }
+
+  /** create + start; the container is deleted again if start fails. */
+  async run(opts: CreateOptions): Promise<ContainerHandle> {
+    return this.track(await run(this.context, opts));
+  }
+
+  /** The exit of the init of a container this Runtime created (it is our child). */
+  wait(id: string): Promise<ExitStatus> {
+    const init = this.inits.get(id);
+    if (!init) throw new RuntimeError(`container ${id} was not created by this runtime: cannot wait for it`);
+    return init.watch.wait();
+  }
+
+  async exec(id: string, opts: Omit<ExecOptions, 'id'>): Promise<ExecProcess> {
+    const started = await exec(this.context, { ...opts, id });
+    if (this.subreaper) this.owners.set(started.pid, id);
+    return started;
+  }
+
+  kill(id: string, signal: string | number = 'SIGTERM', opts: { all?: boolean } = {}): Promise<void> {
+    return kill(this.context, id, signal, opts.all === true);
+  }
+
+  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const init = this.inits.get(id);
+    // Orphans still running are adopted before the kill, the zombies the kill makes after it.
+    if (init) this.reapOrphans(init.record);
+    await deleteContainer(this.context, id, opts.force === true);
+    if (init) {
+      this.reapOrphans(init.record);
+      this.inits.delete(id);
+      for (const [pid, owner] of this.owners) if (owner === id) this.owners.delete(pid);
+    }
+  }
+
+  state(id: string): Promise<OciState> {
+    return state(this.context, id);
+  }
+
+  list(): Promise<OciState[]> {
+    return list(this.context);
+  }
+
+  pause(id: string): Promise<void> {
+    return pause(this.context, id);
+  }
+
+  resume(id: string): Promise<void> {
+    return resume(this.context, id);
+  }
+
+  update(id: string, resources: LinuxResources): Promise<void> {
+    return update(this.context, id, resources);
+  }
+
+  /** Host pids of the container's processes. */
+  ps(id: string): Promise<number[]> {
+    return ps(this.context, id);
+  }
+
+  async stats(id: string): Promise<Stats> {
+    return (await stats(this.context, id)).data;
+  }
+
+  /** Stats every intervalMs and OOM events until the container stops. */
+  events(id: string, intervalMs: number, emit: (event: ContainerEvent) => void): Promise<void> {
+    return watchEvents(this.context, id, intervalMs, emit);
+  }
+
+  /** Stop watching every process (pending waits reject); containers keep running. */
+  close(): void {
+    this.stopOrphanWatch?.();
+    this.context.reaper.close();
+    this.inits.clear();
+    this.owners.clear();
+  }
+
+  private track(created: CreatedContainer): ContainerHandle {
+    this.inits.set(created.record.id, { watch: created.init, record: created.record });
+    if (this.subreaper) this.owners.set(created.init.pid, created.record.id);
+    return { id: created.record.id, pid: created.record.initPid };
+  }
+
+  /** A process of a container exited: its children, if any, are now orphans of ours. */
+  private reapOrphansOf(pid: number): void {
+    const id = this.owners.get(pid);
+    this.owners.delete(pid);
+    const init = id === undefined ? undefined : this.inits.get(id);
+    if (init) this.reapOrphans(init.record);
+  }
+
+  private reapOrphans(record: ContainerRecord): void {
+    if (!this.subreaper) return;
+    const cgroups = cgroupsOf(record);
+    if (!cgroups) return;
+    const hierarchies = detectCgroups(readMountInfo()).hierarchies;
+    const paths: string[] = [];
+    for (const [key, dir] of Object.entries(cgroups.record.dirs)) {
+      const mountPoint = hierarchies.find((h) => h.procKey === key)?.mountPoint;
+      if (mountPoint && dir.startsWith(`${mountPoint}/`)) paths.push(dir.slice(mountPoint.length));
+    }
+    for (const pid of this.context.reaper.reapOrphans(paths)) this.owners.set(pid, record.id);
+  }
+}
