@@ -79,6 +79,8 @@ class Decoder {
 
   Decoder(Napi::Env env, PlanStorage* storage) : env_(env), storage_(storage) {}
   bool ok() const { return error_.empty(); }
+  // Records a problem the typed getters cannot see (a length, a combination).
+  void Refuse(const char* key, const char* expected) { Fail(key, expected); }
   const std::string& error() const { return error_; }
 
   // A NUL byte would cut the C string the child uses short: another path or value than planned.
@@ -111,6 +113,11 @@ class Decoder {
     return (uint32_t)v.As<Napi::Number>().Int64Value();
   }
   uint32_t Id(const Napi::Object& o, const char* key) { return Id(o.Get(key), key); }
+  // An fd of this process to hand on (a stdio map source).
+  int Fd(const Napi::Value& v, const char* key) {
+    if (!IsIntegerIn(v, 0, INT32_MAX)) return Fail(key, "fd 0..2147483647"), 0;
+    return v.As<Napi::Number>().Int32Value();
+  }
   bool Bool(const Napi::Object& o, const char* key) {
     Napi::Value v = o.Get(key);
     if (!v.IsBoolean()) return Fail(key, "boolean"), false;
@@ -313,7 +320,16 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.console_columns = (unsigned)d.Int(o, "consoleColumns");
   p.console_socket_fd = (int)d.Int(o, "consoleSocketFd");
   p.exec_fifo_fd = (int)d.Int(o, "execFifoFd");
-  p.preserve_fds = (int)d.Int(o, "preserveFds");
+  {
+    Napi::Array stdio = d.Arr(o, "stdio");
+    if (stdio.Length() != 3) d.Refuse("stdio", "array of 3 fds");
+    for (uint32_t i = 0; i < 3; i++) p.stdio_fds[i] = d.Fd(stdio.Get(i), "stdio[]");
+    Napi::Array extra = d.Arr(o, "extraFds");
+    std::vector<int> out;
+    for (uint32_t i = 0; i < extra.Length(); i++) out.push_back(d.Fd(extra.Get(i), "extraFds[]"));
+    p.extra_fd_count = (int)out.size();
+    p.extra_fds = s.KeepArray(std::move(out));
+  }
   Napi::Value seccomp = o.Get("seccomp");
   if (seccomp.IsObject()) {
     Napi::Object sc = seccomp.As<Napi::Object>();
@@ -346,6 +362,17 @@ Napi::Value SpawnInit(const Napi::CallbackInfo& info) {
   Decoder decoder(env, storage.get());
   DecodePlan(decoder, *storage, info[0].As<Napi::Object>());
   if (!decoder.ok()) return ThrowType(env, "spawnInit: " + decoder.error());
+  // Every fd the container is to get must be open now: one closed here could otherwise be
+  // reused below for the sync socket, and hand it to the container.
+  const Plan& plan = storage->plan;
+  for (int target = 0; target < 3 + plan.extra_fd_count; target++) {
+    int source = target < 3 ? plan.stdio_fds[target] : plan.extra_fds[target - 3];
+    if (fcntl(source, F_GETFD) < 0) {
+      std::string field = target < 3 ? "stdio[" + std::to_string(target) + "]"
+                                     : "extraFds[" + std::to_string(target - 3) + "]";
+      return ThrowErrno(env, "spawnInit: " + field + ": fd " + std::to_string(source), errno);
+    }
+  }
 
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { native } from '../native';
-import { type BuiltPlan, buildPlan, resolveRootfs } from '../plan/build';
+import { type BuiltPlan, buildPlan, inheritedStdio, resolveRootfs } from '../plan/build';
 import { cgroupsForNewContainer, type CgroupManager } from '../cgroups';
 import { lastCapability, readMountInfo } from '../plan/host';
 import type { Spec } from '../spec/types';
@@ -181,7 +181,7 @@ class CreateAttempt extends SpawnAttempt {
       bundle: this.record.bundle,
       noPivot: this.opts.noPivot,
       noNewKeyring: this.opts.noNewKeyring,
-      preserveFds: this.opts.preserveFds,
+      stdio: inheritedStdio(this.opts.preserveFds),
       consoleSocketFd,
       execFifoFd,
       joins,

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 
 import { cgroupsOf } from '../cgroups';
 import { native } from '../native';
-import { buildPlan } from '../plan/build';
+import { buildPlan, inheritedStdio } from '../plan/build';
 import { lastCapability } from '../plan/host';
 import { NAMESPACES } from '../plan/linux';
 import { parseIdFlag } from '../spec/ids';
@@ -207,7 +207,7 @@ class ExecAttempt extends SpawnAttempt {
       bundle: rec.bundle,
       noPivot: false,
       noNewKeyring: false,
-      preserveFds: opts.preserveFds,
+      stdio: inheritedStdio(opts.preserveFds),
       consoleSocketFd,
       execFifoFd: -1,
       joins,
