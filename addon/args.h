@@ -15,16 +15,18 @@
 namespace tsrunc {
 
 enum class Arg {
-  kFd,          // integral, 0..INT32_MAX
-  kInt32,       // integral, INT32_MIN..INT32_MAX (pids, timeouts with -1, flags)
-  kUint16,      // integral, 0..65535 (terminal rows and columns)
-  kUint32,      // integral, 0..UINT32_MAX (ids, mode bits, mount flags)
-  kString,      // a path or a name: no NUL byte, which would cut the C string short
-  kText,        // any string (a payload sent as bytes)
+  kFd,      // integral, 0..INT32_MAX
+  kPid,     // integral, 1..INT32_MAX (one process, never a group or "any")
+  kInt32,   // integral, INT32_MIN..INT32_MAX (pids, timeouts with -1, flags)
+  kUint16,  // integral, 0..65535 (terminal rows and columns)
+  kUint32,  // integral, 0..UINT32_MAX (ids, mode bits, mount flags)
+  kString,  // a path or a name: no NUL byte, which would cut the C string short
+  kText,    // any string (a payload sent as bytes)
   kBoolean,
   kObject,
   kArray,
   kUint8Array,  // a Uint8Array or a Buffer
+  kFunction,
   kOptionalBoolean,
   kOptionalUint32,
 };
@@ -39,6 +41,8 @@ inline bool ArgMatches(const Napi::Value& value, Arg kind) {
   switch (kind) {
     case Arg::kFd:
       return IsIntegerIn(value, 0, INT32_MAX);
+    case Arg::kPid:
+      return IsIntegerIn(value, 1, INT32_MAX);
     case Arg::kInt32:
       return IsIntegerIn(value, INT32_MIN, INT32_MAX);
     case Arg::kUint16:
@@ -59,6 +63,8 @@ inline bool ArgMatches(const Napi::Value& value, Arg kind) {
     case Arg::kUint8Array:
       return value.IsTypedArray() &&
              value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+    case Arg::kFunction:
+      return value.IsFunction();
     case Arg::kOptionalBoolean:
       return value.IsUndefined() || value.IsBoolean();
     case Arg::kOptionalUint32:

@@ -1,6 +1,8 @@
 // N-API surface of tsrunc: decodes the launch plan built in TypeScript into plain C data,
 // clones the stage-1 child, and offers the few parent-side calls Node does not have
-// (SEQPACKET sync records, waitpid, setns-type checks, unix connect, mount).
+// (SEQPACKET sync records, waitpid, setns-type checks, unix connect, mount), with non-blocking
+// variants for a caller that must never wait (syncTryRecv, acceptUnix, tryReceiveFd; the rest
+// of those are in async.cc).
 // Typed counterpart: src/native/index.ts.
 
 #include <errno.h>
@@ -29,21 +31,15 @@
 #include <vector>
 
 #include "args.h"
+#include "async.h"
 #include "bpf.h"
+#include "errors.h"
 #include "fdpass.h"
 #include "plan.h"
 #include "seccomp.h"
 
 namespace tsrunc {
 namespace {
-
-Napi::Value ThrowErrno(Napi::Env env, const char* what, int err) {
-  std::string message = std::string(what) + ": " + strerror(err);
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("errno", Napi::Number::New(env, err));
-  error.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
 
 Napi::Value ThrowType(Napi::Env env, const std::string& message) {
   Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
@@ -83,6 +79,8 @@ class Decoder {
 
   Decoder(Napi::Env env, PlanStorage* storage) : env_(env), storage_(storage) {}
   bool ok() const { return error_.empty(); }
+  // Records a problem the typed getters cannot see (a length, a combination).
+  void Refuse(const char* key, const char* expected) { Fail(key, expected); }
   const std::string& error() const { return error_; }
 
   // A NUL byte would cut the C string the child uses short: another path or value than planned.
@@ -90,7 +88,8 @@ class Decoder {
     Napi::Value v = o.Get(key);
     if (!v.IsString()) return Fail(key, "string"), std::string();
     std::string s = v.As<Napi::String>().Utf8Value();
-    if (s.find('\0') != std::string::npos) return Fail(key, "string without a NUL byte"), std::string();
+    if (s.find('\0') != std::string::npos)
+      return Fail(key, "string without a NUL byte"), std::string();
     return s;
   }
   const char* KeptStr(const Napi::Object& o, const char* key) {
@@ -114,6 +113,11 @@ class Decoder {
     return (uint32_t)v.As<Napi::Number>().Int64Value();
   }
   uint32_t Id(const Napi::Object& o, const char* key) { return Id(o.Get(key), key); }
+  // An fd of this process to hand on (a stdio map source).
+  int Fd(const Napi::Value& v, const char* key) {
+    if (!IsIntegerIn(v, 0, INT32_MAX)) return Fail(key, "fd 0..2147483647"), 0;
+    return v.As<Napi::Number>().Int32Value();
+  }
   bool Bool(const Napi::Object& o, const char* key) {
     Napi::Value v = o.Get(key);
     if (!v.IsBoolean()) return Fail(key, "boolean"), false;
@@ -316,7 +320,16 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.console_columns = (unsigned)d.Int(o, "consoleColumns");
   p.console_socket_fd = (int)d.Int(o, "consoleSocketFd");
   p.exec_fifo_fd = (int)d.Int(o, "execFifoFd");
-  p.preserve_fds = (int)d.Int(o, "preserveFds");
+  {
+    Napi::Array stdio = d.Arr(o, "stdio");
+    if (stdio.Length() != 3) d.Refuse("stdio", "array of 3 fds");
+    for (uint32_t i = 0; i < 3; i++) p.stdio_fds[i] = d.Fd(stdio.Get(i), "stdio[]");
+    Napi::Array extra = d.Arr(o, "extraFds");
+    std::vector<int> out;
+    for (uint32_t i = 0; i < extra.Length(); i++) out.push_back(d.Fd(extra.Get(i), "extraFds[]"));
+    p.extra_fd_count = (int)out.size();
+    p.extra_fds = s.KeepArray(std::move(out));
+  }
   Napi::Value seccomp = o.Get("seccomp");
   if (seccomp.IsObject()) {
     Napi::Object sc = seccomp.As<Napi::Object>();
@@ -349,6 +362,17 @@ Napi::Value SpawnInit(const Napi::CallbackInfo& info) {
   Decoder decoder(env, storage.get());
   DecodePlan(decoder, *storage, info[0].As<Napi::Object>());
   if (!decoder.ok()) return ThrowType(env, "spawnInit: " + decoder.error());
+  // Every fd the container is to get must be open now: one closed here could otherwise be
+  // reused below for the sync socket, and hand it to the container.
+  const Plan& plan = storage->plan;
+  for (int target = 0; target < 3 + plan.extra_fd_count; target++) {
+    int source = target < 3 ? plan.stdio_fds[target] : plan.extra_fds[target - 3];
+    if (fcntl(source, F_GETFD) < 0) {
+      std::string field = target < 3 ? "stdio[" + std::to_string(target) + "]"
+                                     : "extraFds[" + std::to_string(target - 3) + "]";
+      return ThrowErrno(env, "spawnInit: " + field + ": fd " + std::to_string(source), errno);
+    }
+  }
 
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
@@ -382,6 +406,45 @@ Napi::Value SpawnInit(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// The outcome of reading one record from the sync socket.
+enum class RecordRead { kRecord, kEof, kNothingYet };
+
+// One recv of a sync record from fd (flags: 0 or MSG_DONTWAIT). *outcome kRecord: the record
+// object, with the fd that came with it (SCM_RIGHTS; at most one rides along, the seccomp
+// listener) in `fd`, else -1; it belongs to the caller. kEof: every peer end is closed.
+// kNothingYet: MSG_DONTWAIT and nothing queued. Throws (and returns undefined) otherwise.
+Napi::Value ReadRecord(Napi::Env env, int fd, int flags, RecordRead* outcome) {
+  *outcome = RecordRead::kRecord;
+  SyncRecord rec;
+  int passed_fd;
+  bool truncated;
+  // MSG_TRUNC: the real length of a longer datagram, so it is refused, not cut to size.
+  ssize_t n = ReceiveWithFd(fd, &rec, sizeof(rec), MSG_TRUNC | flags, &passed_fd, &truncated);
+  if (n < 0 && (flags & MSG_DONTWAIT) != 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    *outcome = RecordRead::kNothingYet;
+    return env.Null();
+  }
+  if (n < 0) return ThrowErrno(env, "recv sync socket", errno);
+  if (n == 0 || truncated || n != (ssize_t)sizeof(rec)) {
+    if (passed_fd >= 0) close(passed_fd);
+    if (n == 0) {
+      *outcome = RecordRead::kEof;
+      return env.Null();
+    }
+    // Fixed-size records only: anything else is a corrupted or hostile peer.
+    return ThrowType(env, "sync record of unexpected size");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("type", rec.type);
+  out.Set("stage", rec.stage);
+  out.Set("step", rec.step);
+  out.Set("errno", rec.error);
+  out.Set("index", rec.index);
+  out.Set("pid", rec.pid);
+  out.Set("fd", passed_fd);
+  return out;
+}
+
 Napi::Value SyncRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckArgs(info, "syncRecv(fd: int32 >= 0, timeoutMs: int32)", {Arg::kFd, Arg::kInt32})) {
@@ -396,27 +459,21 @@ Napi::Value SyncRecv(const Napi::CallbackInfo& info) {
   } while (ready < 0 && errno == EINTR);
   if (ready < 0) return ThrowErrno(env, "poll sync socket", errno);
   if (ready == 0) return env.Null();
-  SyncRecord rec;
-  // At most one fd rides along (the seccomp listener); the caller owns it from here.
-  int passed_fd;
-  bool truncated;
-  ssize_t n = ReceiveWithFd(fd, &rec, sizeof(rec), MSG_TRUNC, &passed_fd, &truncated);
-  if (n < 0) return ThrowErrno(env, "recv sync socket", errno);
-  if (n == 0 || truncated || n != (ssize_t)sizeof(rec)) {
-    if (passed_fd >= 0) close(passed_fd);
-    if (n == 0) return env.Null();  // every child end is closed
-    // Fixed-size records only: anything else is a corrupted or hostile peer.
-    return ThrowType(env, "sync record of unexpected size");
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("type", rec.type);
-  out.Set("stage", rec.stage);
-  out.Set("step", rec.step);
-  out.Set("errno", rec.error);
-  out.Set("index", rec.index);
-  out.Set("pid", rec.pid);
-  out.Set("fd", passed_fd);
-  return out;
+  RecordRead outcome;
+  // EOF reads as null here, as a timeout does (its callers tell them apart by the timeout).
+  return ReadRecord(env, fd, 0, &outcome);
+}
+
+// syncTryRecv(fd) -> record | 'eof' | null: syncRecv that never waits, for a socket watched by
+// libuv (watchReadable).
+Napi::Value SyncTryRecv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckArgs(info, "syncTryRecv(fd: int32 >= 0)", {Arg::kFd})) return env.Undefined();
+  RecordRead outcome;
+  Napi::Value record =
+      ReadRecord(env, info[0].As<Napi::Number>().Int32Value(), MSG_DONTWAIT, &outcome);
+  if (outcome == RecordRead::kEof) return Napi::String::New(env, "eof");
+  return record;
 }
 
 // sendFds(socketFd, payload: string, fds: number[]): one sendmsg with the payload and the fds
@@ -603,7 +660,8 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) return ThrowErrno(env, "bind", ENAMETOOLONG);
   memcpy(addr.sun_path, path.c_str(), path.size());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: acceptUnix must never wait for a connection (receiveFd polls first).
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return ThrowErrno(env, "socket", errno);
   if (bind(fd, (struct sockaddr*)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0) {
     int err = errno;
@@ -623,14 +681,21 @@ Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
   }
   int listen_fd = info[0].As<Napi::Number>().Int32Value();
   int timeout_ms = info[1].As<Napi::Number>().Int32Value();
-  struct pollfd pfd = {listen_fd, POLLIN, 0};
-  int ready;
-  do {
-    ready = poll(&pfd, 1, timeout_ms);
-  } while (ready < 0 && errno == EINTR);
-  if (ready <= 0) return ThrowErrno(env, "wait for the console", ready == 0 ? ETIMEDOUT : errno);
-  int conn = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-  if (conn < 0) return ThrowErrno(env, "accept", errno);
+  int conn = -1;
+  while (conn < 0) {
+    struct pollfd pfd = {listen_fd, POLLIN, 0};
+    int ready;
+    do {
+      ready = poll(&pfd, 1, timeout_ms);
+    } while (ready < 0 && errno == EINTR);
+    if (ready <= 0) return ThrowErrno(env, "wait for the console", ready == 0 ? ETIMEDOUT : errno);
+    // Blocking, unlike the listening socket: the fd follows the connection at once.
+    conn = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    // The listening socket is non-blocking: a connection gone again meanwhile is no error.
+    if (conn < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      return ThrowErrno(env, "accept", errno);
+    }
+  }
   char name[4096];
   int fd;
   bool truncated;
@@ -640,6 +705,48 @@ Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
   if (n < 0) return ThrowErrno(env, "recvmsg", err);
   if (fd < 0) return ThrowType(env, "console socket: no file descriptor received");
   return Napi::Number::New(env, fd);
+}
+
+// acceptUnix(listenFd) -> a connection (O_CLOEXEC|O_NONBLOCK), or -1 when none is pending.
+Napi::Value AcceptUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckArgs(info, "acceptUnix(listenFd: int32 >= 0)", {Arg::kFd})) return env.Undefined();
+  int listen_fd = info[0].As<Napi::Number>().Int32Value();
+  // A listening socket of another maker may be blocking: accept only what is queued.
+  struct pollfd pfd = {listen_fd, POLLIN, 0};
+  int ready;
+  do {
+    ready = poll(&pfd, 1, 0);
+  } while (ready < 0 && errno == EINTR);
+  if (ready < 0) return ThrowErrno(env, "poll", errno);
+  if (ready == 0) return Napi::Number::New(env, -1);
+  int conn;
+  do {
+    conn = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  } while (conn < 0 && errno == EINTR);
+  if (conn < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Napi::Number::New(env, -1);
+  if (conn < 0) return ThrowErrno(env, "accept", errno);
+  return Napi::Number::New(env, conn);
+}
+
+// tryReceiveFd(connFd) -> the fd sent on a connection with SCM_RIGHTS (the console socket
+// protocol: the pty name as payload, the master attached), or null when nothing has arrived yet.
+// A connection closed first, or a message without an fd, is an EPROTO error.
+Napi::Value TryReceiveFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckArgs(info, "tryReceiveFd(connFd: int32 >= 0)", {Arg::kFd})) return env.Undefined();
+  int conn = info[0].As<Napi::Number>().Int32Value();
+  char name[4096];
+  int fd;
+  bool truncated;
+  ssize_t n = ReceiveWithFd(conn, name, sizeof(name), MSG_DONTWAIT, &fd, &truncated);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return env.Null();
+  if (n < 0) return ThrowErrno(env, "recvmsg", errno);
+  if (fd >= 0) return Napi::Number::New(env, fd);
+  return ThrowErrnoMessage(env,
+                           n == 0 ? "console socket: closed by the peer before it sent an fd"
+                                  : "console socket: a message without an fd",
+                           EPROTO);
 }
 
 Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
@@ -678,6 +785,7 @@ Napi::Value StrError(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnInit", Napi::Function::New(env, SpawnInit));
   exports.Set("syncRecv", Napi::Function::New(env, SyncRecv));
+  exports.Set("syncTryRecv", Napi::Function::New(env, SyncTryRecv));
   exports.Set("syncSend", Napi::Function::New(env, SyncSend));
   exports.Set("sendFds", Napi::Function::New(env, SendFds));
   exports.Set("seqpacketPair", Napi::Function::New(env, SeqpacketPair));
@@ -692,9 +800,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("umount", Napi::Function::New(env, Umount));
   exports.Set("listenUnix", Napi::Function::New(env, ListenUnix));
   exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd));
+  exports.Set("acceptUnix", Napi::Function::New(env, AcceptUnix));
+  exports.Set("tryReceiveFd", Napi::Function::New(env, TryReceiveFd));
   exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize));
   exports.Set("mkfifo", Napi::Function::New(env, MakeFifo));
   exports.Set("strerror", Napi::Function::New(env, StrError));
+  RegisterAsync(env, exports);
   RegisterBpf(env, exports);
   RegisterSeccomp(env, exports);
   return exports;

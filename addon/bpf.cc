@@ -5,18 +5,18 @@
 
 #include "bpf.h"
 
-#include "args.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
 #include <vector>
+
+#include "args.h"
+#include "errors.h"
 
 namespace tsrunc {
 namespace {
@@ -32,10 +32,7 @@ Napi::Value ThrowBpfError(Napi::Env env, const std::string& what, int err,
                           const std::string& detail = std::string()) {
   std::string message = what + ": " + strerror(err);
   if (!detail.empty()) message += ": " + detail;
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("errno", Napi::Number::New(env, err));
-  error.ThrowAsJavaScriptException();
-  return env.Undefined();
+  return ThrowErrnoMessage(env, message, err);
 }
 
 // An fd for a program id (BPF_PROG_GET_FD_BY_ID), -1 with errno set on failure.
@@ -93,15 +90,18 @@ Napi::Value LoadDeviceProgram(const Napi::CallbackInfo& info) {
     return Bpf(BPF_PROG_LOAD, &attr);
   };
 
+  // No RLIMIT_MEMLOCK raise on EPERM (runc's workaround for kernels before 5.11, which charged
+  // programs to it): that would change a limit of the whole process, which may serve other
+  // containers; since 5.11 the memory cgroup is charged instead.
   int fd = load(nullptr, 0);
-  if (fd < 0 && errno == EPERM) {
-    // Kernels before 5.11 charge programs to RLIMIT_MEMLOCK (runc raises it the same way).
-    struct rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
-    if (setrlimit(RLIMIT_MEMLOCK, &unlimited) == 0) fd = load(nullptr, 0);
-  }
   if (fd >= 0) return Napi::Number::New(env, fd);
 
   int err = errno;
+  if (err == EPERM) {
+    return ThrowBpfError(env, "bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE)", err,
+                         "loading a device program needs CAP_SYS_ADMIN (or CAP_BPF and "
+                         "CAP_NET_ADMIN) in the initial user namespace");
+  }
   // Load again with the verifier log to say why.
   std::vector<char> log(kLogSize, '\0');
   int again = load(log.data(), static_cast<uint32_t>(log.size()));

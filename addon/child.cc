@@ -11,8 +11,9 @@
 //
 //   parent (node)                 stage 1 "tsrunc:[1:NS]"             stage 2 "tsrunc:[2:INIT]"
 //   -------------                 -------                             ------------------------
-//   block signals, clone() ────>  reset signals, not dumpable,
-//   restore the signal mask
+//   block signals, clone() ────>  reset signals, stdio map (the
+//   restore the signal mask       container's fds 0..2+extra),
+//                                 close other fds, not dumpable,
 //                                 oom_score_adj, rlimits,
 //                                 setns(joined, user first),
 //                                 unshare(CLONE_NEWUSER)?
@@ -1077,11 +1078,6 @@ void SendSeccompListener(int listener) {
   }
   char executable[kPathMax];
   LookupExecutable(plan, executable);
-  for (int fd = 3; fd < 3 + plan.preserve_fds; fd++) {
-    if (fcntl(fd, F_SETFD, 0) < 0) Fail(kStage2, kStepPreserveFds, errno, fd);
-  }
-  // Node marks its stdio close-on-exec; the container process must get them.
-  for (int fd = 0; fd <= 2; fd++) fcntl(fd, F_SETFD, 0);
   if (plan.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
     Fail(kStage2, kStepNoNewPrivileges, errno);
   }
@@ -1122,7 +1118,9 @@ void SendSeccompListener(int listener) {
     if (setrlimit((__rlimit_resource_t)plan.rlimits[i].resource, &limit) < 0) _exit(127);
   }
   // Anything the runtime opened is O_CLOEXEC already; this also drops what Node inherited.
-  syscall(SYS_close_range, 3 + plan.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+  // Fds 0..2+extra were put in place by dup2 (MapStdio; SetupConsole for a terminal), which
+  // leaves them without FD_CLOEXEC: they pass execve, and nothing else does.
+  syscall(SYS_close_range, 3 + plan.extra_fd_count, ~0U, CLOSE_RANGE_CLOEXEC);
   ResetSignals();
   // Last, so the filter sees only capset (when CAP_SYS_ADMIN was kept to load it without
   // no_new_privs) and execve of ours. A failure cannot reach `create` any more (InitReady is
@@ -1161,12 +1159,73 @@ void RaiseHardLimits(const Plan& plan) {
   }
 }
 
-// Closes every fd the Node process had except those the plan names: stdio, the sync socket,
-// the preserved fds, and the ones the plan passes in.
-void CloseInheritedFds(const Plan& plan, int sync_fd) {
+// The entry of the child's plan that names the fd the container's fd `target` (0..2+extra)
+// comes from.
+int& MapEntry(Plan& plan, int target) {
+  return target < 3 ? plan.stdio_fds[target] : plan.extra_fds[target - 3];
+}
+
+bool IsRuntimeFd(const Plan& plan, int fd) {
+  if (fd == g_sync_fd || fd == plan.console_socket_fd || fd == plan.exec_fifo_fd) return true;
+  for (int i = 0; i < plan.join_count; i++) {
+    if (fd == plan.joins[i].fd) return true;
+  }
+  return false;
+}
+
+// fd itself when it is at or above `floor`, else a close-on-exec copy there (the old number is
+// left open: it lies in the container's range, and dup2 onto it closes it). -1 with errno.
+int MoveToOrAbove(int fd, int floor) {
+  if (fd >= floor) return fd;
+  return fcntl(fd, F_DUPFD_CLOEXEC, floor);
+}
+
+// Builds the container's fds 0..2+extra from the runtime's fds the plan lists. A source may be
+// listed twice or be another entry's target number (stdio [5, 1, 1], extra [0, 2]), so nothing
+// is put in place before every source has a copy above the whole range; and the runtime's own
+// fds in that range move above it first, as a dup2 onto their number would close them. The
+// moved numbers are written into the plan (the child's copy), which the rest of the child uses.
+void MapStdio(Plan& plan) {
+  const int count = 3 + plan.extra_fd_count;
+  // The parent checked every source was open before it made the sync socket; a runtime fd here
+  // would mean one was closed and reused meanwhile, and it must not reach the container.
+  for (int target = 0; target < count; target++) {
+    if (IsRuntimeFd(plan, MapEntry(plan, target))) Fail(kStage1, kStepStdio, EBADF, target);
+  }
+  int moved = MoveToOrAbove(g_sync_fd, count);
+  if (moved < 0) Fail(kStage1, kStepStdio, errno, -1);
+  g_sync_fd = moved;  // Fail reports on the old number until here, which is still open
+  int* own[] = {&plan.console_socket_fd, &plan.exec_fifo_fd};
+  for (int* fd : own) {
+    if (*fd < 0) continue;  // none
+    *fd = MoveToOrAbove(*fd, count);
+    if (*fd < 0) Fail(kStage1, kStepStdio, errno, -1);
+  }
+  for (int i = 0; i < plan.join_count; i++) {
+    plan.joins[i].fd = MoveToOrAbove(plan.joins[i].fd, count);
+    if (plan.joins[i].fd < 0) Fail(kStage1, kStepStdio, errno, -1);
+  }
+  for (int target = 0; target < count; target++) {
+    int copy = fcntl(MapEntry(plan, target), F_DUPFD_CLOEXEC, count);
+    if (copy < 0) Fail(kStage1, kStepStdio, errno, target);
+    MapEntry(plan, target) = copy;
+  }
+  // dup2 clears FD_CLOEXEC on the target (the copy is never the target itself: it is above).
+  for (int target = 0; target < count; target++) {
+    if (dup2(MapEntry(plan, target), target) < 0) Fail(kStage1, kStepStdio, errno, target);
+  }
+  for (int target = 0; target < count; target++) {
+    close(MapEntry(plan, target));
+    MapEntry(plan, target) = target;
+  }
+}
+
+// Closes every fd the Node process had except the container's fds 0..2+extra (MapStdio) and
+// the runtime's own that the plan names, all above that range by now.
+void CloseInheritedFds(const Plan& plan) {
   int keep[16 + 64];
   int count = 0;
-  keep[count++] = sync_fd;
+  keep[count++] = g_sync_fd;
   if (plan.console_socket_fd >= 0) keep[count++] = plan.console_socket_fd;
   if (plan.exec_fifo_fd >= 0) keep[count++] = plan.exec_fifo_fd;
   for (int i = 0; i < plan.join_count && count < (int)(sizeof(keep) / sizeof(keep[0])); i++) {
@@ -1179,7 +1238,7 @@ void CloseInheritedFds(const Plan& plan, int sync_fd) {
       keep[j - 1] = t;
     }
   }
-  unsigned next = 3 + (unsigned)plan.preserve_fds;
+  unsigned next = 3 + (unsigned)plan.extra_fd_count;
   for (int i = 0; i < count; i++) {
     if ((unsigned)keep[i] < next) continue;
     if ((unsigned)keep[i] > next) syscall(SYS_close_range, next, (unsigned)keep[i] - 1, 0);
@@ -1188,14 +1247,15 @@ void CloseInheritedFds(const Plan& plan, int sync_fd) {
   syscall(SYS_close_range, next, ~0U, 0);
 }
 
-[[noreturn]] void RunStage1(const Plan& plan, int sync_fd) {
+[[noreturn]] void RunStage1(Plan& plan, int sync_fd) {
   g_sync_fd = sync_fd;
   // Every signal is blocked (SpawnInit blocked them all around clone): a signal that arrives
   // now stays pending until the dispositions Node installed are back to SIG_DFL, so no Node
   // handler ever runs in this copy of the process. ResetSignals unblocks last, as posix_spawn.
   ResetSignals();
   prctl(PR_SET_NAME, "tsrunc:[1:NS]", 0, 0, 0);
-  CloseInheritedFds(plan, sync_fd);
+  MapStdio(plan);
+  CloseInheritedFds(plan);
   // Die with the runtime while the container is still being built.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   // Not dumpable before joining anything: a process already in a joined namespace must not

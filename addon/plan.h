@@ -65,9 +65,13 @@ enum RootEntry : int {
   kEnterChroot = 2,
 };
 
+// The stage-1 child runs on its own copy of the Plan (the copy-on-write image of the parent's
+// memory after the raw clone) and rewrites some fds in it: it moves the runtime's own fds
+// (sync socket, console socket, exec fifo, namespace files) above the container's fd range
+// before it builds that range (MapStdio in child.cc). The parent's Plan never changes.
 struct Plan {
   // stage 1
-  const NamespaceJoin* joins;
+  NamespaceJoin* joins;
   int join_count;
   bool new_user_namespace;
   int new_namespace_flags;
@@ -131,7 +135,12 @@ struct Plan {
   unsigned console_columns;
   int console_socket_fd;
   int exec_fifo_fd;  // O_PATH fd of the exec fifo, or -1
-  int preserve_fds;
+  // The container process's fds: the runtime's fd stdio_fds[i] becomes its fd i (0..2), and
+  // extra_fds[i] its fd 3 + i. Any fds of the runtime: one may be listed twice, or be the
+  // target number of another entry.
+  int stdio_fds[3];
+  int* extra_fds;
+  int extra_fd_count;
 
   // linux.seccomp, compiled in the parent (addon/seccomp.cc): struct sock_filter[] or nullptr.
   // Loaded with the raw seccomp(2) syscall; see RunStage2 for when.
@@ -141,7 +150,7 @@ struct Plan {
   bool seccomp_notify;     // load before InitReady and send the listener fd to the parent
 };
 
-// Entry point of the stage-1 child; never returns.
-[[noreturn]] void RunStage1(const Plan& plan, int sync_fd);
+// Entry point of the stage-1 child; never returns. `plan` is the child's own copy (see Plan).
+[[noreturn]] void RunStage1(Plan& plan, int sync_fd);
 
 }  // namespace tsrunc

@@ -45,6 +45,7 @@ enum Step : int32_t {
   kStepUnshare = 8,
   kStepTimeOffsets = 9,
   kStepCloneInit = 10,
+  kStepStdio = 11,  // index: the container's fd, or -1 moving the runtime's own fds
 
   // stage 2
   kStepSetsid = 20,
@@ -79,7 +80,6 @@ enum Step : int32_t {
   kStepChdir = 49,
   kStepCwdUnreachable = 50,
   kStepExecLookup = 51,
-  kStepPreserveFds = 52,
   kStepSeccomp = 53,
   kStepSeccompNotifyFd = 54,
   kStepSeccompCapset = 55,

@@ -4,21 +4,21 @@ import * as path from 'node:path';
 import type { SeccompCompileInput, SeccompCompiled } from '../plan/seccomp';
 import type { NativePlan, SyncRecord } from '../plan/types';
 
-/** A libuv poll of an fd on the event loop (addon: uv_poll_t). */
-export interface FdWatch {
-  /** Stop watching and free the handle; idempotent. The callback never runs after it. */
-  stop(): void;
-  /** Keep the event loop alive while watching (the default). */
-  ref(): void;
-  /** Do not keep the event loop alive for this watch. */
-  unref(): void;
-}
-
 export interface SpawnResult {
   /** Host pid of the stage-1 (intermediate) process; the parent reaps it. */
   intermediatePid: number;
   /** Parent end of the SOCK_SEQPACKET sync socket (O_CLOEXEC). */
   syncFd: number;
+}
+
+/** A libuv poll watch of one fd (watchReadable). */
+export interface FdWatch {
+  /** Stop watching and free the handle; onEvent never runs after this. Idempotent. */
+  stop(): void;
+  /** Keep the event loop alive while the watch is on (the default). */
+  ref(): void;
+  /** Let the process exit even though the watch is on. */
+  unref(): void;
 }
 
 /** Every function checks its arguments before it does anything: a missing or extra argument, a
@@ -33,6 +33,10 @@ export interface NativeBinding {
   /** Wait up to timeoutMs (-1: forever) for one sync record; null on timeout or EOF. An fd sent
    *  with it (SCM_RIGHTS) is in `fd` (else -1) and belongs to the caller. */
   syncRecv(fd: number, timeoutMs: number): SyncRecord | null;
+  /** syncRecv that never waits: null when nothing is queued yet, 'eof' when every peer end is
+   *  closed, else the record (the same checks and fd passing). For a socket watched with
+   *  watchReadable. */
+  syncTryRecv(fd: number): SyncRecord | 'eof' | null;
   syncSend(fd: number, type: number): void;
   /** One sendmsg(2) of payload with fds attached (SCM_RIGHTS) on a connected socket. */
   sendFds(socketFd: number, payload: string, fds: number[]): void;
@@ -58,33 +62,44 @@ export interface NativeBinding {
   umount(target: string, flags: number): void;
   /** A listening unix stream socket (O_CLOEXEC) bound to socketPath. */
   listenUnix(socketPath: string): number;
-  /** Accept one connection and receive the fd it sends with SCM_RIGHTS (a console socket). */
+  /** Accept one connection and receive the fd it sends with SCM_RIGHTS (a console socket).
+   *  Blocks up to timeoutMs. */
   receiveFd(listenFd: number, timeoutMs: number): number;
+  /** accept4(2) without waiting: a connection (O_CLOEXEC|O_NONBLOCK), or -1 when none is
+   *  pending. */
+  acceptUnix(listenFd: number): number;
+  /** One recvmsg(2) without waiting on an accepted console connection: the fd it carries
+   *  (SCM_RIGHTS, O_CLOEXEC), or null when nothing has arrived yet. A peer that closed first or
+   *  sent no fd throws an error with code EPROTO. */
+  tryReceiveFd(connFd: number): number | null;
   /** TIOCSWINSZ on a terminal fd. */
   setWindowSize(fd: number, rows: number, columns: number): void;
   /** mkfifo(3); Node has no binding for it. */
   mkfifo(fifoPath: string, mode: number): void;
   strerror(errno: number): string;
-  // Asynchronous waits (addon/async.cc): nothing here blocks.
-  /** pidfd_open(pid, 0): a close-on-exec fd naming that process; throws (code ESRCH) when gone. */
+  // For a long-lived caller that must never block (addon/async.cc). Failed system calls throw an
+  // Error with `code` (the errno name) and `errno`.
+  /** pidfd_open(2) (close-on-exec). A pid with no process throws with code ESRCH. */
   pidfdOpen(pid: number): number;
-  /** waitid(P_PIDFD, WEXITED|WNOHANG): null while it runs; once reaped, its exit code (128+N for
-   *  signal N) and the signal (0 when it exited). Throws (code ECHILD) for a non-child. */
+  /** waitid(P_PIDFD, WEXITED|WNOHANG): null while the process runs; once it has exited it is
+   *  reaped and exitCode is its exit status, or 128+signal when a signal killed it (`signal` is
+   *  then that signal, else 0). A process that is not our child throws with code ECHILD. */
   pidfdReap(pidfd: number): { exitCode: number; signal: number } | null;
-  /** pidfd_send_signal; throws (code ESRCH) once the process has exited. */
+  /** pidfd_send_signal(2); signo 0 only checks. Throws with code ESRCH once it has exited (and
+   *  been reaped). */
   pidfdSignal(pidfd: number, signo: number): void;
-  /** Call onEvent on the event loop each time fd is readable or hung up (level triggered). */
+  /** Watch fd with libuv (level triggered) on this thread's event loop: onEvent(0) runs on the
+   *  JS thread each loop iteration while fd is readable or hung up (a pidfd: its process has
+   *  exited), or once with a negative libuv error, after which the watch is dead (still call
+   *  stop). Read, or stop, in onEvent, or it runs again at once. What onEvent throws is an
+   *  uncaught exception. libuv makes fd's open file description O_NONBLOCK. Stop before closing
+   *  fd. A regular file throws with code EPERM; an fd this loop already polls, EEXIST. */
   watchReadable(fd: number, onEvent: (status: number) => void): FdWatch;
-  /** flock(LOCK_EX or LOCK_SH | LOCK_NB): false when another open file description holds it. */
+  /** flock(2) LOCK_EX or LOCK_SH with LOCK_NB: true when taken, false when another open file
+   *  description holds a conflicting lock (two opens of one file conflict, dup'd fds do not). */
   tryFlock(fd: number, exclusive: boolean): boolean;
+  /** flock(2) LOCK_UN. Closing the last fd of the open file description releases it too. */
   unflock(fd: number): void;
-  /** One sync record if queued, 'eof' when every peer end is closed, null when none yet. */
-  syncTryRecv(fd: number): SyncRecord | 'eof' | null;
-  /** accept4 without waiting: a connected fd, or -1 when no connection is pending. */
-  acceptUnix(listenFd: number): number;
-  /** One fd sent with SCM_RIGHTS on a connection, null when nothing arrived yet; throws when
-   *  the peer closed without sending one. */
-  tryReceiveFd(connFd: number): number | null;
   // eBPF device filter (addon/bpf.cc), for the cgroup v2 devices controller.
   /** Open a directory O_RDONLY|O_DIRECTORY|O_CLOEXEC: a real fd (bpf(2) refuses O_PATH fds). */
   openDirectory(dirPath: string): number;

@@ -28,7 +28,8 @@ export interface PlanContext {
   bundle: string;
   noPivot: boolean;
   noNewKeyring: boolean;
-  preserveFds: number;
+  /** The caller's fds that become the container process's 0-2 and 3.. (NativePlan stdio). */
+  stdio: PlanStdio;
   consoleSocketFd: number;
   execFifoFd: number;
   /** Opened and type-checked namespace files, in config order. */
@@ -44,6 +45,21 @@ export interface PlanContext {
   compileSeccomp?: SeccompCompiler;
   /** `tsrunc exec` into a running container (every namespace in `joins`). */
   execMode?: boolean;
+}
+
+/** Which fds of the calling process the container process gets as its 0, 1, 2 and 3.. */
+/** The process's stdio and extra fds: fds of the calling process (src/runtime/stdio.ts). */
+export interface PlanStdio {
+  stdin: number;
+  stdout: number;
+  stderr: number;
+  /** Become 3, 4, ... in this order. */
+  extra: number[];
+}
+
+/** runc's model: the caller's own fds 0-2, and with --preserve-fds N its fds 3..3+N-1 too. */
+export function inheritedStdio(preserveFds: number): PlanStdio {
+  return { stdin: 0, stdout: 1, stderr: 2, extra: Array.from({ length: preserveFds }, (_, i) => 3 + i) };
 }
 
 export interface BuiltPlan {
@@ -164,7 +180,8 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     consoleColumns: process.consoleSize?.width ?? 0,
     consoleSocketFd: ctx.consoleSocketFd,
     execFifoFd: ctx.execFifoFd,
-    preserveFds: ctx.preserveFds,
+    stdio: [ctx.stdio.stdin, ctx.stdio.stdout, ctx.stdio.stderr],
+    extraFds: [...ctx.stdio.extra],
     seccomp: buildSeccomp(
       linux.seccomp,
       ctx.compileSeccomp ?? ((input) => native().compileSeccomp(input)),

@@ -150,8 +150,14 @@ export interface NativePlan {
   consoleSocketFd: number;
   /** O_PATH|O_CLOEXEC fd of the exec fifo (opened for writing through a procfs), or -1 (no wait). */
   execFifoFd: number;
-  /** Number of fds from 3 on to keep open into the container. */
-  preserveFds: number;
+  /** Fds of the calling process that become the container process's 0, 1 and 2. Any fd numbers:
+   *  one may be listed twice, or be the target number of another entry (`[5, 1, 1]`); the child
+   *  copies every source out of the way before it puts any in place. With `terminal`, the pty
+   *  replaces 0-2 later. */
+  stdio: [number, number, number];
+  /** Fds of the calling process that become the container process's 3, 4, ... in this order
+   *  (the same rules as `stdio`). Nothing else of the caller reaches the container. */
+  extraFds: number[];
   /** The filter to load last, after the capabilities are set and right before execve (before
    *  InitReady when it notifies); null for none. */
   seccomp: NativeSeccomp | null;

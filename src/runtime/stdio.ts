@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 
 import { RuntimeError } from '../errors';
+import type { PlanStdio } from '../plan/build';
 
 export interface StdioMap {
   stdin?: number;
@@ -11,14 +12,6 @@ export interface StdioMap {
   stderr?: number;
   /** Become fds 3, 4, ... of the process, in order (runc's --preserve-fds). */
   extraFds?: number[];
-}
-
-/** What the plan takes: every entry an open fd of this process. */
-export interface PlanStdio {
-  stdin: number;
-  stdout: number;
-  stderr: number;
-  extra: number[];
 }
 
 /**

@@ -63,7 +63,10 @@ describe('Runtime with subreaper', () => {
     const id = containerId('orphans');
     const { pid: initPid } = await runtime.create({ id, bundle });
     await runtime.start(id);
-    await waitFor('two orphans', () => ourChildren().filter((c) => c.comm === 'sleep' && c.pid !== initPid).length === 2);
+    await waitFor(
+      'two orphans',
+      () => ourChildren().filter((c) => c.comm === 'sleep' && c.pid !== initPid).length === 2,
+    );
     // The short one exits: nothing in the container watched it, but its zombie is ours; an exec
     // exiting in the container makes the runtime look for orphans (as the init's exit would).
     await new Promise((resolve) => setTimeout(resolve, 500));

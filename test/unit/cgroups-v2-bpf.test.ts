@@ -212,6 +212,42 @@ describe('device filter on a real cgroup2 hierarchy', () => {
     expect(() => n.loadDeviceProgram(Buffer.alloc(5))).toThrow('multiple of 8 bytes');
   });
 
+  it('a refused load (EPERM) stays an error, and no limit of the process is raised for it', () => {
+    // Unprivileged, with a low RLIMIT_MEMLOCK: the pre-5.11 workaround raised it to unlimited for
+    // the whole process, which may be a shim serving other containers. Since 5.11 programs are
+    // charged to the memory cgroup instead. (Raising the hard limit needs CAP_SYS_RESOURCE, which
+    // the test host may lack: then only the message tells the old code from the new.)
+    const program = Buffer.from(deviceFilterProgram(deviceRules({ devices: [] }))).toString('base64');
+    const addon = path.resolve(__dirname, '../../build/addon/Release/tsrunc_native.node');
+    const script = `
+      const n = require(${JSON.stringify(addon)});
+      let outcome;
+      try {
+        outcome = 'loaded ' + n.loadDeviceProgram(Buffer.from('${program}', 'base64'));
+      } catch (error) {
+        outcome = error.code + ': ' + error.message;
+      }
+      const limits = require('node:fs').readFileSync('/proc/self/limits', 'utf8');
+      console.log(JSON.stringify({ outcome, memlock: /^Max locked memory +(\\S+)/m.exec(limits)[1] }));
+    `;
+    const run = spawnSync(
+      'prlimit',
+      ['--memlock=65536:', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'].concat([
+        process.execPath,
+        '-e',
+        script,
+      ]),
+      { encoding: 'utf8', cwd: '/', env: { ...process.env, NODE_OPTIONS: '' } },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({
+      outcome:
+        'EPERM: bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE): Operation not permitted: loading a ' +
+        'device program needs CAP_SYS_ADMIN (or CAP_BPF and CAP_NET_ADMIN) in the initial user namespace',
+      memlock: '65536',
+    });
+  });
+
   it('reports a missing cgroup directory clearly', () => {
     expect(() => installDeviceFilter('/sys/fs/cgroup/unified/tsrunc-no-such-dir', Buffer.alloc(8))).toThrow(
       'cgroup: device filter of /sys/fs/cgroup/unified/tsrunc-no-such-dir: open /sys/fs/cgroup/unified/tsrunc-no-such-dir: No such file or directory',

@@ -50,6 +50,7 @@ const NOT_INTEGERS = [undefined, null, '3', 1.5, -1.5, Number.NaN, Number.POSITI
 const BAD_CALLS: Record<keyof NativeBinding, () => unknown[][]> = {
   spawnInit: () => [[], [undefined], ['plan'], [{}], [{}, 1]],
   syncRecv: () => [[], [socket], [undefined, 0], [socket, '10'], [socket, 1.5], [-1, 0], [2 ** 31, 0]],
+  syncTryRecv: () => [[], [undefined], ['3'], [-1], [1.5], [socket, 0]],
   syncSend: () => [[], [socket], [socket, undefined], ['3', 1], [socket, 2 ** 31], [socket, 1, 2]],
   sendFds: () => [
     [socket, 'x'],
@@ -82,6 +83,8 @@ const BAD_CALLS: Record<keyof NativeBinding, () => unknown[][]> = {
   umount: () => [[], [dir], [dir, 'x'], [dir, 1.5], [3, 0]],
   listenUnix: () => [[], [undefined], [3], [path.join(dir, 'listen\0x')]],
   receiveFd: () => [[], [socket], [undefined, 0], [socket, '0'], [socket, 0.5]],
+  acceptUnix: () => [[], [undefined], ['3'], [-1], [0.5], [socket, 0]],
+  tryReceiveFd: () => [[], [undefined], ['3'], [-1], [2 ** 31], [socket, 0]],
   setWindowSize: () => [
     [],
     [socket, 24],
@@ -98,6 +101,30 @@ const BAD_CALLS: Record<keyof NativeBinding, () => unknown[][]> = {
     [1, 0o600],
   ],
   strerror: () => [[], [undefined], ['2'], [2.5]],
+  // A pid of 0 or below would name a process group or "any child" to other calls: never a pid.
+  pidfdOpen: () => [[], [undefined], ['1'], [0], [-1], [1.5], [2 ** 31], [1, 0]],
+  pidfdReap: () => [[], [undefined], ['3'], [-1], [0.5], [socket, 0]],
+  pidfdSignal: () => [
+    [],
+    [socket],
+    [socket, '9'],
+    [socket, 1.5],
+    [socket, undefined],
+    [-1, 0],
+    [socket, 0, 0],
+  ],
+  // A socket of ours: libuv could poll it, should a call go ahead.
+  watchReadable: () => [
+    [],
+    [socket],
+    [socket, 'onEvent'],
+    [socket, {}],
+    ['3', () => {}],
+    [-1, () => {}],
+    [socket, () => {}, 1],
+  ],
+  tryFlock: () => [[], [socket], [socket, 1], [socket, 'true'], ['3', true], [-1, false], [socket, true, 1]],
+  unflock: () => [[], [undefined], ['3'], [-1], [socket, 1]],
   openDirectory: () => [[], [undefined], [3], ['/\0etc']],
   loadDeviceProgram: () => [[], [undefined], [[0, 0, 0, 0, 0, 0, 0, 0]], [new Uint16Array(4)]],
   attachDeviceProgram: () => [

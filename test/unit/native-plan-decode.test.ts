@@ -54,7 +54,8 @@ function plan(overrides: Partial<NativePlan> = {}): NativePlan {
     execMode: false,
     consoleSocketFd: -1,
     execFifoFd: -1,
-    preserveFds: 0,
+    stdio: [0, 1, 2],
+    extraFds: [],
     seccomp: null,
     ...overrides,
   };
@@ -156,5 +157,45 @@ describe('spawnInit refuses strings with a NUL byte (the C string would be cut s
     ['a masked path', { maskedPaths: ['/proc\0/kcore'] }, 'maskedPaths: expected string[] without NUL bytes'],
   ])('in %s', (_, overrides, problem) => {
     expect(refusal(plan(overrides as Partial<NativePlan>))).toBe(`spawnInit: plan field ${problem}`);
+  });
+});
+
+describe('spawnInit refuses a stdio map that is not fds', () => {
+  it.each([
+    ['stdio that is not an array', { stdio: 0 }, 'stdio: expected array'],
+    ['stdio of 2 fds', { stdio: [0, 1] }, 'stdio: expected array of 3 fds'],
+    ['stdio of 4 fds', { stdio: [0, 1, 2, 3] }, 'stdio: expected array of 3 fds'],
+    ['a negative stdio fd', { stdio: [0, -1, 2] }, 'stdio[]: expected fd 0..2147483647'],
+    ['a stdio fd that is a string', { stdio: ['0', 1, 2] }, 'stdio[]: expected fd 0..2147483647'],
+    ['extraFds that is not an array', { extraFds: 3 }, 'extraFds: expected array'],
+    ['a negative extra fd', { extraFds: [-1] }, 'extraFds[]: expected fd 0..2147483647'],
+    ['an extra fd that is a fraction', { extraFds: [3.5] }, 'extraFds[]: expected fd 0..2147483647'],
+    ['an extra fd past int32', { extraFds: [2 ** 31] }, 'extraFds[]: expected fd 0..2147483647'],
+  ])('%s', (_, overrides, problem) => {
+    expect(refusal(plan(overrides as unknown as Partial<NativePlan>))).toBe(
+      `spawnInit: plan field ${problem}`,
+    );
+  });
+
+  it('an fd that is not open is refused with code EBADF, before anything is cloned or opened', () => {
+    // An fd number surely closed: above every open one.
+    const closed = Math.max(...openFds().map(Number)) + 100;
+    for (const overrides of [{ stdio: [0, closed, 2] }, { extraFds: [1, closed] }] as Partial<NativePlan>[]) {
+      const before = { children: children(), fds: openFds() };
+      let caught: unknown;
+      try {
+        const spawned = native().spawnInit(plan(overrides));
+        native().closeFd(spawned.syncFd);
+        native().waitPid(spawned.intermediatePid, true);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(Error);
+      expect((caught as NodeJS.ErrnoException).code).toBe('EBADF');
+      expect((caught as Error).message).toMatch(
+        new RegExp(`^spawnInit: (stdio\\[1\\]|extraFds\\[1\\]): fd ${closed}: bad file descriptor$`, 'i'),
+      );
+      expect({ children: children(), fds: openFds() }).toEqual(before);
+    }
   });
 });

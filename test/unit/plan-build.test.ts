@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { buildPlan, type PlanContext } from '../../src/plan/build';
+import { buildPlan, inheritedStdio, type PlanContext } from '../../src/plan/build';
 import type { HostMount } from '../../src/plan/host';
 import { CLONE, MS, S_IF } from '../../src/plan/linux';
 import type { LinuxNamespace, Spec } from '../../src/spec/types';
@@ -54,7 +54,7 @@ function context(overrides: Partial<PlanContext> = {}): PlanContext {
     bundle,
     noPivot: false,
     noNewKeyring: false,
-    preserveFds: 0,
+    stdio: inheritedStdio(0),
     consoleSocketFd: -1,
     execFifoFd: 7,
     joins: [],
@@ -469,6 +469,24 @@ describe('buildPlan', () => {
         { path: 'net/ipv4/ip_forward', value: '1' },
       ],
     });
+  });
+
+  it("passes the stdio map through as the container's fds 0-2 and 3..", () => {
+    const stdio = { stdin: 9, stdout: 1, stderr: 1, extra: [0, 12] };
+    const { plan } = buildPlan(spec(), context({ stdio }));
+    expect(plan.stdio).toEqual([9, 1, 1]);
+    expect(plan.extraFds).toEqual([0, 12]);
+    // A copy: the caller's array is not the plan's.
+    stdio.extra.push(13);
+    expect(plan.extraFds).toEqual([0, 12]);
+  });
+
+  it("--preserve-fds N: the caller's own fds 0-2 and 3..3+N-1", () => {
+    expect(inheritedStdio(0)).toEqual({ stdin: 0, stdout: 1, stderr: 2, extra: [] });
+    expect(inheritedStdio(3)).toEqual({ stdin: 0, stdout: 1, stderr: 2, extra: [3, 4, 5] });
+    const { plan } = buildPlan(spec(), context({ stdio: inheritedStdio(2) }));
+    expect(plan.stdio).toEqual([0, 1, 2]);
+    expect(plan.extraFds).toEqual([3, 4]);
   });
 
   it('defaults umask to 022 and keyring to a per-container session keyring', () => {

@@ -235,6 +235,18 @@ describe('describeFailure', () => {
       'unable to start container process: process.cwd: chdir to /work: no such file or directory',
     );
   });
+
+  it("names the container's fd of a stdio map entry that failed, or the move of the runtime's own", () => {
+    const { native } = fakeNative([]);
+    expect(
+      describeFailure(record(SyncMessage.Error, { step: Step.Stdio, errno: 1, index: 4 }), built, native),
+    ).toBe('unable to start container process: stdio: fd 4: operation not permitted');
+    expect(
+      describeFailure(record(SyncMessage.Error, { step: Step.Stdio, errno: 1, index: -1 }), built, native),
+    ).toBe(
+      "unable to start container process: stdio: move the runtime's own fds above the container's: operation not permitted",
+    );
+  });
 });
 
 describe('the protocol tables generated from addon/protocol.h', () => {
