@@ -41,14 +41,14 @@ function hierarchy(controller: string, probe: string): string {
 }
 
 /** mkdir the cgroups, run `body`, and rmdir them (deepest first) whatever happens. */
-function withCgroups(dirs: string[], body: () => void): void {
+async function withCgroups(dirs: string[], body: () => void | Promise<void>): Promise<void> {
   const made: string[] = [];
   try {
     for (const dir of dirs) {
       fs.mkdirSync(dir);
       made.push(dir);
     }
-    body();
+    await body();
   } finally {
     for (const dir of made.reverse()) fs.rmdirSync(dir);
     for (const dir of dirs) expect(fs.existsSync(dir)).toBe(false);
@@ -60,12 +60,12 @@ function read(dir: string, file: string): string {
 }
 
 describe('cgroup v1 on the real kernel', () => {
-  it('applies a pids limit of 10 and a memory limit of 64M', () => {
+  it('applies a pids limit of 10 and a memory limit of 64M', async () => {
     requireRoot();
     const name = `tsrunc-unit-${process.pid}`;
     const pids = path.join(hierarchy('pids', 'cgroup.procs'), name);
     const memory = path.join(hierarchy('memory', 'memory.limit_in_bytes'), name);
-    withCgroups([pids, memory], () => {
+    await withCgroups([pids, memory], () => {
       pidsController.apply(pids, { pids: { limit: 10 } }, CREATE);
       expect(read(pids, 'pids.max')).toBe('10');
       pidsController.apply(pids, { pids: { limit: -1 } }, UPDATE);
@@ -76,10 +76,10 @@ describe('cgroup v1 on the real kernel', () => {
     });
   });
 
-  it('a file the hierarchy lacks is reported missing (an O_CREAT open would get EACCES)', () => {
+  it('a file the hierarchy lacks is reported missing (an O_CREAT open would get EACCES)', async () => {
     requireRoot();
     const pids = path.join(hierarchy('pids', 'cgroup.procs'), `tsrunc-unit-${process.pid}`);
-    withCgroups([pids], () => {
+    await withCgroups([pids], () => {
       expect(() => writeCgroupFile(pids, 'net_cls.classid', 1)).toThrow(
         `linux.resources.network.classID: cgroup: write "1" to ${path.join(pids, 'net_cls.classid')}: no such file or directory`,
       );
@@ -88,13 +88,13 @@ describe('cgroup v1 on the real kernel', () => {
 
   it.skipIf(!SWAP_ACCOUNTING)(
     'orders memory and swap limits both ways (skipped without swap accounting: no memory.memsw files)',
-    () => {
+    async () => {
       requireRoot();
       const memory = path.join(
         hierarchy('memory', 'memory.memsw.limit_in_bytes'),
         `tsrunc-unit-${process.pid}`,
       );
-      withCgroups([memory], () => {
+      await withCgroups([memory], () => {
         // The kernel refuses limit > memsw at any moment: these only pass in the right order.
         const mib = (n: number) => n * 1024 * 1024;
         memoryController.apply(memory, { memory: { limit: mib(64), swap: mib(128) } }, CREATE);
@@ -112,24 +112,24 @@ describe('cgroup v1 on the real kernel', () => {
     },
   );
 
-  it('fills a new cpuset cgroup from its parent and freezes/thaws a freezer cgroup', () => {
+  it('fills a new cpuset cgroup from its parent and freezes/thaws a freezer cgroup', async () => {
     requireRoot();
     const name = `tsrunc-unit-${process.pid}`;
     const cpusetRoot = hierarchy('cpuset', 'cpuset.cpus');
     const parent = path.join(cpusetRoot, name);
     const child = path.join(parent, 'child');
     const freezer = path.join(hierarchy('freezer', 'cgroup.procs'), name);
-    withCgroups([parent, child, freezer], () => {
+    await withCgroups([parent, child, freezer], async () => {
       expect(read(child, 'cpuset.cpus')).toBe('');
       initCpusetDir(child);
       expect(read(parent, 'cpuset.cpus')).toBe(read(cpusetRoot, 'cpuset.cpus'));
       expect(read(child, 'cpuset.cpus')).toBe(read(cpusetRoot, 'cpuset.cpus'));
       expect(read(child, 'cpuset.mems')).toBe(read(cpusetRoot, 'cpuset.mems'));
 
-      freeze(freezer);
-      expect(freezerState(freezer)).toBe('FROZEN');
-      thaw(freezer);
-      expect(freezerState(freezer)).toBe('THAWED');
+      await freeze(freezer);
+      expect(await freezerState(freezer)).toBe('FROZEN');
+      await thaw(freezer);
+      expect(await freezerState(freezer)).toBe('THAWED');
     });
   });
 });

@@ -971,49 +971,49 @@ describe('freezer', () => {
     expect(applyAndDiff(freezerController, { memory: { limit: 1 }, pids: { limit: 1 } })).toEqual({});
   });
 
-  it('freeze writes FROZEN and returns once it reads back; thaw writes THAWED', () => {
-    freeze(dir);
+  it('freeze writes FROZEN and returns once it reads back; thaw writes THAWED', async () => {
+    await freeze(dir);
     expect(read('freezer.state')).toBe('FROZEN');
     put('freezer.self_freezing', '1\n');
-    expect(freezerState(dir)).toBe('FROZEN');
-    thaw(dir);
+    expect(await freezerState(dir)).toBe('FROZEN');
+    await thaw(dir);
     expect(read('freezer.state')).toBe('THAWED');
-    expect(freezerState(dir)).toBe('THAWED');
+    expect(await freezerState(dir)).toBe('THAWED');
   });
 
-  it('keeps writing FROZEN while the kernel says FREEZING', () => {
+  it('keeps writing FROZEN while the kernel says FREEZING', async () => {
     let left = 3;
     hooks.set('freezer.state', (value) => (value === 'FROZEN' && left-- > 0 ? 'FREEZING' : value));
-    freeze(dir);
+    await freeze(dir);
     expect(written('freezer.state')).toEqual(['FROZEN', 'FROZEN', 'FROZEN', 'FROZEN']);
     expect(read('freezer.state')).toBe('FROZEN');
   });
 
-  it('gives up after the timeout, thaws back and says so', () => {
+  it('gives up after the timeout, thaws back and says so', async () => {
     hooks.set('freezer.state', (value) => (value === 'FROZEN' ? 'FREEZING' : value));
-    expect(() => freeze(dir, 30)).toThrow(
+    await expect(freeze(dir, 30)).rejects.toThrow(
       `cgroup: timed out after 30 ms waiting for ${dir} to freeze (freezer.state: FREEZING)`,
     );
     expect(written('freezer.state').at(-1)).toBe('THAWED');
     expect(read('freezer.state')).toBe('THAWED');
   });
 
-  it('thaw times out clearly when the state stays FROZEN (a frozen parent)', () => {
+  it('thaw times out clearly when the state stays FROZEN (a frozen parent)', async () => {
     hooks.set('freezer.state', () => 'FROZEN');
-    expect(() => thaw(dir, 20)).toThrow(
+    await expect(thaw(dir, 20)).rejects.toThrow(
       /waiting for .* to thaw \(freezer.state: FROZEN; is a parent cgroup frozen\?\)/,
     );
   });
 
-  it('a cgroup frozen only through its parent reports THAWED (runc)', () => {
+  it('a cgroup frozen only through its parent reports THAWED (runc)', async () => {
     put('freezer.state', 'FROZEN\n');
     put('freezer.parent_freezing', '1\n');
-    expect(freezerState(dir)).toBe('THAWED');
+    expect(await freezerState(dir)).toBe('THAWED');
   });
 
-  it('no freezer.state: a clear error', () => {
+  it('no freezer.state: a clear error', async () => {
     fs.rmSync(path.join(dir, 'freezer.state'));
-    expect(() => freeze(dir)).toThrow(`cgroup: freezer not supported: no freezer.state in ${dir}`);
+    await expect(freeze(dir)).rejects.toThrow(`cgroup: freezer not supported: no freezer.state in ${dir}`);
     expect(FREEZE_TIMEOUT_MS).toBeGreaterThan(1000);
   });
 });

@@ -504,28 +504,30 @@ describe('V2_CONTROLLERS', () => {
 });
 
 describe('freezer', () => {
-  it('freezes and thaws, waiting for cgroup.events', () => {
+  it('freezes and thaws, waiting for cgroup.events', async () => {
     put('cgroup.events', 'populated 1\nfrozen 1\n');
-    freeze(dir);
+    await freeze(dir);
     expect(read('cgroup.freeze')).toBe('1');
     expect(isFrozen(dir)).toBe(true);
     put('cgroup.events', 'populated 1\nfrozen 0\n');
-    thaw(dir);
+    await thaw(dir);
     expect(read('cgroup.freeze')).toBe('0');
     expect(isFrozen(dir)).toBe(false);
   });
 
-  it('times out with a clear error and thaws back', () => {
+  it('times out with a clear error and thaws back', async () => {
     const started = Date.now();
-    expect(() => freeze(dir, 100)).toThrow(`cgroup: timed out after 100 ms waiting for ${dir} to freeze`);
+    await expect(freeze(dir, 100)).rejects.toThrow(
+      `cgroup: timed out after 100 ms waiting for ${dir} to freeze`,
+    );
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     expect(read('cgroup.freeze')).toBe('0');
   });
 
-  it('without cgroup.freeze: freeze is an error, thaw a no-op', () => {
+  it('without cgroup.freeze: freeze is an error, thaw a no-op', async () => {
     fs.rmSync(path.join(dir, 'cgroup.freeze'));
-    expect(() => freeze(dir)).toThrow(`cgroup: freezer not supported: no cgroup.freeze in ${dir}`);
-    thaw(dir);
+    await expect(freeze(dir)).rejects.toThrow(`cgroup: freezer not supported: no cgroup.freeze in ${dir}`);
+    await thaw(dir);
     expect(isFrozen(dir)).toBe(false);
   });
 });

@@ -24,6 +24,13 @@ afterEach(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+/** A process of its own that holds LOCK_EX on `dir` until killed (as a creating tsrunc does). */
+function lockHolder(dir: string): ChildProcess {
+  const script =
+    'import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDONLY)\nfcntl.flock(fd, fcntl.LOCK_EX)\ntime.sleep(100)\n';
+  return spawn('python3', ['-c', script, dir], { stdio: 'ignore' });
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('ContainerLocks', () => {
@@ -44,7 +51,7 @@ describe('ContainerLocks', () => {
   });
 
   it('waits for another process holding the flock, and says the container is busy after the timeout', async () => {
-    const holder = spawn('flock', [path.join(root, 'c1'), 'sleep', '100'], { stdio: 'ignore' });
+    const holder = lockHolder(path.join(root, 'c1'));
     children.push(holder);
     for (let i = 0; i < 200 && !locks.isHeld(root, 'c1'); i++) await sleep(10);
     expect(locks.isHeld(root, 'c1')).toBe(true);

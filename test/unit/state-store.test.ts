@@ -278,8 +278,10 @@ describe('containerStatus', () => {
 
   it('reports creating while another process holds the lock, stopped once it died', async () => {
     reserve(root, record({ id: 'c1' }));
-    // flock(1) holds LOCK_EX on the state dir, as a creating tsrunc (CLI or shim) does.
-    const creator = await longLived('flock', [stateDir(root, 'c1'), 'sleep', '100']);
+    // A process holds LOCK_EX on the state dir, as a creating tsrunc (CLI or shim) does.
+    const script =
+      'import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDONLY)\nfcntl.flock(fd, fcntl.LOCK_EX)\ntime.sleep(100)\n';
+    const creator = await longLived('python3', ['-c', script, stateDir(root, 'c1')]);
     const rec = record({ phase: 'creating' });
     await waitFor(() => ctx.locks.isHeld(root, 'c1'));
     expect(await containerStatus(ctx, rec)).toBe('creating');

@@ -101,6 +101,8 @@ async function startProcess(args: CommandArgs) {
   const consoleSocketFlag = stringArg(args, 'console-socket') || undefined;
   const tty = args.tty === true;
   const detach = args.detach === true;
+  // runc's order: a missing container is reported before a bad --process file.
+  if (processFile) (await import('../../state/store')).readRecord(ctx.root, id);
   const process = processFile ? readProcessFile(processFile) : undefined;
   const wantsTerminal = process ? process.terminal === true : tty;
   if (wantsTerminal && detach && !consoleSocketFlag) {
