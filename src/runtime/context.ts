@@ -42,6 +42,26 @@ export interface RuntimeContext {
   readonly locks: ContainerLocks;
   readonly lockTimeoutMs: number;
   readonly onCreateStep?: (step: CreateStep, id: string) => void | Promise<void>;
+  /** Wait for a loop turn of one's own before a stretch of synchronous work (see LoopTurns). */
+  readonly turns: LoopTurns;
+}
+
+/**
+ * Fair turns on the event loop. Operations that become ready together (50 creates started at
+ * once, or their state writes completing in one batch) would otherwise run their synchronous
+ * stretches (validation, plan, cgroup dirs, clone) back to back as microtasks: one long block of
+ * the loop. Each `take()` resumes in a setImmediate of its own, and the next one is scheduled
+ * only once the previous has run, so those stretches go one per loop iteration, with timers and
+ * I/O in between.
+ */
+export class LoopTurns {
+  private tail: Promise<void> = Promise.resolve();
+
+  take(): Promise<void> {
+    const turn = this.tail.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    this.tail = turn;
+    return turn;
+  }
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
@@ -65,6 +85,7 @@ export function createRuntimeContext(opts: RuntimeContextOptions): RuntimeContex
     locks: new ContainerLocks(native),
     lockTimeoutMs: opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
     onCreateStep: opts.onCreateStep,
+    turns: new LoopTurns(),
   };
 }
 

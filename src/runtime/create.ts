@@ -63,6 +63,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions):
   requireAbsolute('bundle', opts.bundle);
   if (opts.consoleSocket !== undefined) requireAbsolute('--console-socket', opts.consoleSocket);
   const bundle = path.normalize(opts.bundle);
+  await ctx.turns.take();
   const loaded = loadConfig(bundle);
   const { spec, warnings } = validateConfig(loaded, { requireProcess: true });
   for (const warning of warnings) ctx.logger.warn(warning);
@@ -179,13 +180,15 @@ class CreateAttempt extends SpawnAttempt {
     const n = this.ctx.native;
     const built = this.built!;
     const cgroups = this.cgroups!.manager;
-    this.lock = reserveContainer(this.ctx.root, this.record, n, (dir) =>
+    this.lock = await reserveContainer(this.ctx.root, this.record, n, (dir) =>
       this.ctx.locks.lockNewDir(dir, this.opts.id),
     );
     this.reserved = true;
     await this.step('reserved');
     this.madeCgroups = cgroups;
-    await cgroups.create();
+    // cgroup dirs, the fifo and the clone: the heaviest synchronous stretch of a create.
+    await this.ctx.turns.take();
+    cgroups.create();
     await this.step('cgroups');
     const fifoPath = path.join(this.dir, EXEC_FIFO);
     n.mkfifo(fifoPath, 0o600);
@@ -223,7 +226,7 @@ class CreateAttempt extends SpawnAttempt {
     // Limits apply once the rootfs is built (device nodes made) and before the process runs.
     cgroups.apply(this.spec.linux?.resources, { update: false, warn: (m) => this.ctx.logger.warn(m) });
     this.record.phase = 'created';
-    writeRecord(this.ctx.root, this.record);
+    await writeRecord(this.ctx.root, this.record);
     await this.step('saved');
     this.closeAll();
   }
@@ -277,7 +280,7 @@ class CreateAttempt extends SpawnAttempt {
     this.record.initPid = pid;
     this.record.initStartTime = processStartTime(pid) ?? '';
     // Saved now so that a create killed from here on leaves a record `delete --force` can use.
-    writeRecord(this.ctx.root, this.record);
+    await writeRecord(this.ctx.root, this.record);
     await this.step('initpid');
   }
 

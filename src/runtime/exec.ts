@@ -68,6 +68,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<Exec
       throw new RuntimeError('cannot exec in a stopped container');
     if (status === 'paused' && !opts.ignorePaused)
       throw new RuntimeError('cannot exec in a paused container');
+    await ctx.turns.take();
     const process = execProcess(rec, opts);
     const spec = execSpec(ctx, rec, process);
     checkTerminal(process, opts);

@@ -57,7 +57,7 @@ export async function update(ctx: RuntimeContext, id: string, changes: LinuxReso
     const linux = (config.linux ??= {});
     linux.resources = mergeResources(linux.resources ?? {}, changes);
     rec.config = config;
-    writeRecord(ctx.root, rec);
+    await writeRecord(ctx.root, rec);
   });
 }
 

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { CgroupRecord } from '../cgroups/manager';
 import { CONTAINER_EXISTS, CONTAINER_NOT_EXIST, RuntimeError } from '../errors';
 import type { NativeBinding } from '../native';
-import { writeFileAtomic } from '../util/fs';
+import { writeFileAtomicAsync } from '../util/fs';
 
 const EEXIST = 17;
 
@@ -80,12 +80,12 @@ export function stateDir(root: string, id: string): string {
  * abandoned one), and when many creates race for one id exactly one wins; the others get
  * CONTAINER_EXISTS and change nothing.
  */
-export function reserveContainer<Lock extends { release(): void }>(
+export async function reserveContainer<Lock extends { release(): void }>(
   root: string,
   rec: ContainerRecord,
   native: Pick<NativeBinding, 'renameNoReplace'>,
   lock: (dir: string) => Lock,
-): Lock {
+): Promise<Lock> {
   validateContainerId(rec.id);
   fs.mkdirSync(root, { recursive: true, mode: 0o711 });
   const staging = fs.mkdtempSync(path.join(root, `.~${rec.id.slice(0, 64)}~`));
@@ -93,7 +93,7 @@ export function reserveContainer<Lock extends { release(): void }>(
   try {
     fs.chmodSync(staging, 0o711);
     held = lock(staging);
-    writeFileAtomic(path.join(staging, STATE_FILE), JSON.stringify(rec), 0o600);
+    await writeFileAtomicAsync(path.join(staging, STATE_FILE), JSON.stringify(rec), 0o600);
     native.renameNoReplace(staging, stateDir(root, rec.id));
     return held;
   } catch (error) {
@@ -104,8 +104,8 @@ export function reserveContainer<Lock extends { release(): void }>(
   }
 }
 
-export function writeRecord(root: string, rec: ContainerRecord): void {
-  writeFileAtomic(path.join(stateDir(root, rec.id), STATE_FILE), JSON.stringify(rec), 0o600);
+export async function writeRecord(root: string, rec: ContainerRecord): Promise<void> {
+  await writeFileAtomicAsync(path.join(stateDir(root, rec.id), STATE_FILE), JSON.stringify(rec), 0o600);
 }
 
 /**

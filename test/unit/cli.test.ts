@@ -67,7 +67,11 @@ async function sleeper(): Promise<ChildProcess> {
 }
 
 /** A container record whose init is `pid` (a real process of ours). */
-function fakeContainer(id: string, pid: number, fields: Partial<ContainerRecord> = {}): ContainerRecord {
+async function fakeContainer(
+  id: string,
+  pid: number,
+  fields: Partial<ContainerRecord> = {},
+): Promise<ContainerRecord> {
   const rec: ContainerRecord = {
     ociVersion: '1.3.0',
     id,
@@ -81,7 +85,7 @@ function fakeContainer(id: string, pid: number, fields: Partial<ContainerRecord>
     config: {},
     ...fields,
   };
-  reserveContainer(root, rec, native(), () => ({ release() {} }));
+  await reserveContainer(root, rec, native(), () => ({ release() {} }));
   return rec;
 }
 
@@ -129,10 +133,10 @@ describe('list', () => {
 
   it('lists containers with their status', async () => {
     const child = await sleeper();
-    fakeContainer('b-running', child.pid!);
-    fakeContainer('a-created', child.pid!);
+    await fakeContainer('b-running', child.pid!);
+    await fakeContainer('a-created', child.pid!);
     fs.writeFileSync(path.join(stateDir(root, 'a-created'), EXEC_FIFO), '');
-    fakeContainer('c-stopped', child.pid!, { initStartTime: '1' });
+    await fakeContainer('c-stopped', child.pid!, { initStartTime: '1' });
     expect((await cli('list', '-q')).stdout).toBe('a-created\nb-running\nc-stopped\n');
     const json = JSON.parse((await cli('list', '-f', 'json')).stdout);
     expect(json.map((s: { id: string; status: string; pid: number }) => [s.id, s.status, s.pid])).toEqual([
@@ -180,13 +184,13 @@ describe('state', () => {
   it('keeps numeric-looking ids as strings', async () => {
     expect((await cli('state', '0123')).stderr).toBe('container does not exist\n');
     const child = await sleeper();
-    fakeContainer('1e3', child.pid!);
+    await fakeContainer('1e3', child.pid!);
     expect(JSON.parse((await cli('state', '1e3')).stdout).id).toBe('1e3');
   });
 
   it('prints the OCI state pretty with two spaces', async () => {
     const child = await sleeper();
-    fakeContainer('c1', child.pid!, { annotations: { k: 'v' } });
+    await fakeContainer('c1', child.pid!, { annotations: { k: 'v' } });
     const r = await cli('state', 'c1');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
@@ -236,18 +240,18 @@ describe('logging', () => {
 describe('kill', () => {
   it('rejects an unknown signal with runc wording', async () => {
     const child = await sleeper();
-    fakeContainer('c1', child.pid!);
+    await fakeContainer('c1', child.pid!);
     expect(await cli('kill', 'c1', 'FOO')).toEqual({ code: 1, stdout: '', stderr: 'unknown signal "FOO"\n' });
   });
 
   it('signals the init by name and by number', async () => {
     const child = await sleeper();
-    fakeContainer('c1', child.pid!);
+    await fakeContainer('c1', child.pid!);
     expect((await cli('kill', 'c1', 'KILL')).code).toBe(0);
     await exited(child);
     expect(child.signalCode).toBe('SIGKILL');
     const other = await sleeper();
-    fakeContainer('c2', other.pid!);
+    await fakeContainer('c2', other.pid!);
     expect((await cli('kill', 'c2', '15')).code).toBe(0);
     await exited(other);
     expect(other.signalCode).toBe('SIGTERM');
@@ -255,7 +259,7 @@ describe('kill', () => {
 
   it('refuses a stopped container and never signals a recycled pid', async () => {
     const child = await sleeper();
-    fakeContainer('c1', child.pid!, { initStartTime: '1' });
+    await fakeContainer('c1', child.pid!, { initStartTime: '1' });
     expect(await cli('kill', 'c1', 'KILL')).toEqual({
       code: 1,
       stdout: '',
@@ -271,7 +275,7 @@ describe('kill', () => {
 describe('delete', () => {
   it('refuses a running container without --force', async () => {
     const child = await sleeper();
-    fakeContainer('c1', child.pid!);
+    await fakeContainer('c1', child.pid!);
     expect(await cli('delete', 'c1')).toEqual({
       code: 1,
       stdout: '',
@@ -284,7 +288,7 @@ describe('delete', () => {
     const child = await sleeper();
     const marker = path.join(tmp, 'poststop');
     const hook = { path: '/bin/sh', args: ['sh', '-c', `cat > ${marker}`] };
-    fakeContainer('c1', child.pid!, { config: { hooks: { poststop: [hook] } } });
+    await fakeContainer('c1', child.pid!, { config: { hooks: { poststop: [hook] } } });
     expect(await cli('delete', '--force', 'c1')).toEqual({ code: 0, stdout: '', stderr: '' });
     await exited(child);
     expect(child.signalCode).toBe('SIGKILL');
@@ -294,7 +298,7 @@ describe('delete', () => {
 
   it('refuses a created container without --force (the spec, not runc) and leaves it as it was', async () => {
     const child = await sleeper();
-    fakeContainer('c1', child.pid!);
+    await fakeContainer('c1', child.pid!);
     const fifo = path.join(stateDir(root, 'c1'), EXEC_FIFO);
     fs.writeFileSync(fifo, '');
     expect(await cli('delete', 'c1')).toEqual({
@@ -318,7 +322,7 @@ describe('delete', () => {
     const child = await sleeper();
     child.kill('SIGKILL');
     await exited(child);
-    fakeContainer('c2', child.pid!);
+    await fakeContainer('c2', child.pid!);
     expect(await cli('delete', 'c2')).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(fs.existsSync(stateDir(root, 'c2'))).toBe(false);
   });

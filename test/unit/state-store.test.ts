@@ -38,8 +38,8 @@ beforeEach(() => {
 const noLock = () => ({ release() {} });
 
 /** reserveContainer with the real addon and no lock (these tests are about the directory). */
-function reserve(rootDir: string, rec: ContainerRecord): void {
-  reserveContainer(rootDir, rec, native(), noLock);
+function reserve(rootDir: string, rec: ContainerRecord): Promise<unknown> {
+  return reserveContainer(rootDir, rec, native(), noLock);
 }
 
 afterEach(() => {
@@ -90,10 +90,10 @@ describe('validateContainerId', () => {
 });
 
 describe('reserveContainer', () => {
-  it('creates the root and the container dir with mode 0711', () => {
+  it('creates the root and the container dir with mode 0711', async () => {
     const oldUmask = process.umask(0o022);
     try {
-      reserve(root, record({ id: 'c1' }));
+      await reserve(root, record({ id: 'c1' }));
     } finally {
       process.umask(oldUmask);
     }
@@ -101,9 +101,9 @@ describe('reserveContainer', () => {
     expect(fs.statSync(stateDir(root, 'c1')).mode & 0o777).toBe(0o711);
   });
 
-  it('refuses an id that is taken', () => {
-    reserve(root, record({ id: 'c1' }));
-    expect(() => reserve(root, record({ id: 'c1' }))).toThrow(CONTAINER_EXISTS);
+  it('refuses an id that is taken', async () => {
+    await reserve(root, record({ id: 'c1' }));
+    await expect(reserve(root, record({ id: 'c1' }))).rejects.toThrow(CONTAINER_EXISTS);
   });
 
   it('lets exactly one of 20 concurrent processes win', async () => {
@@ -112,8 +112,10 @@ describe('reserveContainer', () => {
       const { reserveContainer } = require(${JSON.stringify(storeJs)});
       const { native } = require(${JSON.stringify(path.join(path.dirname(storeJs), '..', 'native', 'index.js'))});
       const noLock = () => ({ release() {} });
-      try { reserveContainer(process.argv[1], { id: 'race', marker: process.pid }, native(), noLock); process.stdout.write('won'); }
-      catch (e) { process.stdout.write(e.message); }`;
+      reserveContainer(process.argv[1], { id: 'race', marker: process.pid }, native(), noLock).then(
+        () => process.stdout.write('won'),
+        (e) => process.stdout.write(e.message),
+      );`;
     const outputs = await Promise.all(Array.from({ length: 20 }, () => runNode(['-e', script, root])));
     expect(outputs.filter((o) => o === 'won')).toHaveLength(1);
     expect(outputs.filter((o) => o === CONTAINER_EXISTS)).toHaveLength(19);
@@ -124,7 +126,7 @@ describe('reserveContainer', () => {
   }, 60_000);
 
   it('the id appears with its first record and its lock already in place (a create is never mistaken for a dead one)', async () => {
-    const lock = reserveContainer(root, record({ id: 'c1', phase: 'creating' }), native(), (dir) =>
+    const lock = await reserveContainer(root, record({ id: 'c1', phase: 'creating' }), native(), (dir) =>
       ctx.locks.lockNewDir(dir, 'c1'),
     );
     expect(fs.readdirSync(root)).toEqual(['c1']);
@@ -170,12 +172,12 @@ function runNode(args: string[]): Promise<string> {
 }
 
 describe('records', () => {
-  it('round-trips a record, atomically replacing the file and leaving no temp file', () => {
-    reserve(root, record({ id: 'c1' }));
-    writeRecord(root, record({ initPid: 1 }));
+  it('round-trips a record, atomically replacing the file and leaving no temp file', async () => {
+    await reserve(root, record({ id: 'c1' }));
+    await writeRecord(root, record({ initPid: 1 }));
     const file = path.join(stateDir(root, 'c1'), 'state.json');
     const firstInode = fs.statSync(file).ino;
-    writeRecord(root, record({ initPid: 2 }));
+    await writeRecord(root, record({ initPid: 2 }));
     expect(readRecord(root, 'c1').initPid).toBe(2);
     // rename() replaced the file: a reader never sees a half-written one.
     expect(fs.statSync(file).ino).not.toBe(firstInode);
@@ -183,8 +185,8 @@ describe('records', () => {
     expect(fs.readdirSync(stateDir(root, 'c1'))).toEqual(['state.json']);
   });
 
-  it('leaves no temp file when the write fails', () => {
-    expect(() => writeRecord(root, record({ id: 'missing' }))).toThrow();
+  it('leaves no temp file when the write fails', async () => {
+    await expect(writeRecord(root, record({ id: 'missing' }))).rejects.toThrow();
     expect(fs.existsSync(root)).toBe(false);
   });
 
@@ -201,9 +203,9 @@ describe('records', () => {
     expect(await containerStatus(ctx, rec)).toBe('stopped');
   });
 
-  it('lists ids sorted and removes one dir', () => {
+  it('lists ids sorted and removes one dir', async () => {
     expect(listIds(root)).toEqual([]);
-    for (const id of ['b', 'a', 'c']) reserve(root, record({ id }));
+    for (const id of ['b', 'a', 'c']) await reserve(root, record({ id }));
     fs.writeFileSync(path.join(root, 'stray-file'), '');
     expect(listIds(root)).toEqual(['a', 'b', 'c']);
     removeContainerDir(root, 'b');
@@ -237,9 +239,9 @@ describe('processStartTime', () => {
 describe('containerStatus', () => {
   it('follows a real init: created, running, stopped', async () => {
     const child = await longLived();
-    reserve(root, record({ id: 'c1' }));
+    await reserve(root, record({ id: 'c1' }));
     const rec = record({ initPid: child.pid!, initStartTime: processStartTime(child.pid!)! });
-    writeRecord(root, rec);
+    await writeRecord(root, rec);
     fs.writeFileSync(path.join(stateDir(root, 'c1'), EXEC_FIFO), '');
     expect(await containerStatus(ctx, rec)).toBe('created');
     fs.rmSync(path.join(stateDir(root, 'c1'), EXEC_FIFO));
@@ -263,7 +265,7 @@ describe('containerStatus', () => {
       ),
     );
     await waitFor(() => processIsZombie(zombiePid));
-    reserve(root, record({ id: 'c1' }));
+    await reserve(root, record({ id: 'c1' }));
     const rec = record({ initPid: zombiePid, initStartTime: processStartTime(zombiePid)! });
     expect(await containerStatus(ctx, rec)).toBe('stopped');
     expect((await containerState(ctx, rec)).pid).toBe(0);
@@ -271,13 +273,13 @@ describe('containerStatus', () => {
 
   it('reports a recycled pid (different start time) as stopped', async () => {
     const child = await longLived();
-    reserve(root, record({ id: 'c1' }));
+    await reserve(root, record({ id: 'c1' }));
     const rec = record({ initPid: child.pid!, initStartTime: '1' });
     expect(await containerStatus(ctx, rec)).toBe('stopped');
   });
 
   it('reports creating while another process holds the lock, stopped once it died', async () => {
-    reserve(root, record({ id: 'c1' }));
+    await reserve(root, record({ id: 'c1' }));
     // A process holds LOCK_EX on the state dir, as a creating tsrunc (CLI or shim) does.
     const script =
       'import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDONLY)\nfcntl.flock(fd, fcntl.LOCK_EX)\ntime.sleep(100)\n';
@@ -296,7 +298,7 @@ describe('containerStatus', () => {
 describe('ociState', () => {
   it('has runc key order, pid 0 when stopped, and annotations when set', async () => {
     const child = await longLived();
-    reserve(root, record({ id: 'c1' }));
+    await reserve(root, record({ id: 'c1' }));
     const rec = record({
       initPid: child.pid!,
       initStartTime: processStartTime(child.pid!)!,
