@@ -509,11 +509,11 @@ describe('v2 manager, for real on the unified hierarchy', () => {
       manager.create();
       manager.join(sleeper.pid!);
       expect(manager.pids()).toEqual([sleeper.pid]);
-      manager.freeze();
-      expect(manager.isFrozen()).toBe(true);
+      await manager.freeze();
+      expect(await manager.isFrozen()).toBe(true);
       expect(read(dir, 'cgroup.events')).toMatch(/frozen 1/);
-      manager.thaw();
-      expect(manager.isFrozen()).toBe(false);
+      await manager.thaw();
+      expect(await manager.isFrozen()).toBe(false);
       // kill --all: every process the cgroup lists.
       for (const pid of manager.pids()) process.kill(pid, 'SIGKILL');
       await exited;
@@ -522,7 +522,7 @@ describe('v2 manager, for real on the unified hierarchy', () => {
       sleeper.kill('SIGKILL');
       await exited;
       await waitFor('empty cgroup', () => manager.pids().length === 0);
-      manager.destroy();
+      await manager.destroy();
     }
     expect(fs.existsSync(dir)).toBe(false);
   });
