@@ -377,21 +377,41 @@ unsigned long LockedMountFlags(int fd) {
 
 // ---- stage 2 steps ----
 
+// Fails with kStepMountNotDirectory when `path` (inside the root) exists but is not reached as a
+// directory without a symlink: a symlink anywhere on the way, or a file. A missing path is fine
+// (it is made next).
+void CheckOrdinaryDirectory(int root_fd, const char* path, int index) {
+  int fd = OpenInRoot(root_fd, path, O_PATH, RESOLVE_NO_SYMLINKS);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR) Fail(kStage2, kStepMountNotDirectory, errno, index);
+    return;
+  }
+  struct stat st;
+  bool is_dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+  close(fd);
+  if (!is_dir) Fail(kStage2, kStepMountNotDirectory, ENOTDIR, index);
+}
+
 void ApplyMounts(const Plan& plan, int root_fd) {
   for (int i = 0; i < plan.mount_count; i++) {
     const MountRecord& m = plan.mounts[i];
     bool is_remount = (m.flags & MS_REMOUNT) != 0;
+    uint64_t resolve = m.no_symlinks ? RESOLVE_NO_SYMLINKS : 0;
+    // proc and sysfs: a symlink or a non-directory on the way is refused before anything is
+    // made (MkdirAllInRoot would follow a dangling link and create its target).
+    if (m.no_symlinks) CheckOrdinaryDirectory(root_fd, m.destination, i);
     if (!is_remount && MkdirAllInRoot(root_fd, m.destination, m.destination_is_file, 0755) < 0) {
       Fail(kStage2, kStepMountTarget, errno, i);
     }
-    uint64_t resolve = m.no_symlinks ? RESOLVE_NO_SYMLINKS : 0;
     int target = OpenInRoot(root_fd, m.destination, O_PATH, resolve);
+    if (target < 0 && m.no_symlinks && (errno == ELOOP || errno == ENOTDIR))
+      Fail(kStage2, kStepMountNotDirectory, errno, i);
     if (target < 0) Fail(kStage2, kStepMountTarget, errno, i);
     if (!FdIsUnder(target, plan.rootfs)) Fail(kStage2, kStepMountTarget, EXDEV, i);
     if (m.no_symlinks) {
       struct stat st;
       if (fstat(target, &st) < 0 || !S_ISDIR(st.st_mode))
-        Fail(kStage2, kStepMountTarget, ENOTDIR, i);
+        Fail(kStage2, kStepMountNotDirectory, ENOTDIR, i);
     }
     char target_path[32];
     FdPath(target_path, target);

@@ -84,6 +84,7 @@ enum Step : int32_t {
   kStepSeccompNotifyFd = 54,
   kStepSeccompCapset = 55,
   kStepChroot = 56,
+  kStepMountNotDirectory = 57,  // proc or sysfs onto a symlink or a non-directory
 
   kStepSysctlProcfs = 60,
   kStepExecFifoProcfs = 61,

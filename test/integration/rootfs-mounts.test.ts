@@ -787,20 +787,31 @@ describe('mounts: symlink escapes are resolved inside the rootfs', () => {
     }
   });
 
-  it('proc onto a /proc that is a symlink is refused: one line, nothing left', async () => {
+  // runc's words: filesystem "proc" must be mounted on ordinary directory. Nothing is made on
+  // the way (a dangling link's target is not created).
+  const ORDINARY = (index: number, type: string, dest: string) =>
+    `unable to start container process: mounts[${index}] (${type} on ${dest}): filesystem "${type}" must be mounted on ordinary directory`;
+
+  it.each([
+    ['a symlink to a dir', '/tmp/x'],
+    ['a dangling symlink', '/tmp/missing'],
+    ['a relative symlink', 'tmp/x'],
+    ['a regular file', null],
+  ])('proc onto a /proc that is %s is refused in runc words: one line, nothing left', async (_, link) => {
     const r = await runKeepBundle((c, b) => {
       c.process.args = ['true'];
       fs.rmdirSync(path.join(b.rootfs, 'proc'));
       fs.mkdirSync(path.join(b.rootfs, 'tmp', 'x'));
-      fs.symlinkSync('/tmp/x', path.join(b.rootfs, 'proc'));
+      if (link === null) fs.writeFileSync(path.join(b.rootfs, 'proc'), '');
+      else fs.symlinkSync(link, path.join(b.rootfs, 'proc'));
     });
     fixtures.push(r.bundle.dir);
-    const line = expectCleanFailure(r);
-    expect(line).toMatch(/^unable to start container process: mounts\[0\] \(proc on \/proc\): /);
+    expect(expectCleanFailure(r)).toBe(ORDINARY(0, 'proc', '/proc'));
+    expect(listNames(path.join(r.bundle.rootfs, 'tmp'))).toEqual(['x']);
     expect(listNames(path.join(r.bundle.rootfs, 'tmp', 'x'))).toEqual([]);
   });
 
-  it('sysfs onto a /sys that is a symlink is refused: one line, nothing left', async () => {
+  it('sysfs onto a /sys that is a symlink is refused in runc words: one line, nothing left', async () => {
     const r = await runKeepBundle((c, b) => {
       c.process.args = ['true'];
       fs.rmdirSync(path.join(b.rootfs, 'sys'));
@@ -808,11 +819,20 @@ describe('mounts: symlink escapes are resolved inside the rootfs', () => {
       fs.symlinkSync('../tmp/x', path.join(b.rootfs, 'sys'));
     });
     fixtures.push(r.bundle.dir);
-    const line = expectCleanFailure(r);
     const index = r.bundle.config.mounts.findIndex((m: { type: string }) => m.type === 'sysfs');
-    expect(line).toMatch(
-      new RegExp(`^unable to start container process: mounts\\[${index}\\] \\(sysfs on /sys\\): `),
-    );
+    expect(expectCleanFailure(r)).toBe(ORDINARY(index, 'sysfs', '/sys'));
+    expect(listNames(path.join(r.bundle.rootfs, 'tmp', 'x'))).toEqual([]);
+  });
+
+  it('proc below a symlinked dir (/p/proc, /p -> /tmp/x) is refused too', async () => {
+    const r = await runKeepBundle((c, b) => {
+      c.process.args = ['true'];
+      fs.mkdirSync(path.join(b.rootfs, 'tmp', 'x', 'proc'), { recursive: true });
+      fs.symlinkSync('/tmp/x', path.join(b.rootfs, 'p'));
+      c.mounts.push({ destination: '/p/proc', type: 'proc', source: 'proc' });
+    });
+    fixtures.push(r.bundle.dir);
+    expect(expectCleanFailure(r)).toBe(ORDINARY(r.bundle.config.mounts.length - 1, 'proc', '/p/proc'));
   });
 });
 
