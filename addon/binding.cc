@@ -230,6 +230,7 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
       r.remount_flags = (unsigned long)d.Int(m, "remountFlags");
       r.destination_is_file = d.Str(m, "destinationKind") == "file";
       r.no_symlinks = d.Bool(m, "noSymlinks");
+      r.readonly_late_flags = (unsigned long)d.Int(m, "readonlyLateFlags");
       out.push_back(r);
     }
     p.mount_count = (int)out.size();

@@ -440,6 +440,28 @@ void ApplyMounts(const Plan& plan, int root_fd) {
   }
 }
 
+// The mounts asked read-only but made read-write (a tmpfs or /dev, so that mount points, device
+// nodes and /dev/console could be made in them) become read-only now that the rootfs is
+// complete. "/" is the container's root here (after pivot_root or chroot).
+void RemountReadonlyLate(const Plan& plan) {
+  int root_fd = -1;
+  for (int i = 0; i < plan.mount_count; i++) {
+    const MountRecord& m = plan.mounts[i];
+    if (m.readonly_late_flags == 0) continue;
+    if (root_fd < 0) root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) Fail(kStage2, kStepMountReadonlyLate, errno, i);
+    int mounted = OpenInRoot(root_fd, m.destination, O_PATH, 0);
+    if (mounted < 0) Fail(kStage2, kStepMountReadonlyLate, errno, i);
+    char path[32];
+    FdPath(path, mounted);
+    unsigned long flags = m.readonly_late_flags | MS_RDONLY | LockedMountFlags(mounted);
+    if (mount(nullptr, path, nullptr, flags, nullptr) < 0)
+      Fail(kStage2, kStepMountReadonlyLate, errno, i);
+    close(mounted);
+  }
+  if (root_fd >= 0) close(root_fd);
+}
+
 // Makes the node `name` in dir exactly as asked. Idempotent and safe against other containers
 // sharing the rootfs (a /dev on disk): an existing node of the right type and number is kept,
 // anything else is replaced; owner and mode are set through an O_PATH fd of the node itself, so
@@ -1056,6 +1078,10 @@ void SendSeccompListener(int listener) {
   if (pivot) {
     MaskPaths(plan);
     ReadonlyPaths(plan);
+  }
+  // After the masks, as runc's finalizeRootfs: a read-only /dev still took /dev/console.
+  RemountReadonlyLate(plan);
+  if (pivot) {
     if (plan.root_readonly) {
       int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
       unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | LockedMountFlags(root);

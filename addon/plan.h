@@ -19,6 +19,9 @@ struct MountRecord {
   unsigned long remount_flags;
   bool destination_is_file;
   bool no_symlinks;
+  // Non-zero: bind-remount with these flags once the rootfs is complete (a read-only tmpfs or
+  // /dev is made read-write first, so mount points and device nodes can be made in it).
+  unsigned long readonly_late_flags;
 };
 
 struct DeviceRecord {

@@ -85,6 +85,7 @@ enum Step : int32_t {
   kStepSeccompCapset = 55,
   kStepChroot = 56,
   kStepMountNotDirectory = 57,  // proc or sysfs onto a symlink or a non-directory
+  kStepMountReadonlyLate = 58,  // the late read-only remount of a tmpfs or /dev
 
   kStepSysctlProcfs = 60,
   kStepExecFifoProcfs = 61,

@@ -233,19 +233,26 @@ function buildMounts(spec: Spec, ctx: PlanContext): { records: NativeMount[]; la
         remountFlags: options.flags & BIND_REMOUNT_FLAGS,
         destinationKind: stat.isDirectory() ? 'dir' : 'file',
         noSymlinks: false,
+        readonlyLateFlags: 0,
       });
     } else {
+      // A read-only tmpfs or /dev is made read-write first, as runc does: mount points, device
+      // nodes, /dev/console and files of later mounts must be made in it.
+      const late =
+        (options.flags & MS.RDONLY) !== 0 &&
+        (type === 'tmpfs' || mount.destination.replace(/\/+$/, '') === '/dev');
       records.push({
         source: mount.source ?? type,
         destination: mount.destination,
         fstype: type,
-        flags: options.flags,
+        flags: late ? options.flags & ~MS.RDONLY : options.flags,
         propagation: options.propagation,
         data: options.data,
         remountFlags: 0,
         destinationKind: 'dir',
         // proc and sysfs only onto a real directory (CVE-2019-16884).
         noSymlinks: type === 'proc' || type === 'sysfs',
+        readonlyLateFlags: late ? MS.BIND | MS.REMOUNT | (options.flags & BIND_REMOUNT_FLAGS) : 0,
       });
     }
     labels.push(label);
@@ -269,6 +276,7 @@ function cgroupMounts(destination: string, flags: number, ctx: PlanContext): Nat
       remountFlags: 0,
       destinationKind: 'dir',
       noSymlinks: false,
+      readonlyLateFlags: 0,
     },
   ];
   for (const host of ctx.hostMounts) {
@@ -287,6 +295,7 @@ function cgroupMounts(destination: string, flags: number, ctx: PlanContext): Nat
       remountFlags: (flags & MS.RDONLY) | hierarchyFlags,
       destinationKind: 'dir',
       noSymlinks: false,
+      readonlyLateFlags: 0,
     });
   }
   if (flags & MS.RDONLY) {
@@ -300,6 +309,7 @@ function cgroupMounts(destination: string, flags: number, ctx: PlanContext): Nat
       remountFlags: 0,
       destinationKind: 'dir',
       noSymlinks: false,
+      readonlyLateFlags: 0,
     });
   }
   return records;

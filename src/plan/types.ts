@@ -20,6 +20,9 @@ export interface NativeMount {
   destinationKind: 'dir' | 'file';
   /** proc and sysfs must land on a real directory: no symlink anywhere in the path. */
   noSymlinks: boolean;
+  /** Non-zero: the mount is made read-write and, once the rootfs is complete (devices, the
+   *  console, masks), bind-remounted with these flags (MS_BIND|MS_REMOUNT|MS_RDONLY|...). */
+  readonlyLateFlags: number;
 }
 
 export interface NativeDevice {

@@ -120,6 +120,7 @@ export const FAILURE_STEPS: Record<Exclude<StepName, 'ExecLookup'>, Describe> = 
     `${at(b.labels.mounts, r.index)}: filesystem "${b.plan.mounts[r.index]?.fstype ?? ''}" must be mounted on ordinary directory`,
   Mount: (r, b) => `${at(b.labels.mounts, r.index)}: mount`,
   MountRemount: (r, b) => `${at(b.labels.mounts, r.index)}: remount with the mount options`,
+  MountReadonlyLate: (r, b) => `${at(b.labels.mounts, r.index)}: remount read-only`,
   MountPropagation: (r, b) => `${at(b.labels.mounts, r.index)}: set mount propagation`,
   Device: (r, b) => `${at(b.labels.devices, r.index)}: create the device`,
   Symlink: (r, b) => `/dev symlink ${at(b.labels.symlinks, r.index)}`,

@@ -370,6 +370,59 @@ describe('mounts: filesystem types from the default spec', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+describe('mounts: a read-only /dev or tmpfs (made read-write, read-only at the end, as runc)', () => {
+  it('/dev with ro: devices, devpts, shm, mqueue and the /dev links are made; then /dev is ro', async () => {
+    const r = await runScript(
+      `${MI}; echo ==ls; ls /dev; echo ==null; echo x > /dev/null && echo null-ok; ` +
+        'echo ==touch; touch /dev/x 2>&1; touch /dev/shm/y && echo shm-ok; true',
+      (c) => {
+        c.mounts.find((m: { destination: string }) => m.destination === '/dev').options.push('ro');
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const dev = mustMountAt(r.mounts, '/dev');
+    expect([dev.fstype, dev.options[0]]).toEqual(['tmpfs', 'ro']);
+    // The rest of /dev's own options stay (strictatime: no atime flag at all).
+    expect(dev.options.slice(1)).toEqual(['nosuid']);
+    for (const sub of ['/dev/pts', '/dev/shm', '/dev/mqueue']) {
+      expect(mustMountAt(r.mounts, sub).parent, sub).toBe(dev.id);
+    }
+    expect(r.out.ls.trimEnd().split('\n')).toEqual(
+      expect.arrayContaining([
+        'full',
+        'null',
+        'ptmx',
+        'pts',
+        'random',
+        'shm',
+        'tty',
+        'urandom',
+        'zero',
+        'fd',
+      ]),
+    );
+    expect(r.out.null).toBe('null-ok\n');
+    expect(r.out.touch).toBe('touch: /dev/x: Read-only file system\nshm-ok\n');
+  });
+
+  it('a ro tmpfs with a bind below it: the mount point is made, then the tmpfs is ro', async () => {
+    const src = hostDir('under-ro', { 'f.txt': 'under\n' });
+    const r = await runScript(`${MI}; echo ==out; cat /t/sub/f.txt; touch /t/x 2>&1; true`, (c) => {
+      addMount(c, {
+        destination: '/t',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['ro', 'nodev', 'mode=755'],
+      });
+      addMount(c, { destination: '/t/sub', type: 'bind', source: src, options: ['bind'] });
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out.out).toBe('under\ntouch: /t/x: Read-only file system\n');
+    expect(mustMountAt(r.mounts, '/t').options.slice(0, 2)).toEqual(['ro', 'nodev']);
+    expect(mustMountAt(r.mounts, '/t/sub').options[0]).toBe('rw');
+  });
+});
+
 describe('mounts: bind mounts and options', () => {
   it('bind shows the content but not a submount; rbind carries the submount', async () => {
     const src = hostDir('bindsrc', { 'a.txt': 'top\n', 'sub/under.txt': 'hidden-by-submount\n' });

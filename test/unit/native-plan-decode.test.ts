@@ -148,6 +148,7 @@ describe('spawnInit refuses strings with a NUL byte (the C string would be cut s
     remountFlags: 0,
     destinationKind: 'dir' as const,
     noSymlinks: false,
+    readonlyLateFlags: 0,
   };
   it.each([
     ['a mount destination', { mounts: [mount] }, 'destination: expected string without a NUL byte'],

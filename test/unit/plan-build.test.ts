@@ -207,6 +207,28 @@ describe('buildPlan', () => {
     });
   });
 
+  it('a read-only tmpfs or /dev is made read-write, and read-only once the rootfs is complete', () => {
+    const { plan } = buildPlan(
+      spec({
+        mounts: [
+          { destination: '/dev/', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'ro'] },
+          { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nodev', 'mode=700'] },
+          { destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] },
+          { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['ro'] },
+          { destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'ro'] },
+        ],
+      }),
+      context(),
+    );
+    expect(plan.mounts.map((m) => [m.flags, m.readonlyLateFlags])).toEqual([
+      [MS.NOSUID | MS.STRICTATIME, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.STRICTATIME],
+      [MS.NODEV, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NODEV],
+      [MS.NOSUID, 0],
+      [MS.RDONLY, 0],
+      [MS.BIND | MS.REC, 0],
+    ]);
+  });
+
   it('binds with a remount for the flags a bind cannot take directly', () => {
     const { plan } = buildPlan(
       spec({
