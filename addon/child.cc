@@ -422,7 +422,8 @@ void ApplyMounts(const Plan& plan, int root_fd) {
     if (is_remount) flags |= LockedMountFlags(target);
     if (mount(source, target_path, fstype, flags, data) < 0) Fail(kStage2, kStepMount, errno, i);
     close(target);
-    if (m.remount_flags == 0 && m.propagation == 0) continue;
+    bool recursive_attrs = m.recursive_attr_set != 0 || m.recursive_attr_clear != 0;
+    if (m.remount_flags == 0 && m.propagation == 0 && !recursive_attrs) continue;
     // Re-open: the fd from before the mount names the directory underneath it.
     int mounted = OpenInRoot(root_fd, m.destination, O_PATH, resolve);
     if (mounted < 0) Fail(kStage2, kStepMountRemount, errno, i);
@@ -431,6 +432,18 @@ void ApplyMounts(const Plan& plan, int root_fd) {
       unsigned long rflags = MS_REMOUNT | MS_BIND | m.remount_flags | LockedMountFlags(mounted);
       if (mount(nullptr, target_path, nullptr, rflags, nullptr) < 0) {
         Fail(kStage2, kStepMountRemount, errno, i);
+      }
+    }
+    if (recursive_attrs) {
+      // The whole tree below the mount: what a remount cannot reach (rbind + ro, rro, ...).
+      struct mount_attr attr;
+      memset(&attr, 0, sizeof(attr));
+      attr.attr_set = m.recursive_attr_set;
+      attr.attr_clr = m.recursive_attr_clear;
+      if (syscall(SYS_mount_setattr, mounted, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                  sizeof(attr)) < 0 &&
+          !(errno == ENOSYS && m.recursive_attr_optional)) {
+        Fail(kStage2, kStepMountSetattr, errno, i);
       }
     }
     if (m.propagation != 0 && mount(nullptr, target_path, nullptr, m.propagation, nullptr) < 0) {

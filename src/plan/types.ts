@@ -23,6 +23,13 @@ export interface NativeMount {
   /** Non-zero: the mount is made read-write and, once the rootfs is complete (devices, the
    *  console, masks), bind-remounted with these flags (MS_BIND|MS_REMOUNT|MS_RDONLY|...). */
   readonlyLateFlags: number;
+  /** MOUNT_ATTR_* set and cleared on the mount and every mount below it (mount_setattr with
+   *  AT_RECURSIVE) once it is mounted; 0 and 0: no call. */
+  recursiveAttrSet: number;
+  recursiveAttrClear: number;
+  /** A kernel without mount_setattr (ENOSYS) is no error: only the implicit recursion of
+   *  `rbind` + `ro` was asked for, and the top mount is read-only anyway. */
+  recursiveAttrOptional: boolean;
 }
 
 export interface NativeDevice {

@@ -121,6 +121,7 @@ export const FAILURE_STEPS: Record<Exclude<StepName, 'ExecLookup'>, Describe> = 
   Mount: (r, b) => `${at(b.labels.mounts, r.index)}: mount`,
   MountRemount: (r, b) => `${at(b.labels.mounts, r.index)}: remount with the mount options`,
   MountReadonlyLate: (r, b) => `${at(b.labels.mounts, r.index)}: remount read-only`,
+  MountSetattr: (r, b) => `${at(b.labels.mounts, r.index)}: set the recursive mount options (mount_setattr)`,
   MountPropagation: (r, b) => `${at(b.labels.mounts, r.index)}: set mount propagation`,
   Device: (r, b) => `${at(b.labels.devices, r.index)}: create the device`,
   Symlink: (r, b) => `/dev symlink ${at(b.labels.symlinks, r.index)}`,

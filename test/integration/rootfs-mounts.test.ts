@@ -444,6 +444,85 @@ describe('mounts: bind mounts and options', () => {
     expect(listNames(src)).toEqual(['a.txt', 'sub']);
   });
 
+  it('rbind + ro: every submount is read-only too (mount_setattr; runc 1.1.5 leaves them rw)', async () => {
+    const src = hostDir('rbindro', { 'a.txt': 'top\n' });
+    fs.mkdirSync(path.join(src, 'sub'));
+    hostMount(['-t', 'tmpfs', 'tmpfs', path.join(src, 'sub')]);
+    const r = await runScript(`${MI}; echo ==w; touch /ro/sub/x 2>&1; touch /ro/y 2>&1; true`, (c) => {
+      addMount(c, { destination: '/ro', type: 'bind', source: src, options: ['rbind', 'ro'] });
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(mustMountAt(r.mounts, '/ro').options[0]).toBe('ro');
+    expect(mustMountAt(r.mounts, '/ro/sub').options[0]).toBe('ro');
+    expect(r.out.w).toBe('touch: /ro/sub/x: Read-only file system\ntouch: /ro/y: Read-only file system\n');
+    expect(listNames(path.join(src, 'sub'))).toEqual([]);
+  });
+
+  it('the recursive options (runtime-spec 1.1) reach every submount of an rbind', async () => {
+    const src = hostDir('recursive', { 'a.txt': 'top\n' });
+    fs.mkdirSync(path.join(src, 'sub'));
+    // The host's submount has every flag the clearing options take away.
+    hostMount([
+      '-t',
+      'tmpfs',
+      '-o',
+      'ro,nosuid,nodev,noexec,nosymfollow,noatime,nodiratime',
+      'tmpfs',
+      path.join(src, 'sub'),
+    ]);
+    const r = await runScript(MI, (c) => {
+      const bind = (destination: string, ...options: string[]) =>
+        addMount(c, { destination, type: 'bind', source: src, options: ['rbind', ...options] });
+      bind('/set', 'rro', 'rnosuid', 'rnodev', 'rnoexec', 'rnosymfollow', 'rstrictatime', 'rnodiratime');
+      bind('/clear', 'rrw', 'rsuid', 'rdev', 'rexec', 'rsymfollow', 'rdiratime', 'rrelatime');
+      bind('/noatime', 'rnoatime');
+      bind('/atime', 'ratime');
+      bind('/norelatime', 'rnostrictatime', 'rnorelatime');
+      // A later option about the same attribute wins.
+      bind('/rw-last', 'rro', 'rrw');
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const opts = (p: string) => mustMountAt(r.mounts, p).options.sort();
+    for (const top of ['/set', '/set/sub']) {
+      expect(opts(top), top).toEqual(['nodev', 'nodiratime', 'noexec', 'nosuid', 'nosymfollow', 'ro']);
+    }
+    expect(opts('/clear')).toEqual(['relatime', 'rw']);
+    expect(opts('/clear/sub')).toEqual(['relatime', 'rw']);
+    // The "not that atime mode" options put the mode back to relatime, and only the mode.
+    for (const sub of ['/atime/sub', '/norelatime/sub']) {
+      expect(opts(sub), sub).toEqual([
+        'nodev',
+        'nodiratime',
+        'noexec',
+        'nosuid',
+        'nosymfollow',
+        'relatime',
+        'ro',
+      ]);
+    }
+    expect(opts('/noatime')).toContain('noatime');
+    expect(opts('/noatime/sub')).toContain('noatime');
+    expect(opts('/rw-last/sub')).toContain('rw');
+    expect(opts('/rw-last/sub')).not.toContain('ro');
+  });
+
+  it('a recursive option on a tmpfs: rro makes it read-only, and it is no tmpfs data', async () => {
+    const r = await runScript(`${MI}; echo ==w; touch /t/x 2>&1; true`, (c) => {
+      addMount(c, {
+        destination: '/t',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['rro', 'rnoexec', 'size=1m'],
+      });
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const t = mustMountAt(r.mounts, '/t');
+    expect(t.options.slice(0, 1)).toEqual(['ro']);
+    expect(t.options).toContain('noexec');
+    expect(t.superOptions).toContain('size=1024k');
+    expect(r.out.w).toBe('touch: /t/x: Read-only file system\n');
+  });
+
   it('a ro bind: writes fail with EROFS, the host dir is unchanged', async () => {
     const src = hostDir('robind', { 'f.txt': 'ro\n' });
     const r = await runScript(
