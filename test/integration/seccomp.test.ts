@@ -1,5 +1,5 @@
 // linux.seccomp: the filter compiled with libseccomp in the parent and loaded by the init.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -330,6 +330,102 @@ describe('linux.seccomp', () => {
     });
     expect(res.stdout).toMatch(/^Seccomp:\s+2\nblocked\n$/);
     expect(res.code).toBe(0);
+  });
+});
+
+// runc's ENOSYS stub: a syscall newer than every syscall the profile names returns ENOSYS
+// instead of the default action, so a libc newer than the profile falls back (clone3 -> clone).
+describe('linux.seccomp: syscalls newer than the profile get ENOSYS', () => {
+  // Static, so it runs in the busybox rootfs; prints the errno of each raw syscall (0: ran).
+  const PROBE_C = [
+    '#include <errno.h>',
+    '#include <fcntl.h>',
+    '#include <stdio.h>',
+    '#include <sys/syscall.h>',
+    '#include <unistd.h>',
+    'static void try(const char* name, long nr, long a, long b) {',
+    '  errno = 0;',
+    '  long r = syscall(nr, a, b);',
+    '  printf("%s=%d\\n", name, r < 0 ? errno : 0);',
+    '}',
+    'int main(void) {',
+    '  try("clone3", 435, 0, 0);', // NULL args: EFAULT/EINVAL when it reaches the kernel
+    '  try("mkdir", SYS_mkdir, (long)"/tmp/p", 0755);',
+    '  try("mkdirat", SYS_mkdirat, AT_FDCWD, (long)"/tmp/q");',
+    '  return 0;',
+    '}',
+    '',
+  ].join('\n');
+  // What the probe needs to start and print; newest of them: rseq (334).
+  const PROBE_NEEDS = BUSYBOX_SH.filter((name) => name !== 'clone3' && name !== 'faccessat2');
+  let probeDir = '';
+
+  beforeAll(() => {
+    probeDir = tempDir('enosys-probe');
+    fs.writeFileSync(path.join(probeDir, 'probe.c'), PROBE_C);
+    execFileSync(
+      'gcc',
+      ['-static', '-O1', '-o', path.join(probeDir, 'probe'), path.join(probeDir, 'probe.c')],
+      {
+        stdio: 'pipe',
+      },
+    );
+  });
+
+  afterAll(() => {
+    if (probeDir) fs.rmSync(probeDir, { recursive: true, force: true });
+  });
+
+  async function probe(seccomp: LinuxSeccomp): Promise<Record<string, string>> {
+    const res = await runContainer((c, b) => {
+      fs.copyFileSync(path.join(probeDir, 'probe'), path.join(b.rootfs, 'bin', 'probe'));
+      fs.chmodSync(path.join(b.rootfs, 'bin', 'probe'), 0o755);
+      c.root.readonly = false;
+      seccompOf(seccomp)(c);
+      c.process.args = ['/bin/probe'];
+    });
+    expect(res.code, res.stderr).toBe(0);
+    return Object.fromEntries(
+      res.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split('=')),
+    );
+  }
+
+  const EPERM = '1';
+  const ENOSYS = '38';
+
+  it('clone3, newer than every named syscall, gets ENOSYS; older ones the rule or the default (EPERM)', async () => {
+    const errnos = await probe({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      architectures: ARCHES,
+      syscalls: [
+        { names: PROBE_NEEDS, action: 'SCMP_ACT_ALLOW' },
+        { names: ['mkdir'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
+      ],
+    });
+    // mkdir: named, denied; mkdirat: not named but older than rseq: the default action.
+    expect(errnos).toEqual({ clone3: ENOSYS, mkdir: EPERM, mkdirat: EPERM });
+  });
+
+  it('a profile that names a newer syscall (faccessat2, 439) keeps the default action for clone3', async () => {
+    const errnos = await probe({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      architectures: ARCHES,
+      syscalls: [{ names: [...PROBE_NEEDS, 'faccessat2'], action: 'SCMP_ACT_ALLOW' }],
+    });
+    expect(errnos).toEqual({ clone3: EPERM, mkdir: EPERM, mkdirat: EPERM });
+  });
+
+  it('a profile that allows by default gets no ENOSYS: clone3 reaches the kernel', async () => {
+    const errnos = await probe({
+      defaultAction: 'SCMP_ACT_ALLOW',
+      architectures: ARCHES,
+      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }],
+    });
+    // clone3 with no arguments: the kernel's own EINVAL, not a filter's errno.
+    expect(errnos).toEqual({ clone3: '22', mkdir: EPERM, mkdirat: EPERM });
   });
 });
 
