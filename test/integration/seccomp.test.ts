@@ -519,13 +519,19 @@ describe('linux.seccomp: SCMP_ACT_NOTIFY and listenerPath', () => {
       c.process.args = ['sleep', '100'];
     });
     const id = containerId();
+    // runc's words, which callers match on.
+    const agentError = (reason: string) =>
+      `config.json: linux.seccomp.listenerPath: failed to connect with seccomp agent specified in the seccomp profile: dial unix ${path.join(dir, 'nobody.sock')}: connect: ${reason}`;
     try {
       const res = await tsrunc(['create', '--bundle', bundle.dir, id]);
-      expect(expectOneLineError(res)).toMatch(
-        /linux\.seccomp\.listenerPath: cannot connect to .*nobody\.sock/,
-      );
+      expect(expectOneLineError(res)).toBe(agentError('no such file or directory'));
       expect(fs.existsSync(stateDirOf(id))).toBe(false);
       await waitFor('no process of the bundle', () => processesMatching(bundle.dir).length === 0, 2000);
+      // Something at the path that does not listen.
+      fs.writeFileSync(path.join(dir, 'nobody.sock'), '');
+      const refused = await tsrunc(['create', '--bundle', bundle.dir, id]);
+      expect(expectOneLineError(refused)).toBe(agentError('connection refused'));
+      expect(fs.existsSync(stateDirOf(id))).toBe(false);
     } finally {
       await tsrunc(['delete', '--force', id]);
       await bundle.cleanup();
