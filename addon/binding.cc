@@ -234,6 +234,10 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
       r.remount_flags = (unsigned long)d.Int(m, "remountFlags");
       r.destination_is_file = d.Str(m, "destinationKind") == "file";
       r.no_symlinks = d.Bool(m, "noSymlinks");
+      r.readonly_late_flags = (unsigned long)d.Int(m, "readonlyLateFlags");
+      r.recursive_attr_set = (uint64_t)d.Int(m, "recursiveAttrSet");
+      r.recursive_attr_clear = (uint64_t)d.Int(m, "recursiveAttrClear");
+      r.recursive_attr_optional = d.Bool(m, "recursiveAttrOptional");
       out.push_back(r);
     }
     p.mount_count = (int)out.size();

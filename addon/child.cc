@@ -378,21 +378,41 @@ unsigned long LockedMountFlags(int fd) {
 
 // ---- stage 2 steps ----
 
+// Fails with kStepMountNotDirectory when `path` (inside the root) exists but is not reached as a
+// directory without a symlink: a symlink anywhere on the way, or a file. A missing path is fine
+// (it is made next).
+void CheckOrdinaryDirectory(int root_fd, const char* path, int index) {
+  int fd = OpenInRoot(root_fd, path, O_PATH, RESOLVE_NO_SYMLINKS);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR) Fail(kStage2, kStepMountNotDirectory, errno, index);
+    return;
+  }
+  struct stat st;
+  bool is_dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+  close(fd);
+  if (!is_dir) Fail(kStage2, kStepMountNotDirectory, ENOTDIR, index);
+}
+
 void ApplyMounts(const Plan& plan, int root_fd) {
   for (int i = 0; i < plan.mount_count; i++) {
     const MountRecord& m = plan.mounts[i];
     bool is_remount = (m.flags & MS_REMOUNT) != 0;
+    uint64_t resolve = m.no_symlinks ? RESOLVE_NO_SYMLINKS : 0;
+    // proc and sysfs: a symlink or a non-directory on the way is refused before anything is
+    // made (MkdirAllInRoot would follow a dangling link and create its target).
+    if (m.no_symlinks) CheckOrdinaryDirectory(root_fd, m.destination, i);
     if (!is_remount && MkdirAllInRoot(root_fd, m.destination, m.destination_is_file, 0755) < 0) {
       Fail(kStage2, kStepMountTarget, errno, i);
     }
-    uint64_t resolve = m.no_symlinks ? RESOLVE_NO_SYMLINKS : 0;
     int target = OpenInRoot(root_fd, m.destination, O_PATH, resolve);
+    if (target < 0 && m.no_symlinks && (errno == ELOOP || errno == ENOTDIR))
+      Fail(kStage2, kStepMountNotDirectory, errno, i);
     if (target < 0) Fail(kStage2, kStepMountTarget, errno, i);
     if (!FdIsUnder(target, plan.rootfs)) Fail(kStage2, kStepMountTarget, EXDEV, i);
     if (m.no_symlinks) {
       struct stat st;
       if (fstat(target, &st) < 0 || !S_ISDIR(st.st_mode))
-        Fail(kStage2, kStepMountTarget, ENOTDIR, i);
+        Fail(kStage2, kStepMountNotDirectory, ENOTDIR, i);
     }
     char target_path[32];
     FdPath(target_path, target);
@@ -403,7 +423,8 @@ void ApplyMounts(const Plan& plan, int root_fd) {
     if (is_remount) flags |= LockedMountFlags(target);
     if (mount(source, target_path, fstype, flags, data) < 0) Fail(kStage2, kStepMount, errno, i);
     close(target);
-    if (m.remount_flags == 0 && m.propagation == 0) continue;
+    bool recursive_attrs = m.recursive_attr_set != 0 || m.recursive_attr_clear != 0;
+    if (m.remount_flags == 0 && m.propagation == 0 && !recursive_attrs) continue;
     // Re-open: the fd from before the mount names the directory underneath it.
     int mounted = OpenInRoot(root_fd, m.destination, O_PATH, resolve);
     if (mounted < 0) Fail(kStage2, kStepMountRemount, errno, i);
@@ -414,11 +435,45 @@ void ApplyMounts(const Plan& plan, int root_fd) {
         Fail(kStage2, kStepMountRemount, errno, i);
       }
     }
+    if (recursive_attrs) {
+      // The whole tree below the mount: what a remount cannot reach (rbind + ro, rro, ...).
+      struct mount_attr attr;
+      memset(&attr, 0, sizeof(attr));
+      attr.attr_set = m.recursive_attr_set;
+      attr.attr_clr = m.recursive_attr_clear;
+      if (syscall(SYS_mount_setattr, mounted, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                  sizeof(attr)) < 0 &&
+          !(errno == ENOSYS && m.recursive_attr_optional)) {
+        Fail(kStage2, kStepMountSetattr, errno, i);
+      }
+    }
     if (m.propagation != 0 && mount(nullptr, target_path, nullptr, m.propagation, nullptr) < 0) {
       Fail(kStage2, kStepMountPropagation, errno, i);
     }
     close(mounted);
   }
+}
+
+// The mounts asked read-only but made read-write (a tmpfs or /dev, so that mount points, device
+// nodes and /dev/console could be made in them) become read-only now that the rootfs is
+// complete. "/" is the container's root here (after pivot_root or chroot).
+void RemountReadonlyLate(const Plan& plan) {
+  int root_fd = -1;
+  for (int i = 0; i < plan.mount_count; i++) {
+    const MountRecord& m = plan.mounts[i];
+    if (m.readonly_late_flags == 0) continue;
+    if (root_fd < 0) root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) Fail(kStage2, kStepMountReadonlyLate, errno, i);
+    int mounted = OpenInRoot(root_fd, m.destination, O_PATH, 0);
+    if (mounted < 0) Fail(kStage2, kStepMountReadonlyLate, errno, i);
+    char path[32];
+    FdPath(path, mounted);
+    unsigned long flags = m.readonly_late_flags | MS_RDONLY | LockedMountFlags(mounted);
+    if (mount(nullptr, path, nullptr, flags, nullptr) < 0)
+      Fail(kStage2, kStepMountReadonlyLate, errno, i);
+    close(mounted);
+  }
+  if (root_fd >= 0) close(root_fd);
 }
 
 // Makes the node `name` in dir exactly as asked. Idempotent and safe against other containers
@@ -1037,6 +1092,10 @@ void SendSeccompListener(int listener) {
   if (pivot) {
     MaskPaths(plan);
     ReadonlyPaths(plan);
+  }
+  // After the masks, as runc's finalizeRootfs: a read-only /dev still took /dev/console.
+  RemountReadonlyLate(plan);
+  if (pivot) {
     if (plan.root_readonly) {
       int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
       unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | LockedMountFlags(root);

@@ -19,6 +19,14 @@ struct MountRecord {
   unsigned long remount_flags;
   bool destination_is_file;
   bool no_symlinks;
+  // Non-zero: bind-remount with these flags once the rootfs is complete (a read-only tmpfs or
+  // /dev is made read-write first, so mount points and device nodes can be made in it).
+  unsigned long readonly_late_flags;
+  // MOUNT_ATTR_* set and cleared on the mount and every mount below it (mount_setattr with
+  // AT_RECURSIVE; 0 and 0: no call). Optional: ENOSYS is no error.
+  uint64_t recursive_attr_set;
+  uint64_t recursive_attr_clear;
+  bool recursive_attr_optional;
 };
 
 struct DeviceRecord {

@@ -84,6 +84,9 @@ enum Step : int32_t {
   kStepSeccompNotifyFd = 54,
   kStepSeccompCapset = 55,
   kStepChroot = 56,
+  kStepMountNotDirectory = 57,  // proc or sysfs onto a symlink or a non-directory
+  kStepMountReadonlyLate = 58,  // the late read-only remount of a tmpfs or /dev
+  kStepMountSetattr = 59,       // mount_setattr(AT_RECURSIVE) of the recursive options
 
   kStepSysctlProcfs = 60,
   kStepExecFifoProcfs = 61,

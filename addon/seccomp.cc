@@ -5,22 +5,30 @@
 // Typed counterpart: compileSeccomp in src/native/index.ts.
 //
 // compileSeccomp({defaultAction, architectures: string[], rules: [{name, action,
-//                 args: [{index, op, value: bigint, valueTwo: bigint}]}]})
+//                 args: [{index, op, value: bigint, valueTwo: bigint}]}], enosysNames: string[]})
 //   -> {filter: Buffer (struct sock_filter[]), unknown: string[] (names not known here)}
+//
+// With enosysNames, a short program goes in front of libseccomp's: per architecture, a syscall
+// number above the highest one those names have there returns ENOSYS (runc does the same, so a
+// libc newer than the profile falls back: clone3 -> clone). Everything else goes on to
+// libseccomp's program, which checks the architecture again itself.
 
 #include "seccomp.h"
 
-#include "args.h"
-
 #include <errno.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <string>
 #include <vector>
+
+#include "args.h"
 
 namespace tsrunc {
 namespace {
@@ -67,6 +75,117 @@ class Fd {
   int fd_;
 };
 
+// A straight-line BPF program with forward jumps to labels, resolved by Finish().
+class StubBuilder {
+ public:
+  static constexpr int kNext = -1;  // a jump target: the next instruction
+
+  int NewLabel() {
+    labels_.push_back(-1);
+    return (int)labels_.size() - 1;
+  }
+  void Bind(int label) { labels_[label] = (int)code_.size(); }
+  void Stmt(uint16_t op, uint32_t k) { code_.push_back(BPF_STMT(op, k)); }
+  void Jump(uint16_t op, uint32_t k, int jt, int jf) {
+    fixups_.push_back({code_.size(), jt, jf, false});
+    code_.push_back(BPF_JUMP(op, k, 0, 0));
+  }
+  void Goto(int label) {
+    fixups_.push_back({code_.size(), label, kNext, true});
+    code_.push_back(BPF_STMT(BPF_JMP | BPF_JA, 0));
+  }
+  // False when a label is unbound or too far for a conditional jump (255).
+  bool Finish(std::vector<sock_filter>* out) {
+    for (const Fixup& f : fixups_) {
+      int jt = Offset(f.at, f.jt);
+      int jf = Offset(f.at, f.jf);
+      if (jt < 0 || jf < 0) return false;
+      if (f.always) {
+        code_[f.at].k = (uint32_t)jt;
+      } else {
+        if (jt > 255 || jf > 255) return false;
+        code_[f.at].jt = (uint8_t)jt;
+        code_[f.at].jf = (uint8_t)jf;
+      }
+    }
+    *out = code_;
+    return true;
+  }
+
+ private:
+  struct Fixup {
+    size_t at;
+    int jt;
+    int jf;
+    bool always;
+  };
+  int Offset(size_t at, int label) const {
+    if (label == kNext) return 0;
+    int target = labels_[label];
+    return target < 0 ? -1 : target - (int)at - 1;
+  }
+  std::vector<sock_filter> code_;
+  std::vector<int> labels_;
+  std::vector<Fixup> fixups_;
+};
+
+// Highest syscall number of `names` on `arch` (pseudo-syscalls and unknown names are
+// negative and skipped); -1 when none is known there.
+int64_t HighestSyscall(uint32_t arch, const std::vector<std::string>& names) {
+  int64_t highest = -1;
+  for (const std::string& name : names) {
+    int nr = seccomp_syscall_resolve_name_arch(arch, name.c_str());
+    if (nr >= 0 && nr > highest) highest = nr;
+  }
+  return highest;
+}
+
+// The ENOSYS program described at the top. x32 syscalls arrive as AUDIT_ARCH_X86_64 with
+// __X32_SYSCALL_BIT set in the number: they are checked against the x32 names instead.
+bool EnosysStub(const std::vector<uint32_t>& arches, const std::vector<std::string>& names,
+                std::vector<sock_filter>* out) {
+  constexpr uint32_t kX32Bit = 0x40000000;
+  bool has_x32 = false;
+  for (uint32_t arch : arches) has_x32 = has_x32 || arch == SCMP_ARCH_X32;
+  int64_t x32_highest = has_x32 ? HighestSyscall(SCMP_ARCH_X32, names) : -1;
+  StubBuilder b;
+  int enosys = b.NewLabel();
+  int end = b.NewLabel();
+  b.Stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+  for (uint32_t arch : arches) {
+    if (arch == SCMP_ARCH_X32) continue;  // with x86_64 below
+    int64_t highest = HighestSyscall(arch, names);
+    bool x32_here = arch == SCMP_ARCH_X86_64 && x32_highest >= 0;
+    if (highest < 0 && !x32_here) continue;
+    int next_arch = b.NewLabel();
+    b.Jump(BPF_JMP | BPF_JEQ | BPF_K, arch, StubBuilder::kNext, next_arch);
+    b.Stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    if (arch == SCMP_ARCH_X86_64) {
+      int x32 = b.NewLabel();
+      b.Jump(BPF_JMP | BPF_JSET | BPF_K, kX32Bit, x32, StubBuilder::kNext);
+      if (highest >= 0) {
+        b.Jump(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)highest, enosys, end);
+      } else {
+        b.Goto(end);
+      }
+      b.Bind(x32);
+      if (x32_here) {
+        b.Jump(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)x32_highest, enosys, end);
+      } else {
+        b.Goto(end);
+      }
+    } else {
+      b.Jump(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)highest, enosys, end);
+    }
+    b.Bind(next_arch);
+  }
+  b.Goto(end);
+  b.Bind(enosys);
+  b.Stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+  b.Bind(end);
+  return b.Finish(out);
+}
+
 bool GetUint32(const Napi::Object& o, const char* key, uint32_t* out) {
   Napi::Value v = o.Get(key);
   if (!ArgMatches(v, Arg::kUint32)) return false;
@@ -92,11 +211,21 @@ Napi::Value CompileSeccomp(const Napi::CallbackInfo& info) {
   }
   Napi::Value archs_value = input.Get("architectures");
   Napi::Value rules_value = input.Get("rules");
-  if (!archs_value.IsArray() || !rules_value.IsArray()) {
-    return ThrowType(env, "compileSeccomp: architectures and rules must be arrays");
+  Napi::Value enosys_value = input.Get("enosysNames");
+  if (!archs_value.IsArray() || !rules_value.IsArray() || !enosys_value.IsArray()) {
+    return ThrowType(env, "compileSeccomp: architectures, rules and enosysNames must be arrays");
   }
   Napi::Array archs = archs_value.As<Napi::Array>();
   Napi::Array rules = rules_value.As<Napi::Array>();
+  std::vector<std::string> enosys_names;
+  Napi::Array enosys_array = enosys_value.As<Napi::Array>();
+  for (uint32_t i = 0; i < enosys_array.Length(); i++) {
+    Napi::Value v = enosys_array.Get(i);
+    if (!v.IsString()) return ThrowType(env, "compileSeccomp: enosysNames[] must be strings");
+    enosys_names.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  // The native architecture first, as libseccomp's filter has it.
+  std::vector<uint32_t> arch_tokens{seccomp_arch_native()};
 
   Filter filter(default_action);
   if (!filter.get()) return Throw(env, "seccomp: cannot create the filter (bad default action?)");
@@ -113,6 +242,7 @@ Napi::Value CompileSeccomp(const Napi::CallbackInfo& info) {
     if (rc < 0 && rc != -EEXIST) {
       return Throw(env, "seccomp: add architecture " + name + ": " + strerror(-rc));
     }
+    if (rc == 0) arch_tokens.push_back(arch);
   }
 
   Napi::Array unknown = Napi::Array::New(env);
@@ -173,10 +303,22 @@ Napi::Value CompileSeccomp(const Napi::CallbackInfo& info) {
                           std::to_string(size / sizeof(struct sock_filter)) +
                           " instructions, more than the kernel's limit of 4096");
   }
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  std::vector<sock_filter> stub;
+  if (!enosys_names.empty() && !EnosysStub(arch_tokens, enosys_names, &stub)) {
+    return Throw(env, "seccomp: cannot build the ENOSYS program");
+  }
+  size_t stub_bytes = stub.size() * sizeof(struct sock_filter);
+  if ((stub_bytes + static_cast<size_t>(size)) / sizeof(struct sock_filter) > kMaxInstructions) {
+    return Throw(env, "seccomp: the filter has " +
+                          std::to_string((stub_bytes + size) / sizeof(struct sock_filter)) +
+                          " instructions, more than the kernel's limit of 4096");
+  }
+  std::vector<uint8_t> bytes(stub_bytes + static_cast<size_t>(size));
+  if (stub_bytes > 0) memcpy(bytes.data(), stub.data(), stub_bytes);
   size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = pread(memfd.get(), bytes.data() + done, bytes.size() - done, (off_t)done);
+  while (done < static_cast<size_t>(size)) {
+    ssize_t n =
+        pread(memfd.get(), bytes.data() + stub_bytes + done, (size_t)size - done, (off_t)done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Throw(env, std::string("seccomp: read the filter: ") + strerror(errno));
     done += static_cast<size_t>(n);

@@ -10,8 +10,13 @@ import { CAPABILITIES } from '../spec/capabilities';
 import { RLIMITS } from '../spec/rlimits';
 import type { Spec } from '../spec/types';
 import type { HostMount } from './host';
-import { CLONE, MS, NAMESPACES, PERSONALITY, S_IF } from './linux';
-import { BIND_REMOUNT_FLAGS, parseMountOptions, rootPropagationFlags } from './mount-options';
+import { CLONE, MOUNT_ATTR, MS, NAMESPACES, PERSONALITY, S_IF } from './linux';
+import {
+  BIND_REMOUNT_FLAGS,
+  type ParsedMountOptions,
+  parseMountOptions,
+  rootPropagationFlags,
+} from './mount-options';
 import { buildSeccomp, type SeccompCompiler } from './seccomp';
 import type {
   NativeDevice,
@@ -251,24 +256,55 @@ function buildMounts(spec: Spec, ctx: PlanContext): { records: NativeMount[]; la
         remountFlags: options.flags & BIND_REMOUNT_FLAGS,
         destinationKind: stat.isDirectory() ? 'dir' : 'file',
         noSymlinks: false,
+        readonlyLateFlags: 0,
+        ...recursiveAttributes(options),
       });
     } else {
+      // A read-only tmpfs or /dev is made read-write first, as runc does: mount points, device
+      // nodes, /dev/console and files of later mounts must be made in it.
+      const late =
+        (options.flags & MS.RDONLY) !== 0 &&
+        (type === 'tmpfs' || mount.destination.replace(/\/+$/, '') === '/dev');
       records.push({
         source: mount.source ?? type,
         destination: mount.destination,
         fstype: type,
-        flags: options.flags,
+        flags: late ? options.flags & ~MS.RDONLY : options.flags,
         propagation: options.propagation,
         data: options.data,
         remountFlags: 0,
         destinationKind: 'dir',
         // proc and sysfs only onto a real directory (CVE-2019-16884).
         noSymlinks: type === 'proc' || type === 'sysfs',
+        readonlyLateFlags: late ? MS.BIND | MS.REMOUNT | (options.flags & BIND_REMOUNT_FLAGS) : 0,
+        ...recursiveAttributes(options),
       });
     }
     labels.push(label);
   });
   return { records, labels };
+}
+
+const NO_RECURSIVE_ATTRIBUTES = { recursiveAttrSet: 0, recursiveAttrClear: 0, recursiveAttrOptional: false };
+
+/**
+ * The mount_setattr(AT_RECURSIVE) attributes of a mount: its recursive options, and for
+ * `rbind` + `ro` a read-only for every submount too (runc 1.1 leaves them writable; README).
+ */
+function recursiveAttributes(
+  options: ParsedMountOptions,
+): Pick<NativeMount, 'recursiveAttrSet' | 'recursiveAttrClear' | 'recursiveAttrOptional'> {
+  let set = options.recursiveSet;
+  const clear = options.recursiveClear;
+  const recursiveBind = (options.flags & (MS.BIND | MS.REC)) === (MS.BIND | MS.REC);
+  const implicit =
+    recursiveBind && (options.flags & MS.RDONLY) !== 0 && ((set | clear) & MOUNT_ATTR.RDONLY) === 0;
+  if (implicit) set |= MOUNT_ATTR.RDONLY;
+  return {
+    recursiveAttrSet: set,
+    recursiveAttrClear: clear,
+    recursiveAttrOptional: implicit && set === MOUNT_ATTR.RDONLY && clear === 0,
+  };
 }
 
 // A `cgroup` mount is a tmpfs with one bind per host hierarchy, each showing the container's
@@ -287,6 +323,8 @@ function cgroupMounts(destination: string, flags: number, ctx: PlanContext): Nat
       remountFlags: 0,
       destinationKind: 'dir',
       noSymlinks: false,
+      readonlyLateFlags: 0,
+      ...NO_RECURSIVE_ATTRIBUTES,
     },
   ];
   for (const host of ctx.hostMounts) {
@@ -305,6 +343,8 @@ function cgroupMounts(destination: string, flags: number, ctx: PlanContext): Nat
       remountFlags: (flags & MS.RDONLY) | hierarchyFlags,
       destinationKind: 'dir',
       noSymlinks: false,
+      readonlyLateFlags: 0,
+      ...NO_RECURSIVE_ATTRIBUTES,
     });
   }
   if (flags & MS.RDONLY) {
@@ -318,6 +358,8 @@ function cgroupMounts(destination: string, flags: number, ctx: PlanContext): Nat
       remountFlags: 0,
       destinationKind: 'dir',
       noSymlinks: false,
+      readonlyLateFlags: 0,
+      ...NO_RECURSIVE_ATTRIBUTES,
     });
   }
   return records;

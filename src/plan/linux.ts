@@ -50,6 +50,21 @@ export const MS = {
   LAZYTIME: 0x2000000,
 } as const;
 
+/** MOUNT_ATTR_* of mount_setattr(2) (<linux/mount.h>). The atime mode is the 3-bit field
+ *  ATIME_MASK (relatime is 0): it can only be replaced as a whole. */
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  ATIME_MASK: 0x70,
+  RELATIME: 0x0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  NOSYMFOLLOW: 0x200000,
+} as const;
+
 export const S_IF = { CHR: 0o020000, BLK: 0o060000, FIFO: 0o010000 } as const;
 
 export const PERSONALITY: Record<string, number> = { LINUX: 0x0000, LINUX32: 0x0008 };

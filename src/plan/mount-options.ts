@@ -1,6 +1,7 @@
 // Mount option strings -> mount(2) flags, propagation and filesystem data, the way mount(8)
-// and runc read them. Unknown options are filesystem data (mode=755, size=64k, newinstance).
-import { MS } from './linux';
+// and runc read them, plus runtime-spec 1.1's recursive options (rro, rnosuid, ...) as
+// mount_setattr(2) attributes. Unknown options are filesystem data (mode=755, size=64k).
+import { MOUNT_ATTR, MS } from './linux';
 
 interface FlagOption {
   /** true: the option clears the flag (rw clears MS_RDONLY). */
@@ -43,6 +44,35 @@ const FLAG_OPTIONS: Record<string, FlagOption> = {
   sync: { clear: false, flag: MS.SYNCHRONOUS },
 };
 
+// The recursive options (runtime-spec 1.1): applied to the mount and every mount below it with
+// mount_setattr(AT_RECURSIVE). A flag option sets or clears its attribute.
+const RECURSIVE_FLAG_OPTIONS: Record<string, FlagOption> = {
+  rro: { clear: false, flag: MOUNT_ATTR.RDONLY },
+  rrw: { clear: true, flag: MOUNT_ATTR.RDONLY },
+  rnosuid: { clear: false, flag: MOUNT_ATTR.NOSUID },
+  rsuid: { clear: true, flag: MOUNT_ATTR.NOSUID },
+  rnodev: { clear: false, flag: MOUNT_ATTR.NODEV },
+  rdev: { clear: true, flag: MOUNT_ATTR.NODEV },
+  rnoexec: { clear: false, flag: MOUNT_ATTR.NOEXEC },
+  rexec: { clear: true, flag: MOUNT_ATTR.NOEXEC },
+  rnodiratime: { clear: false, flag: MOUNT_ATTR.NODIRATIME },
+  rdiratime: { clear: true, flag: MOUNT_ATTR.NODIRATIME },
+  rnosymfollow: { clear: false, flag: MOUNT_ATTR.NOSYMFOLLOW },
+  rsymfollow: { clear: true, flag: MOUNT_ATTR.NOSYMFOLLOW },
+};
+
+// The atime mode is one field the kernel replaces as a whole (it refuses to clear part of it):
+// a mode option sets it; the "not that mode" options (ratime, rnorelatime, rnostrictatime) put
+// it back to the kernel's default, relatime.
+const RECURSIVE_ATIME_OPTIONS: Record<string, number> = {
+  rrelatime: MOUNT_ATTR.RELATIME,
+  rnoatime: MOUNT_ATTR.NOATIME,
+  rstrictatime: MOUNT_ATTR.STRICTATIME,
+  ratime: MOUNT_ATTR.RELATIME,
+  rnorelatime: MOUNT_ATTR.RELATIME,
+  rnostrictatime: MOUNT_ATTR.RELATIME,
+};
+
 const PROPAGATION_OPTIONS: Record<string, number> = {
   private: MS.PRIVATE,
   rprivate: MS.PRIVATE | MS.REC,
@@ -59,11 +89,16 @@ export interface ParsedMountOptions {
   propagation: number;
   data: string;
   isBind: boolean;
+  /** MOUNT_ATTR_* to set and to clear on the whole mount tree (recursive options). */
+  recursiveSet: number;
+  recursiveClear: number;
 }
 
 export function parseMountOptions(options: readonly string[] | undefined): ParsedMountOptions {
   let flags = 0;
   let propagation = 0;
+  let recursiveSet = 0;
+  let recursiveClear = 0;
   const data: string[] = [];
   for (const option of options ?? []) {
     const flagOption = FLAG_OPTIONS[option];
@@ -76,14 +111,39 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
       propagation = propagationFlag;
       continue;
     }
+    // A later recursive option wins over an earlier one about the same attribute.
+    const recursive = RECURSIVE_FLAG_OPTIONS[option];
+    if (recursive !== undefined) {
+      recursiveSet = recursive.clear ? recursiveSet & ~recursive.flag : recursiveSet | recursive.flag;
+      recursiveClear = recursive.clear ? recursiveClear | recursive.flag : recursiveClear & ~recursive.flag;
+      continue;
+    }
+    const atime = RECURSIVE_ATIME_OPTIONS[option];
+    if (atime !== undefined) {
+      recursiveSet = (recursiveSet & ~MOUNT_ATTR.ATIME_MASK) | atime;
+      recursiveClear |= MOUNT_ATTR.ATIME_MASK;
+      continue;
+    }
     data.push(option);
   }
-  return { flags, propagation, data: data.join(','), isBind: (flags & MS.BIND) !== 0 };
+  return {
+    flags,
+    propagation,
+    data: data.join(','),
+    isBind: (flags & MS.BIND) !== 0,
+    recursiveSet,
+    recursiveClear,
+  };
 }
 
 /** The option names this parser understands (for `tsrunc features`). */
 export function knownMountOptions(): string[] {
-  return [...Object.keys(FLAG_OPTIONS), ...Object.keys(PROPAGATION_OPTIONS)].sort();
+  return [
+    ...Object.keys(FLAG_OPTIONS),
+    ...Object.keys(PROPAGATION_OPTIONS),
+    ...Object.keys(RECURSIVE_FLAG_OPTIONS),
+    ...Object.keys(RECURSIVE_ATIME_OPTIONS),
+  ].sort();
 }
 
 /** Root propagation values of linux.rootfsPropagation. */

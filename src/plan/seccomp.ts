@@ -28,6 +28,13 @@ export interface SeccompCompileInput {
   /** libseccomp architecture names (x86_64, x86, x32...); the native one is always included. */
   architectures: string[];
   rules: SeccompRuleInput[];
+  /**
+   * Every syscall name of the profile, whatever its action. A syscall newer than all of them
+   * (per architecture) gets ENOSYS ahead of the filter, as runc does, so a libc newer than the
+   * profile falls back (clone3 -> clone). Empty: no such stub (the default action already
+   * allows, or already returns ENOSYS).
+   */
+  enosysNames: string[];
 }
 
 export interface SeccompCompiled {
@@ -40,6 +47,7 @@ export interface SeccompCompiled {
 export type SeccompCompiler = (input: SeccompCompileInput) => SeccompCompiled;
 
 const EPERM = 1;
+const ENOSYS = 38;
 
 /** SCMP_ACT_* values of seccomp.h; ERRNO and TRACE carry an errno in the low 16 bits. */
 const ACTIONS: Record<SeccompAction, (errno: number) => number> = {
@@ -146,16 +154,22 @@ export function seccompCompileInput(seccomp: LinuxSeccomp): SeccompCompileInput 
     return name;
   });
   const rules: SeccompRuleInput[] = [];
+  const named = new Set<string>();
   (seccomp.syscalls ?? []).forEach((syscall, i) => {
     const field = `linux.seccomp.syscalls[${i}]`;
     const action = seccompAction(syscall.action, syscall.errnoRet, `${field}.action`);
+    for (const name of syscall.names) named.add(name);
     // libseccomp refuses a rule with the default action; it would change nothing anyway.
     if (action === defaultAction) return;
     for (const args of argumentSets(syscall, field)) {
       for (const name of syscall.names) rules.push({ name, action, args });
     }
   });
-  return { defaultAction, architectures, rules };
+  // A default that lets everything run needs no stub (runc: allow and log); nor one that
+  // already returns ENOSYS.
+  const permissive = ['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG'].includes(seccomp.defaultAction);
+  const noStub = permissive || defaultAction === ACTIONS.SCMP_ACT_ERRNO(ENOSYS);
+  return { defaultAction, architectures, rules, enosysNames: noStub ? [] : [...named] };
 }
 
 // Conditions on distinct arguments are ANDed in one rule. libseccomp cannot AND two conditions on

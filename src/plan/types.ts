@@ -20,6 +20,16 @@ export interface NativeMount {
   destinationKind: 'dir' | 'file';
   /** proc and sysfs must land on a real directory: no symlink anywhere in the path. */
   noSymlinks: boolean;
+  /** Non-zero: the mount is made read-write and, once the rootfs is complete (devices, the
+   *  console, masks), bind-remounted with these flags (MS_BIND|MS_REMOUNT|MS_RDONLY|...). */
+  readonlyLateFlags: number;
+  /** MOUNT_ATTR_* set and cleared on the mount and every mount below it (mount_setattr with
+   *  AT_RECURSIVE) once it is mounted; 0 and 0: no call. */
+  recursiveAttrSet: number;
+  recursiveAttrClear: number;
+  /** A kernel without mount_setattr (ENOSYS) is no error: only the implicit recursion of
+   *  `rbind` + `ro` was asked for, and the top mount is read-only anyway. */
+  recursiveAttrOptional: boolean;
 }
 
 export interface NativeDevice {

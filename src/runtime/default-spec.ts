@@ -22,7 +22,8 @@ export function defaultSpec(opts: DefaultSpecOptions): object {
       args: ['sh'],
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
       cwd: '/',
-      // No inheritable set (CVE-2022-29162), as runc since 1.1.2.
+      // No inheritable set (CVE-2022-29162), as runc since 1.1.2. runc also lists the three as
+      // ambient, which the kernel cannot raise without the inheritable set: left out (README).
       capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
@@ -65,14 +66,9 @@ export function defaultSpec(opts: DefaultSpecOptions): object {
     ],
     linux: {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: [
-        { type: 'pid' },
-        { type: 'network' },
-        { type: 'ipc' },
-        { type: 'uts' },
-        { type: 'mount' },
-        { type: 'cgroup' },
-      ],
+      // runc's list: no cgroup namespace, so /proc/self/cgroup shows the container's own path
+      // and a config that adds {"type": "cgroup"} is not refused as a duplicate.
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       maskedPaths: [
         '/proc/acpi',
         '/proc/asound',

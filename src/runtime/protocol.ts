@@ -124,8 +124,13 @@ export const FAILURE_STEPS: Record<Exclude<StepName, 'ExecLookup'>, Describe> = 
   RootfsBind: (_, b) => `root.path: bind ${b.plan.rootfs} onto itself`,
   OpenRootfs: () => 'root.path: open the rootfs',
   MountTarget: (r, b) => `${at(b.labels.mounts, r.index)}: prepare the mount destination`,
+  // runc's words (no errno follows: see WHOLE_STEPS).
+  MountNotDirectory: (r, b) =>
+    `${at(b.labels.mounts, r.index)}: filesystem "${b.plan.mounts[r.index]?.fstype ?? ''}" must be mounted on ordinary directory`,
   Mount: (r, b) => `${at(b.labels.mounts, r.index)}: mount`,
   MountRemount: (r, b) => `${at(b.labels.mounts, r.index)}: remount with the mount options`,
+  MountReadonlyLate: (r, b) => `${at(b.labels.mounts, r.index)}: remount read-only`,
+  MountSetattr: (r, b) => `${at(b.labels.mounts, r.index)}: set the recursive mount options (mount_setattr)`,
   MountPropagation: (r, b) => `${at(b.labels.mounts, r.index)}: set mount propagation`,
   Device: (r, b) => `${at(b.labels.devices, r.index)}: create the device`,
   Symlink: (r, b) => `/dev symlink ${at(b.labels.symlinks, r.index)}`,
@@ -159,6 +164,9 @@ export const FAILURE_STEPS: Record<Exclude<StepName, 'ExecLookup'>, Describe> = 
     'open a procfs for the exec fifo (no private procfs could be made and /proc is not procfs)',
 };
 
+/** Steps whose description says it all: the errno behind them would only repeat it. */
+const WHOLE_STEPS: ReadonlySet<StepName> = new Set<StepName>(['MountNotDirectory']);
+
 export function describeFailure(
   record: SyncRecord,
   built: BuiltPlan,
@@ -179,5 +187,7 @@ export function describeFailure(
   }
   const describe = stepName === undefined ? undefined : FAILURE_STEPS[stepName];
   const step = describe ? describe(record, built) : `step ${record.step}`;
+  if (stepName !== undefined && WHOLE_STEPS.has(stepName))
+    return `unable to start container process: ${step}`;
   return `unable to start container process: ${step}: ${reason}`;
 }

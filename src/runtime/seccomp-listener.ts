@@ -39,9 +39,14 @@ export function sendSeccompListener(
   try {
     socketFd = n.connectUnix(listenerPath);
   } catch (error) {
+    // runc's words: callers (and people) match on "failed to connect with seccomp agent".
+    const reason = (error as Error).message.replace(
+      /: (.*)$/,
+      (_, text: string) => `: ${text.toLowerCase()}`,
+    );
     throw configError(
       'linux.seccomp.listenerPath',
-      `cannot connect to ${listenerPath}: ${(error as Error).message}`,
+      `failed to connect with seccomp agent specified in the seccomp profile: dial unix ${listenerPath}: ${reason}`,
     );
   }
   try {

@@ -1,5 +1,6 @@
 // Signal names and numbers as `kill` accepts them: `TERM`, `SIGTERM`, `sigterm`, `15`,
-// `SIGRTMIN+3`, `RTMAX-2`. Unknown ones fail with runc's wording: unknown signal "FOO".
+// `SIGRTMIN+3`, `RTMAX-2`, and `0` (kill(2) then only checks that the process exists; runc takes
+// it too). Unknown ones fail with runc's wording: unknown signal "FOO".
 import { constants as osConstants } from 'node:os';
 
 import { RuntimeError } from '../errors';
@@ -21,7 +22,7 @@ export function parseSignal(raw: string | undefined): number {
 function parseSignalNumber(raw: string): number | null {
   if (!/^[0-9]+$/.test(raw)) return null;
   const n = Number(raw);
-  return n >= 1 && n <= SIGRTMAX ? n : null;
+  return n <= SIGRTMAX ? n : null;
 }
 
 function parseSignalName(raw: string): number | null {

@@ -556,7 +556,7 @@ describe('bad input against an existing container', () => {
   const BAD_SIGNALS: { signal: string; line: string }[] = [
     { signal: 'FOO', line: 'unknown signal "FOO"' },
     { signal: 'SIGFOO', line: 'unknown signal "SIGFOO"' },
-    { signal: '0', line: 'unknown signal "0"' },
+    { signal: 'SIG0', line: 'unknown signal "SIG0"' },
     { signal: '65', line: 'unknown signal "65"' },
     { signal: '-9', line: 'unknown signal "-9"' },
     { signal: '9x', line: 'unknown signal "9x"' },

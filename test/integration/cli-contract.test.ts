@@ -7,8 +7,11 @@ import { containerId, makeBundle, tempDir } from '../helpers/bundle';
 import {
   createContainer,
   expectOneLineError,
+  killChild,
+  spawnHostSleep,
   stateDirOf,
   stateOf,
+  waitFor,
   waitForStatus,
 } from '../helpers/lifecycle-helpers';
 import { tsrunc } from '../helpers/tsrunc';
@@ -198,6 +201,78 @@ describe('errors and --log', () => {
     for (const cmd of ['state', 'start', 'kill', 'delete']) {
       const res = await tsrunc([cmd, 'a/b']);
       expect(expectOneLineError(res), cmd).toBe('invalid container id: "a/b"');
+    }
+  });
+});
+
+describe('ps', () => {
+  /** Rows of a ps table as [header fields, ...rows of fields]. */
+  const table = (stdout: string) =>
+    stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/));
+
+  it("passes the arguments after the id to ps(1) and keeps only the container's rows", async () => {
+    // A host process running the same command: ps -e lists it, the filter must drop it.
+    const host = spawnHostSleep();
+    const c = await createContainer((cfg) => {
+      cfg.process.args = ['sh', '-c', 'sleep 1000 & sleep 1000 & wait'];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      let pids: number[] = [];
+      await waitFor('three processes', () => {
+        const children = fs.readFileSync(`/proc/${c.pid}/task/${c.pid}/children`, 'utf8').trim();
+        pids = [c.pid, ...children.split(/\s+/).filter(Boolean).map(Number)].sort((a, b) => a - b);
+        return pids.length === 3;
+      });
+      for (const args of [
+        ['--format', 'json', c.id],
+        ['-f', 'json', c.id],
+      ]) {
+        const json = await tsrunc(['ps', ...args]);
+        expect(json.code, json.stderr).toBe(0);
+        expect(JSON.parse(json.stdout), args.join(' ')).toEqual(pids);
+      }
+      // The command of each pid, as the rows must show them (in ps's order, which is /proc's).
+      const comm = (pid: number) => (pid === c.pid ? 'sh' : 'sleep');
+      // -e -x: ps's BSD-style columns (STAT), so the flags reached ps; only our pids.
+      const ex = await tsrunc(['ps', c.id, '-e', '-x']);
+      expect(ex.code, ex.stderr).toBe(0);
+      const [header, ...rows] = table(ex.stdout);
+      expect(header).toEqual(['PID', 'TTY', 'STAT', 'TIME', 'COMMAND']);
+      expect(rows.map((r) => Number(r[0])).sort((a, b) => a - b)).toEqual(pids);
+      for (const r of rows) expect(r[4], r.join(' ')).toBe(comm(Number(r[0])));
+      const o = await tsrunc(['ps', c.id, '-o', 'comm,pid']);
+      expect(o.code, o.stderr).toBe(0);
+      const [oHeader, ...oRows] = table(o.stdout);
+      expect(oHeader).toEqual(['COMMAND', 'PID']);
+      expect(oRows.map((r) => Number(r[1])).sort((a, b) => a - b)).toEqual(pids);
+      for (const r of oRows) expect(r[0], r.join(' ')).toBe(comm(Number(r[1])));
+      // Without arguments: ps -ef.
+      const ef = await tsrunc(['ps', c.id]);
+      expect(table(ef.stdout)[0]).toEqual(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
+      expect(
+        table(ef.stdout)
+          .slice(1)
+          .map((r) => Number(r[1])),
+      ).toEqual(pids);
+      // An output with no PID column cannot be filtered: runc's error.
+      for (const args of [
+        ['-o', 'comm'],
+        ['-o', 'pid='],
+      ]) {
+        const res = await tsrunc(['ps', c.id, ...args]);
+        expect(expectOneLineError(res), args.join(' ')).toBe("couldn't find PID field in ps output");
+      }
+      // After the id even --format is ps's (as runc): ps refuses it.
+      expect(expectOneLineError(await tsrunc(['ps', c.id, '--format', 'json']))).toMatch(
+        /^ps: exit status 1: error: /,
+      );
+    } finally {
+      await c.cleanup();
+      await killChild(host);
     }
   });
 });

@@ -287,12 +287,29 @@ describe('kill', () => {
     const c = await createContainer(signalContainer);
     try {
       expect((await tsrunc(['start', c.id])).code).toBe(0);
-      for (const sig of ['FOO', 'SIGFOO', '0', '65', '-9', 'RTMIN-1']) {
+      for (const sig of ['FOO', 'SIGFOO', 'SIG0', '65', '-9', 'RTMIN-1']) {
         const res = await tsrunc(['kill', c.id, sig]);
         expect(expectOneLineError(res)).toBe(`unknown signal ${JSON.stringify(sig)}`);
       }
       await sleep(200);
       expect(readSig(c.bundle.rootfs)).toEqual([]);
+      expect(await stateOf(c.id)).toMatchObject({ status: 'running', pid: c.pid });
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('signal 0 (with and without --all) only checks that the processes exist', async () => {
+    const c = await createContainer(signalContainer);
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      await waitFor('the traps', () => fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'ran')));
+      expect(await tsrunc(['kill', c.id, '0'])).toMatchObject({ code: 0, stdout: '', stderr: '' });
+      expect(await tsrunc(['kill', '--all', c.id, '0'])).toMatchObject({ code: 0, stdout: '', stderr: '' });
+      // HUP after 0: its trap is the first line, so 0 delivered nothing.
+      expect((await tsrunc(['kill', c.id, 'HUP'])).code).toBe(0);
+      await waitFor('the HUP trap', () => readSig(c.bundle.rootfs).length > 0);
+      expect(readSig(c.bundle.rootfs)).toEqual(['HUP']);
       expect(await stateOf(c.id)).toMatchObject({ status: 'running', pid: c.pid });
     } finally {
       await c.cleanup();
@@ -335,7 +352,7 @@ describe('kill', () => {
     }
   });
 
-  it('kill of a stopped container fails with "container not running"', async () => {
+  it('kill of a stopped container fails with "container not running"; kill --all exits 0', async () => {
     const c = await createContainer(signalContainer);
     try {
       expect((await tsrunc(['start', c.id])).code).toBe(0);
@@ -345,6 +362,14 @@ describe('kill', () => {
       expect(expectOneLineError(res)).toContain('container not running');
       const res2 = await tsrunc(['kill', c.id]);
       expect(expectOneLineError(res2)).toContain('container not running');
+      expect(expectOneLineError(await tsrunc(['kill', c.id, '0']))).toContain('container not running');
+      // --all has nothing left to signal, which is no error (runc: exit 0), for 0 and KILL alike.
+      expect(await tsrunc(['kill', '--all', c.id, '0'])).toMatchObject({ code: 0, stdout: '', stderr: '' });
+      expect(await tsrunc(['kill', '--all', c.id, 'KILL'])).toMatchObject({
+        code: 0,
+        stdout: '',
+        stderr: '',
+      });
     } finally {
       await c.cleanup();
     }

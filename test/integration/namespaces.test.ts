@@ -190,14 +190,31 @@ describe('namespaces: created new', () => {
     expect(res.stdout.replace(/ /g, '')).toBe('0\n0\n');
   });
 
-  it('cgroup: the container sees its cgroup as the root (/proc/self/cgroup paths are "/")', async () => {
+  it('cgroup added to the default list: the container sees its cgroup as the root ("/")', async () => {
     const res = await runContainer((c) => {
+      c.linux.namespaces.push({ type: 'cgroup' });
       c.process.args = ['cat', '/proc/self/cgroup'];
     });
     expect(res.code, res.stderr).toBe(0);
     const lines = res.stdout.trimEnd().split('\n');
     expect(lines.length).toBeGreaterThan(1);
     for (const line of lines) expect(line).toMatch(/^\d+:[^:]*:\/$/);
+  });
+
+  it("the default list (runc's) has no cgroup namespace: /proc/self/cgroup shows the host paths", async () => {
+    const id = containerId();
+    const res = await runContainer(
+      (c) => {
+        c.process.args = ['sh', '-c', 'readlink /proc/self/ns/cgroup; cat /proc/self/cgroup'];
+      },
+      { id },
+    );
+    expect(res.code, res.stderr).toBe(0);
+    const [ns, ...lines] = res.stdout.trimEnd().split('\n');
+    expect(ns).toBe(hostNs('cgroup'));
+    expect(lines.length).toBeGreaterThan(1);
+    // No cgroupsPath: a cgroup named after the id, below the runtime's own, in every hierarchy.
+    for (const line of lines) expect(line).toMatch(new RegExp(`^\\d+:[^:]*:/(.+/)?${id}$`));
   });
 });
 

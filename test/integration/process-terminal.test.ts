@@ -100,6 +100,17 @@ describe('process.terminal', () => {
     );
   });
 
+  it('a read-only /dev still gets /dev/console (bound before /dev becomes read-only)', async () => {
+    const res = await runWithTerminal((c) => {
+      c.mounts.find((m: { destination: string }) => m.destination === '/dev').options.push('ro');
+      c.process.args = ['sh', '-c', 'stat -c "%F %t:%T" /dev/console; grep " /dev tmpfs" /proc/mounts'];
+    });
+    expect(res).toMatchObject({ code: 0, stdout: '', stderr: '', serverCode: 0 });
+    expect(res.tty).toBe(
+      'character special file 88:0\ntmpfs /dev tmpfs ro,nosuid,size=65536k,mode=755 0 0\n',
+    );
+  });
+
   it('input written to the master reaches the container', async () => {
     const res = await runWithTerminal(
       (c) => {

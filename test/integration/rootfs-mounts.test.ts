@@ -370,6 +370,59 @@ describe('mounts: filesystem types from the default spec', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+describe('mounts: a read-only /dev or tmpfs (made read-write, read-only at the end, as runc)', () => {
+  it('/dev with ro: devices, devpts, shm, mqueue and the /dev links are made; then /dev is ro', async () => {
+    const r = await runScript(
+      `${MI}; echo ==ls; ls /dev; echo ==null; echo x > /dev/null && echo null-ok; ` +
+        'echo ==touch; touch /dev/x 2>&1; touch /dev/shm/y && echo shm-ok; true',
+      (c) => {
+        c.mounts.find((m: { destination: string }) => m.destination === '/dev').options.push('ro');
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const dev = mustMountAt(r.mounts, '/dev');
+    expect([dev.fstype, dev.options[0]]).toEqual(['tmpfs', 'ro']);
+    // The rest of /dev's own options stay (strictatime: no atime flag at all).
+    expect(dev.options.slice(1)).toEqual(['nosuid']);
+    for (const sub of ['/dev/pts', '/dev/shm', '/dev/mqueue']) {
+      expect(mustMountAt(r.mounts, sub).parent, sub).toBe(dev.id);
+    }
+    expect(r.out.ls.trimEnd().split('\n')).toEqual(
+      expect.arrayContaining([
+        'full',
+        'null',
+        'ptmx',
+        'pts',
+        'random',
+        'shm',
+        'tty',
+        'urandom',
+        'zero',
+        'fd',
+      ]),
+    );
+    expect(r.out.null).toBe('null-ok\n');
+    expect(r.out.touch).toBe('touch: /dev/x: Read-only file system\nshm-ok\n');
+  });
+
+  it('a ro tmpfs with a bind below it: the mount point is made, then the tmpfs is ro', async () => {
+    const src = hostDir('under-ro', { 'f.txt': 'under\n' });
+    const r = await runScript(`${MI}; echo ==out; cat /t/sub/f.txt; touch /t/x 2>&1; true`, (c) => {
+      addMount(c, {
+        destination: '/t',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['ro', 'nodev', 'mode=755'],
+      });
+      addMount(c, { destination: '/t/sub', type: 'bind', source: src, options: ['bind'] });
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out.out).toBe('under\ntouch: /t/x: Read-only file system\n');
+    expect(mustMountAt(r.mounts, '/t').options.slice(0, 2)).toEqual(['ro', 'nodev']);
+    expect(mustMountAt(r.mounts, '/t/sub').options[0]).toBe('rw');
+  });
+});
+
 describe('mounts: bind mounts and options', () => {
   it('bind shows the content but not a submount; rbind carries the submount', async () => {
     const src = hostDir('bindsrc', { 'a.txt': 'top\n', 'sub/under.txt': 'hidden-by-submount\n' });
@@ -389,6 +442,85 @@ describe('mounts: bind mounts and options', () => {
     expect(mustMountAt(r.mounts, '/rb/sub').fstype).toBe('tmpfs');
     // The host side is as it was.
     expect(listNames(src)).toEqual(['a.txt', 'sub']);
+  });
+
+  it('rbind + ro: every submount is read-only too (mount_setattr; runc 1.1.5 leaves them rw)', async () => {
+    const src = hostDir('rbindro', { 'a.txt': 'top\n' });
+    fs.mkdirSync(path.join(src, 'sub'));
+    hostMount(['-t', 'tmpfs', 'tmpfs', path.join(src, 'sub')]);
+    const r = await runScript(`${MI}; echo ==w; touch /ro/sub/x 2>&1; touch /ro/y 2>&1; true`, (c) => {
+      addMount(c, { destination: '/ro', type: 'bind', source: src, options: ['rbind', 'ro'] });
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(mustMountAt(r.mounts, '/ro').options[0]).toBe('ro');
+    expect(mustMountAt(r.mounts, '/ro/sub').options[0]).toBe('ro');
+    expect(r.out.w).toBe('touch: /ro/sub/x: Read-only file system\ntouch: /ro/y: Read-only file system\n');
+    expect(listNames(path.join(src, 'sub'))).toEqual([]);
+  });
+
+  it('the recursive options (runtime-spec 1.1) reach every submount of an rbind', async () => {
+    const src = hostDir('recursive', { 'a.txt': 'top\n' });
+    fs.mkdirSync(path.join(src, 'sub'));
+    // The host's submount has every flag the clearing options take away.
+    hostMount([
+      '-t',
+      'tmpfs',
+      '-o',
+      'ro,nosuid,nodev,noexec,nosymfollow,noatime,nodiratime',
+      'tmpfs',
+      path.join(src, 'sub'),
+    ]);
+    const r = await runScript(MI, (c) => {
+      const bind = (destination: string, ...options: string[]) =>
+        addMount(c, { destination, type: 'bind', source: src, options: ['rbind', ...options] });
+      bind('/set', 'rro', 'rnosuid', 'rnodev', 'rnoexec', 'rnosymfollow', 'rstrictatime', 'rnodiratime');
+      bind('/clear', 'rrw', 'rsuid', 'rdev', 'rexec', 'rsymfollow', 'rdiratime', 'rrelatime');
+      bind('/noatime', 'rnoatime');
+      bind('/atime', 'ratime');
+      bind('/norelatime', 'rnostrictatime', 'rnorelatime');
+      // A later option about the same attribute wins.
+      bind('/rw-last', 'rro', 'rrw');
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const opts = (p: string) => mustMountAt(r.mounts, p).options.sort();
+    for (const top of ['/set', '/set/sub']) {
+      expect(opts(top), top).toEqual(['nodev', 'nodiratime', 'noexec', 'nosuid', 'nosymfollow', 'ro']);
+    }
+    expect(opts('/clear')).toEqual(['relatime', 'rw']);
+    expect(opts('/clear/sub')).toEqual(['relatime', 'rw']);
+    // The "not that atime mode" options put the mode back to relatime, and only the mode.
+    for (const sub of ['/atime/sub', '/norelatime/sub']) {
+      expect(opts(sub), sub).toEqual([
+        'nodev',
+        'nodiratime',
+        'noexec',
+        'nosuid',
+        'nosymfollow',
+        'relatime',
+        'ro',
+      ]);
+    }
+    expect(opts('/noatime')).toContain('noatime');
+    expect(opts('/noatime/sub')).toContain('noatime');
+    expect(opts('/rw-last/sub')).toContain('rw');
+    expect(opts('/rw-last/sub')).not.toContain('ro');
+  });
+
+  it('a recursive option on a tmpfs: rro makes it read-only, and it is no tmpfs data', async () => {
+    const r = await runScript(`${MI}; echo ==w; touch /t/x 2>&1; true`, (c) => {
+      addMount(c, {
+        destination: '/t',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['rro', 'rnoexec', 'size=1m'],
+      });
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const t = mustMountAt(r.mounts, '/t');
+    expect(t.options.slice(0, 1)).toEqual(['ro']);
+    expect(t.options).toContain('noexec');
+    expect(t.superOptions).toContain('size=1024k');
+    expect(r.out.w).toBe('touch: /t/x: Read-only file system\n');
   });
 
   it('a ro bind: writes fail with EROFS, the host dir is unchanged', async () => {
@@ -787,20 +919,31 @@ describe('mounts: symlink escapes are resolved inside the rootfs', () => {
     }
   });
 
-  it('proc onto a /proc that is a symlink is refused: one line, nothing left', async () => {
+  // runc's words: filesystem "proc" must be mounted on ordinary directory. Nothing is made on
+  // the way (a dangling link's target is not created).
+  const ORDINARY = (index: number, type: string, dest: string) =>
+    `unable to start container process: mounts[${index}] (${type} on ${dest}): filesystem "${type}" must be mounted on ordinary directory`;
+
+  it.each([
+    ['a symlink to a dir', '/tmp/x'],
+    ['a dangling symlink', '/tmp/missing'],
+    ['a relative symlink', 'tmp/x'],
+    ['a regular file', null],
+  ])('proc onto a /proc that is %s is refused in runc words: one line, nothing left', async (_, link) => {
     const r = await runKeepBundle((c, b) => {
       c.process.args = ['true'];
       fs.rmdirSync(path.join(b.rootfs, 'proc'));
       fs.mkdirSync(path.join(b.rootfs, 'tmp', 'x'));
-      fs.symlinkSync('/tmp/x', path.join(b.rootfs, 'proc'));
+      if (link === null) fs.writeFileSync(path.join(b.rootfs, 'proc'), '');
+      else fs.symlinkSync(link, path.join(b.rootfs, 'proc'));
     });
     fixtures.push(r.bundle.dir);
-    const line = expectCleanFailure(r);
-    expect(line).toMatch(/^unable to start container process: mounts\[0\] \(proc on \/proc\): /);
+    expect(expectCleanFailure(r)).toBe(ORDINARY(0, 'proc', '/proc'));
+    expect(listNames(path.join(r.bundle.rootfs, 'tmp'))).toEqual(['x']);
     expect(listNames(path.join(r.bundle.rootfs, 'tmp', 'x'))).toEqual([]);
   });
 
-  it('sysfs onto a /sys that is a symlink is refused: one line, nothing left', async () => {
+  it('sysfs onto a /sys that is a symlink is refused in runc words: one line, nothing left', async () => {
     const r = await runKeepBundle((c, b) => {
       c.process.args = ['true'];
       fs.rmdirSync(path.join(b.rootfs, 'sys'));
@@ -808,11 +951,20 @@ describe('mounts: symlink escapes are resolved inside the rootfs', () => {
       fs.symlinkSync('../tmp/x', path.join(b.rootfs, 'sys'));
     });
     fixtures.push(r.bundle.dir);
-    const line = expectCleanFailure(r);
     const index = r.bundle.config.mounts.findIndex((m: { type: string }) => m.type === 'sysfs');
-    expect(line).toMatch(
-      new RegExp(`^unable to start container process: mounts\\[${index}\\] \\(sysfs on /sys\\): `),
-    );
+    expect(expectCleanFailure(r)).toBe(ORDINARY(index, 'sysfs', '/sys'));
+    expect(listNames(path.join(r.bundle.rootfs, 'tmp', 'x'))).toEqual([]);
+  });
+
+  it('proc below a symlinked dir (/p/proc, /p -> /tmp/x) is refused too', async () => {
+    const r = await runKeepBundle((c, b) => {
+      c.process.args = ['true'];
+      fs.mkdirSync(path.join(b.rootfs, 'tmp', 'x', 'proc'), { recursive: true });
+      fs.symlinkSync('/tmp/x', path.join(b.rootfs, 'p'));
+      c.mounts.push({ destination: '/p/proc', type: 'proc', source: 'proc' });
+    });
+    fixtures.push(r.bundle.dir);
+    expect(expectCleanFailure(r)).toBe(ORDINARY(r.bundle.config.mounts.length - 1, 'proc', '/p/proc'));
   });
 });
 

@@ -1,5 +1,5 @@
 // linux.seccomp: the filter compiled with libseccomp in the parent and loaded by the init.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -333,6 +333,102 @@ describe('linux.seccomp', () => {
   });
 });
 
+// runc's ENOSYS stub: a syscall newer than every syscall the profile names returns ENOSYS
+// instead of the default action, so a libc newer than the profile falls back (clone3 -> clone).
+describe('linux.seccomp: syscalls newer than the profile get ENOSYS', () => {
+  // Static, so it runs in the busybox rootfs; prints the errno of each raw syscall (0: ran).
+  const PROBE_C = [
+    '#include <errno.h>',
+    '#include <fcntl.h>',
+    '#include <stdio.h>',
+    '#include <sys/syscall.h>',
+    '#include <unistd.h>',
+    'static void try(const char* name, long nr, long a, long b) {',
+    '  errno = 0;',
+    '  long r = syscall(nr, a, b);',
+    '  printf("%s=%d\\n", name, r < 0 ? errno : 0);',
+    '}',
+    'int main(void) {',
+    '  try("clone3", 435, 0, 0);', // NULL args: EFAULT/EINVAL when it reaches the kernel
+    '  try("mkdir", SYS_mkdir, (long)"/tmp/p", 0755);',
+    '  try("mkdirat", SYS_mkdirat, AT_FDCWD, (long)"/tmp/q");',
+    '  return 0;',
+    '}',
+    '',
+  ].join('\n');
+  // What the probe needs to start and print; newest of them: rseq (334).
+  const PROBE_NEEDS = BUSYBOX_SH.filter((name) => name !== 'clone3' && name !== 'faccessat2');
+  let probeDir = '';
+
+  beforeAll(() => {
+    probeDir = tempDir('enosys-probe');
+    fs.writeFileSync(path.join(probeDir, 'probe.c'), PROBE_C);
+    execFileSync(
+      'gcc',
+      ['-static', '-O1', '-o', path.join(probeDir, 'probe'), path.join(probeDir, 'probe.c')],
+      {
+        stdio: 'pipe',
+      },
+    );
+  });
+
+  afterAll(() => {
+    if (probeDir) fs.rmSync(probeDir, { recursive: true, force: true });
+  });
+
+  async function probe(seccomp: LinuxSeccomp): Promise<Record<string, string>> {
+    const res = await runContainer((c, b) => {
+      fs.copyFileSync(path.join(probeDir, 'probe'), path.join(b.rootfs, 'bin', 'probe'));
+      fs.chmodSync(path.join(b.rootfs, 'bin', 'probe'), 0o755);
+      c.root.readonly = false;
+      seccompOf(seccomp)(c);
+      c.process.args = ['/bin/probe'];
+    });
+    expect(res.code, res.stderr).toBe(0);
+    return Object.fromEntries(
+      res.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split('=')),
+    );
+  }
+
+  const EPERM = '1';
+  const ENOSYS = '38';
+
+  it('clone3, newer than every named syscall, gets ENOSYS; older ones the rule or the default (EPERM)', async () => {
+    const errnos = await probe({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      architectures: ARCHES,
+      syscalls: [
+        { names: PROBE_NEEDS, action: 'SCMP_ACT_ALLOW' },
+        { names: ['mkdir'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
+      ],
+    });
+    // mkdir: named, denied; mkdirat: not named but older than rseq: the default action.
+    expect(errnos).toEqual({ clone3: ENOSYS, mkdir: EPERM, mkdirat: EPERM });
+  });
+
+  it('a profile that names a newer syscall (faccessat2, 439) keeps the default action for clone3', async () => {
+    const errnos = await probe({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      architectures: ARCHES,
+      syscalls: [{ names: [...PROBE_NEEDS, 'faccessat2'], action: 'SCMP_ACT_ALLOW' }],
+    });
+    expect(errnos).toEqual({ clone3: EPERM, mkdir: EPERM, mkdirat: EPERM });
+  });
+
+  it('a profile that allows by default gets no ENOSYS: clone3 reaches the kernel', async () => {
+    const errnos = await probe({
+      defaultAction: 'SCMP_ACT_ALLOW',
+      architectures: ARCHES,
+      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }],
+    });
+    // clone3 with no arguments: the kernel's own EINVAL, not a filter's errno.
+    expect(errnos).toEqual({ clone3: '22', mkdir: EPERM, mkdirat: EPERM });
+  });
+});
+
 describe('linux.seccomp: SCMP_ACT_NOTIFY and listenerPath', () => {
   const ENOSPC = 28;
   const SYS_MKDIR = 83;
@@ -423,13 +519,19 @@ describe('linux.seccomp: SCMP_ACT_NOTIFY and listenerPath', () => {
       c.process.args = ['sleep', '100'];
     });
     const id = containerId();
+    // runc's words, which callers match on.
+    const agentError = (reason: string) =>
+      `config.json: linux.seccomp.listenerPath: failed to connect with seccomp agent specified in the seccomp profile: dial unix ${path.join(dir, 'nobody.sock')}: connect: ${reason}`;
     try {
       const res = await tsrunc(['create', '--bundle', bundle.dir, id]);
-      expect(expectOneLineError(res)).toMatch(
-        /linux\.seccomp\.listenerPath: cannot connect to .*nobody\.sock/,
-      );
+      expect(expectOneLineError(res)).toBe(agentError('no such file or directory'));
       expect(fs.existsSync(stateDirOf(id))).toBe(false);
       await waitFor('no process of the bundle', () => processesMatching(bundle.dir).length === 0, 2000);
+      // Something at the path that does not listen.
+      fs.writeFileSync(path.join(dir, 'nobody.sock'), '');
+      const refused = await tsrunc(['create', '--bundle', bundle.dir, id]);
+      expect(expectOneLineError(refused)).toBe(agentError('connection refused'));
+      expect(fs.existsSync(stateDirOf(id))).toBe(false);
     } finally {
       await tsrunc(['delete', '--force', id]);
       await bundle.cleanup();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { parseDuration } from '../../src/cli/commands/events';
-import { filterPsOutput } from '../../src/cli/commands/ps';
+import { filterPsOutput, prepareArgs as preparePsArgs } from '../../src/cli/commands/ps';
 import { parseNumber, resourcesFromArgs } from '../../src/cli/commands/update';
 import { mergeResources } from '../../src/runtime/resources';
 
@@ -44,6 +44,21 @@ describe('mergeResources', () => {
   });
 });
 
+describe('ps arguments', () => {
+  it("leaves everything after the id to ps(1), runc's flags before it to tsrunc", () => {
+    expect(preparePsArgs(['c1', '-e', '-x'])).toEqual(['c1', '--', '-e', '-x']);
+    expect(preparePsArgs(['-f', 'json', 'c1'])).toEqual(['-f', 'json', 'c1', '--']);
+    expect(preparePsArgs(['--format=json', 'c1', '--format', 'json'])).toEqual([
+      '--format=json',
+      'c1',
+      '--',
+      '--format',
+      'json',
+    ]);
+    expect(preparePsArgs(['c1', '--', 'x'])).toEqual(['c1', '--', '--', 'x']);
+  });
+});
+
 describe('ps table', () => {
   it('keeps the header and the rows of the given pids', () => {
     const out = [
@@ -55,6 +70,11 @@ describe('ps table', () => {
     expect(filterPsOutput(out, [42])).toBe(
       'UID PID PPID C STIME TTY TIME CMD\nroot 42 1 0 08:00 ? 00:00:00 sleep 100',
     );
+  });
+
+  it("refuses an output without a PID column with runc's words", () => {
+    expect(() => filterPsOutput('COMMAND\nsleep\n', [42])).toThrow("couldn't find PID field in ps output");
+    expect(() => filterPsOutput('', [42])).toThrow("couldn't find PID field in ps output");
   });
 });
 

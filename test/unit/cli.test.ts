@@ -120,6 +120,28 @@ describe('global flags', () => {
   });
 });
 
+describe('spec', () => {
+  /** `tsrunc <global> spec <flags> --bundle <fresh dir>`: the namespace types of the config. */
+  async function specNamespaces(global: string[], flags: string[]): Promise<string[]> {
+    const bundle = fs.mkdtempSync(path.join(tmp, 'bundle-'));
+    const r = await cli(...global, 'spec', ...flags, '--bundle', bundle);
+    expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
+    const config = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+    return config.linux.namespaces.map((ns: { type: string }) => ns.type);
+  }
+
+  it('--rootless writes the rootless spec; the global --rootless <value> does not', async () => {
+    const rootless = ['pid', 'ipc', 'uts', 'mount', 'user'];
+    const plain = ['pid', 'network', 'ipc', 'uts', 'mount'];
+    expect(await specNamespaces([], ['--rootless'])).toEqual(rootless);
+    expect(await specNamespaces([], ['--rootless=true'])).toEqual(rootless);
+    expect(await specNamespaces(['--rootless', 'false'], ['--rootless'])).toEqual(rootless);
+    expect(await specNamespaces([], [])).toEqual(plain);
+    expect(await specNamespaces([], ['--rootless=false'])).toEqual(plain);
+    expect(await specNamespaces(['--rootless', 'true'], [])).toEqual(plain);
+  });
+});
+
 describe('list', () => {
   it('prints only the header for an empty or missing root', async () => {
     expect(await cli('list')).toEqual({

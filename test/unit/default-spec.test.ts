@@ -1,10 +1,37 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { defaultSpec } from '../../src/runtime/default-spec';
 import { validateConfig } from '../../src/spec/validate';
 import type { Spec } from '../../src/spec/types';
 
+/** `runc spec` (and `--rootless`, as root) of runc 1.1.5, as it wrote them on Debian 12. */
+function runcSpec(name: 'runc-1.1.5-spec' | 'runc-1.1.5-spec-rootless'): Spec {
+  return JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', `${name}.json`), 'utf8')) as Spec;
+}
+
+/** What tsrunc writes differently on purpose: its version and hostname, and no ambient set
+ *  (runc's cannot be raised without an inheritable one; README). */
+function asTsrunc(spec: Spec): Spec {
+  const copy = structuredClone(spec);
+  copy.ociVersion = '1.3.0';
+  copy.hostname = 'tsrunc';
+  delete copy.process?.capabilities?.ambient;
+  return copy;
+}
+
 describe('defaultSpec', () => {
+  it('is the document runc 1.1.5 writes, but for version, hostname and ambient set', () => {
+    expect(defaultSpec({ rootless: false })).toEqual(asTsrunc(runcSpec('runc-1.1.5-spec')));
+  });
+
+  it('rootless: is the document `runc spec --rootless` writes, but for the same three', () => {
+    expect(defaultSpec({ rootless: true, uid: 0, gid: 0 })).toEqual(
+      asTsrunc(runcSpec('runc-1.1.5-spec-rootless')),
+    );
+  });
+
   it('passes our own validation for create, without warnings', () => {
     const { warnings } = validateConfig(defaultSpec({ rootless: false }), { requireProcess: true });
     expect(warnings).toEqual([]);
@@ -23,14 +50,8 @@ describe('defaultSpec', () => {
     const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
     expect(spec.process?.capabilities).toEqual({ bounding: caps, effective: caps, permitted: caps });
     expect(spec.process?.capabilities?.inheritable).toBeUndefined();
-    expect(spec.linux?.namespaces?.map((n) => n.type)).toEqual([
-      'pid',
-      'network',
-      'ipc',
-      'uts',
-      'mount',
-      'cgroup',
-    ]);
+    // No cgroup namespace, as runc: a config that adds one is then not a duplicate.
+    expect(spec.linux?.namespaces?.map((n) => n.type)).toEqual(['pid', 'network', 'ipc', 'uts', 'mount']);
     expect(spec.mounts?.map((m) => `${m.destination}:${m.type}`)).toEqual([
       '/proc:proc',
       '/dev:tmpfs',

@@ -74,7 +74,10 @@ describe('features', () => {
     ]);
     expect(doc.mountOptions).toContain('rbind');
     expect(doc.mountOptions).toContain('nosymfollow');
-    expect(doc.mountOptions).not.toContain('rro');
+    // The recursive options of runtime-spec 1.1 (mount_setattr), not idmapped mounts.
+    expect(doc.mountOptions).toEqual(
+      expect.arrayContaining(['rro', 'rrw', 'rnosuid', 'rnoatime', 'rsymfollow']),
+    );
     expect(doc.mountOptions).not.toContain('idmap');
     expect([...doc.linux.namespaces].sort()).toEqual([
       'cgroup',

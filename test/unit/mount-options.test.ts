@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { MS } from '../../src/plan/linux';
-import { parseMountOptions, rootPropagationFlags } from '../../src/plan/mount-options';
+import { MOUNT_ATTR as A, MS } from '../../src/plan/linux';
+import { knownMountOptions, parseMountOptions, rootPropagationFlags } from '../../src/plan/mount-options';
 
 describe('parseMountOptions', () => {
   it('turns flag options into mount flags and leaves the rest as data', () => {
@@ -33,7 +33,59 @@ describe('parseMountOptions', () => {
   });
 
   it('handles no options', () => {
-    expect(parseMountOptions(undefined)).toEqual({ flags: 0, propagation: 0, data: '', isBind: false });
+    expect(parseMountOptions(undefined)).toEqual({
+      flags: 0,
+      propagation: 0,
+      data: '',
+      isBind: false,
+      recursiveSet: 0,
+      recursiveClear: 0,
+    });
+  });
+
+  it('reads the recursive options as mount_setattr attributes, never as data or mount flags', () => {
+    const set = parseMountOptions([
+      'rbind',
+      'rro',
+      'rnosuid',
+      'rnodev',
+      'rnoexec',
+      'rnosymfollow',
+      'rnodiratime',
+    ]);
+    expect(set).toMatchObject({ flags: MS.BIND | MS.REC, data: '', recursiveClear: 0 });
+    expect(set.recursiveSet).toBe(A.RDONLY | A.NOSUID | A.NODEV | A.NOEXEC | A.NOSYMFOLLOW | A.NODIRATIME);
+    const clear = parseMountOptions(['rrw', 'rsuid', 'rdev', 'rexec', 'rsymfollow', 'rdiratime']);
+    expect(clear).toMatchObject({ flags: 0, data: '', recursiveSet: 0 });
+    expect(clear.recursiveClear).toBe(
+      A.RDONLY | A.NOSUID | A.NODEV | A.NOEXEC | A.NOSYMFOLLOW | A.NODIRATIME,
+    );
+  });
+
+  it('lets a later recursive option win over an earlier one about the same attribute', () => {
+    expect(parseMountOptions(['rro', 'rrw'])).toMatchObject({ recursiveSet: 0, recursiveClear: A.RDONLY });
+    expect(parseMountOptions(['rrw', 'rro'])).toMatchObject({ recursiveSet: A.RDONLY, recursiveClear: 0 });
+  });
+
+  it('replaces the atime mode as a whole; the "not that mode" options mean relatime', () => {
+    const mode = (...options: string[]) => parseMountOptions(options);
+    expect(mode('rnoatime')).toMatchObject({ recursiveSet: A.NOATIME, recursiveClear: A.ATIME_MASK });
+    expect(mode('rstrictatime')).toMatchObject({ recursiveSet: A.STRICTATIME, recursiveClear: A.ATIME_MASK });
+    expect(mode('rnoatime', 'rstrictatime').recursiveSet).toBe(A.STRICTATIME);
+    for (const relatime of ['rrelatime', 'ratime', 'rnorelatime', 'rnostrictatime']) {
+      expect(mode('rnoatime', relatime), relatime).toMatchObject({
+        recursiveSet: 0,
+        recursiveClear: A.ATIME_MASK,
+      });
+    }
+    // rnodiratime is a flag of its own, outside the atime mode.
+    expect(mode('rnoatime', 'rnodiratime').recursiveSet).toBe(A.NOATIME | A.NODIRATIME);
+  });
+
+  it('lists the recursive options among the known ones (tsrunc features)', () => {
+    expect(knownMountOptions()).toEqual(
+      expect.arrayContaining(['rro', 'rrw', 'rnosymfollow', 'rstrictatime', 'ratime']),
+    );
   });
 });
 

@@ -141,8 +141,17 @@ const BAD_CALLS: Record<keyof NativeBinding, () => unknown[][]> = {
     [],
     [undefined],
     ['{}'],
-    [{ defaultAction: 2147418112.5, architectures: [], rules: [] }],
-    [{ defaultAction: 2147418112, architectures: [], rules: [{ name: 'read', action: 0.5, args: [] }] }],
+    [{ defaultAction: 2147418112.5, architectures: [], rules: [], enosysNames: [] }],
+    [
+      {
+        defaultAction: 2147418112,
+        architectures: [],
+        rules: [{ name: 'read', action: 0.5, args: [] }],
+        enosysNames: [],
+      },
+    ],
+    [{ defaultAction: 2147418112, architectures: [], rules: [] }],
+    [{ defaultAction: 2147418112, architectures: [], rules: [], enosysNames: [1] }],
   ],
 };
 

@@ -149,6 +149,10 @@ describe('spawnInit refuses strings with a NUL byte (the C string would be cut s
     remountFlags: 0,
     destinationKind: 'dir' as const,
     noSymlinks: false,
+    readonlyLateFlags: 0,
+    recursiveAttrSet: 0,
+    recursiveAttrClear: 0,
+    recursiveAttrOptional: false,
   };
   it.each([
     ['a mount destination', { mounts: [mount] }, 'destination: expected string without a NUL byte'],

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { buildPlan, inheritedStdio, type PlanContext } from '../../src/plan/build';
 import type { HostMount } from '../../src/plan/host';
-import { CLONE, MS, S_IF } from '../../src/plan/linux';
+import { CLONE, MOUNT_ATTR, MS, S_IF } from '../../src/plan/linux';
 import type { LinuxNamespace, Spec } from '../../src/spec/types';
 
 let bundle: string;
@@ -205,6 +205,56 @@ describe('buildPlan', () => {
       flags: MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RDONLY,
       noSymlinks: true,
     });
+  });
+
+  it('a read-only tmpfs or /dev is made read-write, and read-only once the rootfs is complete', () => {
+    const { plan } = buildPlan(
+      spec({
+        mounts: [
+          { destination: '/dev/', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'ro'] },
+          { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nodev', 'mode=700'] },
+          { destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] },
+          { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['ro'] },
+          { destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'ro'] },
+        ],
+      }),
+      context(),
+    );
+    expect(plan.mounts.map((m) => [m.flags, m.readonlyLateFlags])).toEqual([
+      [MS.NOSUID | MS.STRICTATIME, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.STRICTATIME],
+      [MS.NODEV, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NODEV],
+      [MS.NOSUID, 0],
+      [MS.RDONLY, 0],
+      [MS.BIND | MS.REC, 0],
+    ]);
+  });
+
+  it('rbind + ro: read-only for every submount too (optional without mount_setattr); recursive options', () => {
+    const { plan } = buildPlan(
+      spec({
+        mounts: [
+          { destination: '/a', type: 'bind', source: 'data', options: ['rbind', 'ro'] },
+          { destination: '/b', type: 'bind', source: 'data', options: ['bind', 'ro'] },
+          { destination: '/c', type: 'bind', source: 'data', options: ['rbind', 'ro', 'rnosuid'] },
+          { destination: '/d', type: 'bind', source: 'data', options: ['rbind', 'ro', 'rrw'] },
+          { destination: '/e', type: 'tmpfs', source: 'tmpfs', options: ['rnoexec'] },
+          { destination: '/f', type: 'bind', source: 'data', options: ['rbind'] },
+        ],
+      }),
+      context(),
+    );
+    expect(
+      plan.mounts.map((m) => [m.recursiveAttrSet, m.recursiveAttrClear, m.recursiveAttrOptional]),
+    ).toEqual([
+      [MOUNT_ATTR.RDONLY, 0, true],
+      [0, 0, false],
+      [MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID, 0, false],
+      [0, MOUNT_ATTR.RDONLY, false],
+      [MOUNT_ATTR.NOEXEC, 0, false],
+      [0, 0, false],
+    ]);
+    // The plain flags still go to the remount of the top mount.
+    expect(plan.mounts[0].remountFlags).toBe(MS.RDONLY);
   });
 
   it('binds with a remount for the flags a bind cannot take directly', () => {

@@ -49,7 +49,15 @@ function fakeNative(script: (SyncRecord | null)[]): {
 }
 
 const built = {
-  plan: { args: ['sh'], cwd: '/work', maskedPaths: [], readonlyPaths: [], sysctl: [], plan: 0 },
+  plan: {
+    args: ['sh'],
+    cwd: '/work',
+    maskedPaths: [],
+    readonlyPaths: [],
+    sysctl: [],
+    plan: 0,
+    mounts: [{ fstype: 'proc' }, { fstype: 'tmpfs' }],
+  },
   labels: {
     mounts: ['mounts[0] (proc on /proc)', 'mounts[1] (tmpfs on /dev)'],
     devices: ['linux.devices[0] (/dev/fuse)'],
@@ -230,6 +238,12 @@ describe('describeFailure', () => {
       describeFailure(record(SyncMessage.Error, { step: Step.ExecLookup, errno: 2 }), built, native),
     ).toBe('unable to start container process: exec: "sh": executable file not found in $PATH');
   });
+  it("uses runc's wording, without an errno, for proc or sysfs onto a symlink or a file", () => {
+    const failure = record(SyncMessage.Error, { step: Step.MountNotDirectory, errno: 40, index: 0 });
+    expect(describeFailure(failure, built, native)).toBe(
+      'unable to start container process: mounts[0] (proc on /proc): filesystem "proc" must be mounted on ordinary directory',
+    );
+  });
   it('names the cwd', () => {
     expect(describeFailure(record(SyncMessage.Error, { step: Step.Chdir, errno: 2 }), built, native)).toBe(
       'unable to start container process: process.cwd: chdir to /work: no such file or directory',
@@ -269,7 +283,13 @@ describe('the protocol tables generated from addon/protocol.h', () => {
     for (const [name, step] of Object.entries(Step)) {
       if (name === 'ExecLookup') continue;
       const message = describeFailure(record(SyncMessage.Error, { step, errno: 2, index: 0 }), built, native);
-      expect(message, name).toMatch(/^unable to start container process: \S.*: no such file or directory$/);
+      // MountNotDirectory is whole in runc's words (tested above).
+      const reason =
+        name === 'MountNotDirectory'
+          ? 'must be mounted on ordinary directory'
+          : ': no such file or directory';
+      expect(message, name).toMatch(/^unable to start container process: \S.*/);
+      expect(message.endsWith(reason), `${name}: ${message}`).toBe(true);
       expect(message, name).not.toMatch(/step \d+: /);
       expect(message, name).not.toContain('\n');
     }

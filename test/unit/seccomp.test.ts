@@ -81,7 +81,25 @@ describe('seccomp compile input', () => {
           ],
         },
       ],
+      // The default already returns ENOSYS: no stub.
+      enosysNames: [],
     });
+  });
+
+  it('names every syscall of the profile for the ENOSYS stub, unless the default lets all run', () => {
+    const syscalls = [
+      { names: ['read', 'write'], action: 'SCMP_ACT_ALLOW' as const },
+      // Dropped as a rule (it is the default action), still a name the profile knows.
+      { names: ['clone3', 'read'], action: 'SCMP_ACT_ERRNO' as const },
+    ];
+    const stub = (defaultAction: LinuxSeccomp['defaultAction'], defaultErrnoRet?: number) =>
+      seccompCompileInput({ defaultAction, defaultErrnoRet, syscalls }).enosysNames;
+    expect(stub('SCMP_ACT_ERRNO')).toEqual(['read', 'write', 'clone3']);
+    expect(stub('SCMP_ACT_KILL_PROCESS')).toEqual(['read', 'write', 'clone3']);
+    expect(stub('SCMP_ACT_ERRNO', 13)).toEqual(['read', 'write', 'clone3']);
+    expect(stub('SCMP_ACT_ERRNO', 38)).toEqual([]);
+    expect(stub('SCMP_ACT_ALLOW')).toEqual([]);
+    expect(stub('SCMP_ACT_LOG')).toEqual([]);
   });
 
   it('drops rules with the default action (errno included)', () => {

@@ -11,6 +11,8 @@ describe('parseSignal', () => {
     ['sigterm', 15],
     ['term', 15],
     ['15', 15],
+    ['0', 0],
+    ['00', 0],
     ['9', 9],
     ['KILL', 9],
     ['SIGKILL', 9],
@@ -35,7 +37,7 @@ describe('parseSignal', () => {
   it.each([
     'FOO',
     'SIGFOO',
-    '0',
+    'SIG0',
     '65',
     '-9',
     '1.5',

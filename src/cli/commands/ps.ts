@@ -1,5 +1,6 @@
 // tsrunc ps [--format table|json] <container-id> [ps options...]: the container's processes.
-// json prints the pid array (what `docker top` reads); table runs ps(1) and keeps its rows.
+// json prints the pid array (what `docker top` reads); table runs ps(1) with the arguments
+// after the id (default -ef) and keeps the header and the rows of the container's pids.
 import { execFileSync } from 'node:child_process';
 import type { Argv } from 'yargs';
 
@@ -8,10 +9,33 @@ import { ps } from '../../runtime/resources';
 import { runtimeContext } from '../context';
 import { type CommandArgs, containerId, print, stringArg, withContainerId } from './common';
 
+const VALUE_FLAGS = new Set(['--format', '-f']);
+
+/**
+ * Everything after the container id is ps(1)'s, verbatim (runc's way: `ps <id> -e -x`, even
+ * `ps <id> --format json`): a `--` after the id keeps yargs from reading any of it as a flag.
+ */
+export function prepareArgs(args: string[]): string[] {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') return args;
+    if (VALUE_FLAGS.has(arg)) {
+      i++;
+      continue;
+    }
+    if (arg.startsWith('-')) continue;
+    return [...args.slice(0, i + 1), '--', ...args.slice(i + 1)];
+  }
+  return args;
+}
+
 export function builder(y: Argv): Argv {
-  return withContainerId(y)
-    .option('format', { alias: 'f', type: 'string', default: 'table', choices: ['table', 'json'] })
-    .parserConfiguration({ 'unknown-options-as-args': true });
+  return withContainerId(y).option('format', {
+    alias: 'f',
+    type: 'string',
+    default: 'table',
+    choices: ['table', 'json'],
+  });
 }
 
 export async function handler(args: CommandArgs): Promise<void> {
@@ -24,17 +48,21 @@ export async function handler(args: CommandArgs): Promise<void> {
 
 function runPs(psArgs: string[]): string {
   try {
-    return execFileSync('ps', psArgs, { encoding: 'utf8' });
+    return execFileSync('ps', psArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
-    throw new RuntimeError(`ps: ${(error as Error).message.split('\n')[0]}`);
+    const { status, stderr } = error as { status?: number | null; stderr?: string };
+    const first = (stderr ?? '').split('\n').find((line) => line.trim() !== '');
+    const detail = first ?? (error as Error).message.split('\n')[0];
+    throw new RuntimeError(`ps: ${status == null ? '' : `exit status ${status}: `}${detail.trim()}`);
   }
 }
 
 /** The header and the rows whose PID column is one of the container's pids. */
 export function filterPsOutput(output: string, pids: number[]): string {
-  const [header, ...rows] = output.split('\n').filter((line) => line !== '');
+  const [header = '', ...rows] = output.split('\n').filter((line) => line !== '');
   const column = header.trim().split(/\s+/).indexOf('PID');
-  if (column < 0) throw new RuntimeError('ps: the output has no PID column');
+  // runc's wording: the header must name a PID column (`-o comm` or `-o pid=` has none).
+  if (column < 0) throw new RuntimeError("couldn't find PID field in ps output");
   const wanted = new Set(pids);
   return [header, ...rows.filter((row) => wanted.has(Number(row.trim().split(/\s+/)[column])))].join('\n');
 }
