@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
+#include <linux/openat2.h>
 #include <napi.h>
 #include <poll.h>
 #include <pthread.h>
@@ -594,6 +595,34 @@ Napi::Value OpenPath(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// openInRoot(root, path) -> fd: a regular file opened for reading with `path` resolved as if
+// `root` were "/" (openat2 RESOLVE_IN_ROOT): a symlink in a container's rootfs cannot lead the
+// runtime to one of the host's files (the container's /etc/passwd, read for HOME).
+Napi::Value OpenInRoot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckArgs(info, "openInRoot(root: string, path: string)", {Arg::kString, Arg::kString})) {
+    return env.Undefined();
+  }
+  std::string root = info[0].As<Napi::String>().Utf8Value();
+  std::string path = info[1].As<Napi::String>().Utf8Value();
+  int root_fd = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) return ThrowErrno(env, "open root", errno);
+  struct open_how how;
+  memset(&how, 0, sizeof(how));
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  long fd = syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof(how));
+  int err = errno;
+  close(root_fd);
+  if (fd < 0) return ThrowErrno(env, "openat2", err);
+  struct stat st;
+  if (fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close((int)fd);
+    return ThrowErrno(env, "openat2", EINVAL);
+  }
+  return Napi::Number::New(env, (double)fd);
+}
+
 Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckArgs(info, "renameNoReplace(from: string, to: string)", {Arg::kString, Arg::kString})) {
@@ -797,6 +826,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("namespaceType", Napi::Function::New(env, NamespaceType));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("openPath", Napi::Function::New(env, OpenPath));
+  exports.Set("openInRoot", Napi::Function::New(env, OpenInRoot));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("renameNoReplace", Napi::Function::New(env, RenameNoReplace));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));

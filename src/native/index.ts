@@ -52,6 +52,9 @@ export interface NativeBinding {
   /** An O_PATH|O_CLOEXEC fd of a directory (O_DIRECTORY), or with `directory` false of any
    *  file, not following a last symlink. */
   openPath(filePath: string, directory?: boolean): number;
+  /** A regular file opened read-only (close-on-exec) with `filePath` resolved inside `root` as if
+   *  it were "/" (openat2 RESOLVE_IN_ROOT): no symlink leads out. Anything else throws. */
+  openInRoot(root: string, filePath: string): number;
   closeFd(fd: number): void;
   /** renameat2(RENAME_NOREPLACE): throws an error with code EEXIST when `to` exists. */
   renameNoReplace(from: string, to: string): void;

@@ -17,6 +17,7 @@ import {
   parseMountOptions,
   rootPropagationFlags,
 } from './mount-options';
+import { withHome } from './passwd';
 import { buildSeccomp, type SeccompCompiler } from './seccomp';
 import type {
   NativeDevice,
@@ -46,6 +47,9 @@ export interface PlanContext {
   warn: (message: string) => void;
   /** Debug lines (what the seccomp compiler skipped); none when not given. */
   debug?: (message: string) => void;
+  /** The home directory of a uid in the container's /etc/passwd: HOME when process.env has
+   *  none (src/plan/passwd.ts). Not given: HOME is left alone. */
+  homeOf?: (uid: number) => string;
   /** Compiles linux.seccomp; the addon's compileSeccomp when not given (tests inject one). */
   compileSeccomp?: SeccompCompiler;
   /** `tsrunc exec` into a running container (every namespace in `joins`). */
@@ -128,9 +132,10 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
   }
   const pivot = enterRoot === 'pivot_root';
 
-  const env = process.env ?? [];
-  const pathEntry = [...env].reverse().find((entry) => entry.startsWith('PATH='));
   const user = process.user ?? { uid: 0, gid: 0 };
+  const homeOf = ctx.homeOf;
+  const env = homeOf ? withHome(process.env ?? [], () => homeOf(user.uid)) : (process.env ?? []);
+  const pathEntry = [...env].reverse().find((entry) => entry.startsWith('PATH='));
 
   const plan: NativePlan = {
     joinNamespaces: orderJoins(ctx.joins),
@@ -433,7 +438,8 @@ function buildCapabilities(spec: Spec, ctx: PlanContext): NativePlan['capabiliti
     let bits = 0n;
     for (const name of caps[set] ?? []) {
       const number = CAPABILITIES.indexOf(name);
-      if (number < 0) throw configError(`process.capabilities.${set}`, `unknown capability ${name}`);
+      // Unknown names were reported by validation as warnings (runtime-spec: warn, do not fail).
+      if (number < 0) continue;
       if (number > ctx.lastCap) {
         ctx.warn(`process.capabilities.${set}: ${name} is not supported by this kernel, ignored`);
         continue;

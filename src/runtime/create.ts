@@ -37,6 +37,7 @@ import { SpawnAttempt } from './spawn-attempt';
 import { connectConsoleSocket } from './console';
 import { sendSeccompListener } from './seccomp-listener';
 import { mountIdsAtOrBelow, unmountContainerMounts } from './shared-mounts';
+import { homeOf } from '../plan/passwd';
 import { openStdio, type StdioMap } from './stdio';
 
 export interface CreateOptions {
@@ -173,6 +174,7 @@ class CreateAttempt extends SpawnAttempt {
       cgroups: cgroups.paths,
       warn: (message) => this.ctx.logger.warn(message),
       debug: (message) => this.ctx.logger.debug(message),
+      homeOf: (uid) => homeOf(this.ctx.native, this.record.rootfs, uid),
     });
   }
 

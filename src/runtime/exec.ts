@@ -22,6 +22,7 @@ import type { ChildWatch } from './reaper';
 import { sendSeccompListener } from './seccomp-listener';
 import { SpawnAttempt } from './spawn-attempt';
 import { containerStatus } from './status';
+import { homeOf } from '../plan/passwd';
 import { openStdio, type StdioMap } from './stdio';
 
 export interface ExecOptions {
@@ -201,6 +202,8 @@ class ExecAttempt extends SpawnAttempt {
       cgroups: new Map(),
       warn: (message) => this.ctx.logger.warn(message),
       debug: (message) => this.ctx.logger.debug(message),
+      // The container's own view of its files: its root as the init sees it.
+      homeOf: (uid) => homeOf(n, `/proc/${rec.initPid}/root`, uid),
       execMode: true,
     });
     const spawned = n.spawnInit(built.plan);

@@ -159,8 +159,12 @@ function readNamespace(link: string): string | null {
   }
 }
 
-/** The hook's environment is exactly its `env` list: nothing of ours leaks in. */
+/**
+ * A hook with `env` gets exactly that list. A hook without one inherits the runtime's
+ * environment, as runc's hooks do (hook writers rely on it for PATH).
+ */
 function hookEnv(env: string[] | undefined): NodeJS.ProcessEnv {
+  if (env === undefined) return { ...process.env };
   const result: NodeJS.ProcessEnv = {};
   for (const entry of env ?? []) {
     const eq = entry.indexOf('=');

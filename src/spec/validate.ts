@@ -521,8 +521,11 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
     },
   },
   {
+    // runtime-spec 1.1+: a capability the runtime cannot map MUST be logged as a warning and
+    // SHOULD NOT fail the container (a config written for a newer kernel still runs); the plan
+    // leaves it out of every set.
     name: 'process-capabilities',
-    fatal: true,
+    fatal: false,
     check(spec) {
       const caps = spec.process?.capabilities;
       if (!caps) return [];
@@ -530,7 +533,7 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
       for (const set of CAPABILITY_SETS) {
         (caps[set] ?? []).forEach((name, i) => {
           if (!CAPABILITIES.includes(name)) {
-            out.push(msg(`process.capabilities.${set}[${i}]`, `unknown capability ${quote(name)}`));
+            out.push(msg(`process.capabilities.${set}[${i}]`, `unknown capability ${quote(name)}, ignored`));
           }
         });
       }
@@ -678,10 +681,21 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
     fatal: true,
     check(spec) {
       const out: string[] = [];
-      for (const key of Object.keys(spec.linux?.sysctl ?? {})) {
+      for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) {
         const field = memberOf('linux.sysctl', key);
         if (key.includes('/') || key.split('.').some((part) => part === '') || key.includes('\0')) {
           out.push(msg(field, 'invalid sysctl name'));
+        } else if (key === 'kernel.hostname') {
+          // The hostname field is the one way to set it (runc refuses it the same way).
+          out.push(msg(field, 'not allowed as it conflicts with the OCI "hostname" field'));
+        } else if (
+          key === 'kernel.domainname' &&
+          spec.domainname !== undefined &&
+          value !== spec.domainname
+        ) {
+          out.push(
+            msg(field, `${quote(value)} conflicts with the OCI "domainname" field ${quote(spec.domainname)}`),
+          );
         } else if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) {
           if (!hasNamespace(spec, 'ipc')) out.push(msg(field, 'not allowed without a private IPC namespace'));
         } else if (key.startsWith('net.')) {
@@ -703,8 +717,14 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
       const out: string[] = [];
       (spec.linux?.devices ?? []).forEach((device, i) => {
         const field = `linux.devices[${i}]`;
-        if (!device.path.startsWith('/dev/') || hasDotDot(device.path)) {
-          out.push(msg(`${field}.path`, `${quote(device.path)} must be an absolute path under /dev`));
+        // The runtime-spec asks only for a full path in the container (runc makes /foo-dev too);
+        // parent directories are made inside the rootfs, never through a symlink out of it.
+        if (
+          !device.path.startsWith('/') ||
+          hasDotDot(device.path) ||
+          device.path.replace(/\/+$/, '') === ''
+        ) {
+          out.push(msg(`${field}.path`, `${quote(device.path)} must be an absolute path in the container`));
         }
         if (device.type !== 'p' && (device.major === undefined || device.minor === undefined)) {
           out.push(msg(field, `major and minor are required for device type ${quote(device.type)}`));

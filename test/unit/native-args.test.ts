@@ -67,6 +67,7 @@ const BAD_CALLS: Record<keyof NativeBinding, () => unknown[][]> = {
   namespaceType: () => [[], [undefined], ['3'], [-1], [0.5]],
   connectUnix: () => [[], [undefined], [3], [path.join(dir, 'sock\0x')]],
   openPath: () => [[], [undefined], ['/', 'yes'], ['/', 1], ['/', true, 1], ['/\0etc']],
+  openInRoot: () => [[], ['/'], ['/', 1], [1, 'etc/passwd'], ['/', 'etc\0x'], ['/', 'a', 'b']],
   closeFd: () => [...NOT_INTEGERS.map((v) => [v]), [], [-1], [2 ** 31], [socket, 1]],
   renameNoReplace: () => [[], [path.join(dir, 'a')], [path.join(dir, 'a'), 3]],
   setChildSubreaper: () => [[], ['yes'], [1], [true, 1]],
