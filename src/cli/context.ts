@@ -6,8 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { RuntimeError } from '../errors';
-import type { CreateStep, RuntimeContext } from '../runtime/context';
+import type { RuntimeContext } from '../runtime/context';
 import type { StdioMap } from '../runtime/stdio';
+import { writeFileAtomicAsync } from '../util/fs';
 import { type ConfiguredLogger, createLogger, type LoggerConfig } from '../util/log';
 import type { CommandArgs } from './commands/common';
 
@@ -24,15 +25,23 @@ export function cliLogger(): ConfiguredLogger {
   return current;
 }
 
-/** The runtime context for one command, from the global flags. */
-export async function runtimeContext(args: CommandArgs): Promise<RuntimeContext> {
+/** The runtime context for one command, from the global flags. With `pidFile`, `create` writes
+ *  the init's pid there as its last step, as runc's --pid-file (a failure fails the create). */
+export async function runtimeContext(args: CommandArgs, pidFile?: string): Promise<RuntimeContext> {
   const { createRuntimeContext } = await import('../runtime/context');
   const root = typeof args.root === 'string' && args.root !== '' ? args.root : DEFAULT_ROOT;
+  const faultStep = process.env.TSRUNC_FAULT_STOP;
   return createRuntimeContext({
     root: path.resolve(root),
     systemdCgroup: args['systemd-cgroup'] === true,
     logger: current,
-    onCreateStep: process.env.TSRUNC_FAULT_STOP ? stopAtFaultStep : undefined,
+    onCreateStep:
+      faultStep || pidFile
+        ? async (step, _id, initPid) => {
+            if (step === faultStep) stopAtFaultStep();
+            if (step === 'saved' && pidFile) await writePidFile(pidFile, initPid);
+          }
+        : undefined,
   });
 }
 
@@ -42,8 +51,19 @@ export async function runtimeContext(args: CommandArgs): Promise<RuntimeContext>
  * container and SIGKILL it there (or SIGCONT it to let it go on). The library only calls the
  * hook; stopping the process is the CLI's business.
  */
-function stopAtFaultStep(step: CreateStep): void {
-  if (process.env.TSRUNC_FAULT_STOP === step) process.kill(process.pid, 'SIGSTOP');
+function stopAtFaultStep(): void {
+  process.kill(process.pid, 'SIGSTOP');
+}
+
+/** Write a pid file (atomically), as runc's --pid-file. */
+export async function writePidFile(file: string, pid: number): Promise<void> {
+  try {
+    await writeFileAtomicAsync(file, String(pid));
+  } catch (error) {
+    throw new RuntimeError(
+      `--pid-file: cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
+  }
 }
 
 /**

@@ -20,16 +20,3 @@ export async function waitInForeground(child: ChildWatch): Promise<number> {
     for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
   }
 }
-
-/** Write a pid file (atomically), as runc's --pid-file. */
-export async function writePidFile(file: string, pid: number): Promise<void> {
-  const { writeFileAtomic } = await import('../util/fs');
-  const { RuntimeError } = await import('../errors');
-  try {
-    writeFileAtomic(file, String(pid));
-  } catch (error) {
-    throw new RuntimeError(
-      `--pid-file: cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`,
-    );
-  }
-}

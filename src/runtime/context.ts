@@ -28,8 +28,10 @@ export interface RuntimeContextOptions {
   clock?: Clock;
   /** How long an operation waits for another one on the same container (default 10 s). */
   lockTimeoutMs?: number;
-  /** Called after each step of `create` (tests stop a create there). */
-  onCreateStep?: (step: CreateStep, id: string) => void | Promise<void>;
+  /** Called after each step of `create` with the init's pid once there is one (0 before): the
+   *  CLI writes --pid-file at `saved` (a failure there fails the create, which undoes it all), and
+   *  tests stop a create at a step. */
+  onCreateStep?: (step: CreateStep, id: string, initPid: number) => void | Promise<void>;
 }
 
 export interface RuntimeContext {
@@ -41,7 +43,7 @@ export interface RuntimeContext {
   readonly clock: Clock;
   readonly locks: ContainerLocks;
   readonly lockTimeoutMs: number;
-  readonly onCreateStep?: (step: CreateStep, id: string) => void | Promise<void>;
+  readonly onCreateStep?: (step: CreateStep, id: string, initPid: number) => void | Promise<void>;
   /** Wait for a loop turn of one's own before a stretch of synchronous work (see LoopTurns). */
   readonly turns: LoopTurns;
 }
@@ -73,14 +75,17 @@ export function createRuntimeContext(opts: RuntimeContextOptions): RuntimeContex
   let binding = opts.native ?? null;
   const native = (): NativeBinding => (binding ??= loadNative());
   const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? defaultLogger();
   return {
     root: path.normalize(opts.root),
     systemdCgroup: opts.systemdCgroup ?? false,
-    logger: opts.logger ?? defaultLogger(),
+    logger,
     get native() {
       return native();
     },
-    reaper: new Reaper(native, clock),
+    reaper: new Reaper(native, clock, (error) =>
+      logger.error(`reaper: ${error instanceof Error ? error.message : String(error)}`),
+    ),
     clock,
     locks: new ContainerLocks(native),
     lockTimeoutMs: opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,

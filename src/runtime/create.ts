@@ -33,7 +33,10 @@ import type { ContainerLock } from './locks';
 import { openNamespaceJoins } from './namespaces';
 import { runCreateHandshake } from './protocol';
 import type { ChildWatch } from './reaper';
-import { SpawnAttempt } from './spawn-attempt';
+import { bounded, SpawnAttempt } from './spawn-attempt';
+
+/** How long a killed straggler may take to be reaped (a frozen cgroup holds SIGKILL). */
+const STRAGGLER_REAP_MS = 10_000;
 import { connectConsoleSocket } from './console';
 import { sendSeccompListener } from './seccomp-listener';
 import { mountIdsAtOrBelow, unmountContainerMounts } from './shared-mounts';
@@ -48,8 +51,10 @@ export interface CreateOptions {
   consoleSocket?: string;
   noPivot?: boolean;
   noNewKeyring?: boolean;
-  /** The init's stdio and extra fds (fds of this process); /dev/null where not given. */
-  stdio?: StdioMap;
+  /** The init's stdio and extra fds (fds of this process); /dev/null where not given. A
+   *  function is called once the config is validated (the CLI checks --preserve-fds there, in
+   *  runc's order). */
+  stdio?: StdioMap | (() => StdioMap);
 }
 
 export interface CreatedContainer {
@@ -69,9 +74,10 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions):
   const { spec, warnings } = validateConfig(loaded, { requireProcess: true });
   for (const warning of warnings) ctx.logger.warn(warning);
   checkTerminalOptions(spec, opts);
+  const stdio = typeof opts.stdio === 'function' ? opts.stdio() : opts.stdio;
   const rootfs = resolveRootfs(spec, bundle);
 
-  const attempt = new CreateAttempt(ctx, opts, bundle, rootfs, spec);
+  const attempt = new CreateAttempt(ctx, { ...opts, stdio }, bundle, rootfs, spec);
   try {
     attempt.prepare();
     await attempt.run();
@@ -152,21 +158,20 @@ class CreateAttempt extends SpawnAttempt {
     if (!(this.spec.linux?.namespaces ?? []).some((ns) => ns.type === 'mount')) {
       this.record.mountsBeforeCreate = mountIdsAtOrBelow(this.record.rootfs, hostMounts);
     }
-    const consoleSocketFd = this.opts.consoleSocket
-      ? this.keep(connectConsoleSocket(this.ctx.native, this.opts.consoleSocket))
-      : -1;
     const joins = openNamespaceJoins(this.ctx.native, this.spec.linux?.namespaces ?? [], (fd) =>
       this.keep(fd),
     );
-    const stdio = openStdio(this.opts.stdio, (fd) => this.keep(fd));
+    const stdio = openStdio(this.opts.stdio as StdioMap | undefined, (fd) => this.keep(fd));
     this.built = buildPlan(this.spec, {
       id: this.opts.id,
       bundle: this.record.bundle,
       noPivot: this.opts.noPivot === true,
       noNewKeyring: this.opts.noNewKeyring === true,
       stdio,
-      consoleSocketFd,
-      // The exec fifo is made once the id is reserved; its fd goes into the plan then.
+      // The console socket is connected and the exec fifo made once the id is reserved (a
+      // create that loses the id must not touch the caller's console socket, as with runc);
+      // their fds go into the plan then.
+      consoleSocketFd: -1,
       execFifoFd: -1,
       joins,
       lastCap: lastCapability(),
@@ -204,6 +209,9 @@ class CreateAttempt extends SpawnAttempt {
     // and through /proc/<init>/fd a process that may ptrace the init would reach only the fifo.
     const execFifoFd = this.keep(n.openPath(fifoPath, false));
     built.plan.execFifoFd = execFifoFd;
+    if (this.opts.consoleSocket) {
+      built.plan.consoleSocketFd = this.keep(connectConsoleSocket(n, this.opts.consoleSocket));
+    }
 
     const spawned = n.spawnInit(built.plan);
     // Stage 1 holds its own copies of the fds the plan hands over: ours go.
@@ -241,6 +249,9 @@ class CreateAttempt extends SpawnAttempt {
   async abandon(): Promise<void> {
     await this.abandonProcesses();
     if (!this.reserved) return;
+    // An init stage 1 cloned just before we gave up (its pid never reached us) is in the
+    // container's cgroups, and our child (CLONE_PARENT): kill it and reap it.
+    await this.killStragglers();
     for (const failure of unmountContainerMounts(this.ctx.native, this.record)) {
       this.ctx.logger.warn(`cleanup after a failed create: unmount ${failure}`);
     }
@@ -252,13 +263,29 @@ class CreateAttempt extends SpawnAttempt {
     removeContainerDir(this.ctx.root, this.opts.id);
   }
 
+  private async killStragglers(): Promise<void> {
+    const cgroups = this.madeCgroups;
+    if (!cgroups) return;
+    const ours = [];
+    for (const pid of cgroups.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        continue; // gone
+      }
+      const watch = this.ctx.reaper.adoptIfChild(pid);
+      if (watch) ours.push(bounded(watch.wait(), STRAGGLER_REAP_MS));
+    }
+    await Promise.all(ours);
+  }
+
   releaseLock(): void {
     this.lock?.release();
     this.lock = null;
   }
 
   private step(step: CreateStep): Promise<void> | void {
-    return this.ctx.onCreateStep?.(step, this.opts.id);
+    return this.ctx.onCreateStep?.(step, this.opts.id, this.record.initPid);
   }
 
   private writeIdMappings(pid: number, built: BuiltPlan): void {

@@ -1,6 +1,6 @@
 // Waiting on fds without blocking the event loop: libuv watches the fd (FdWatch), a timer bounds
 // the wait, and both are gone when the promise settles.
-import type { NativeBinding } from '../native';
+import type { FdWatch, NativeBinding } from '../native';
 
 /** Resolves true once `fd` (or any of `fd`) is readable or hung up, false after `timeoutMs`. */
 export function waitReadable(
@@ -8,12 +8,10 @@ export function waitReadable(
   fd: number | number[],
   timeoutMs: number,
 ): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let settled = false;
-    const watches = (Array.isArray(fd) ? fd : [fd]).map((one) =>
-      native.watchReadable(one, () => finish(true)),
-    );
-    const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
+    const watches: FdWatch[] = [];
+    // Only ever called from the watches' and the timer's callbacks, after `timer` is set.
     function finish(readable: boolean): void {
       if (settled) return;
       settled = true;
@@ -21,6 +19,17 @@ export function waitReadable(
       clearTimeout(timer);
       resolve(readable);
     }
+    try {
+      for (const one of Array.isArray(fd) ? fd : [fd])
+        watches.push(native.watchReadable(one, () => finish(true)));
+    } catch (error) {
+      // One fd could not be watched: none stays watched.
+      settled = true;
+      for (const watch of watches) watch.stop();
+      reject(error);
+      return;
+    }
+    const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
   });
 }
 

@@ -66,6 +66,8 @@ export async function kill(
   signal: string | number | undefined,
   all: boolean,
 ): Promise<void> {
+  // As runc: a container that does not exist is reported before a bad signal.
+  readRecord(ctx.root, id);
   const signo = typeof signal === 'number' ? signal : parseSignal(signal);
   await withContainerLock(ctx, id, async () => {
     const rec = readRecord(ctx.root, id);

@@ -55,17 +55,22 @@ export class ContainerLocks {
       done();
       if (this.queues.get(key) === tail) this.queues.delete(key);
     };
+    // One deadline for the whole wait: the queue in this process, then the flock.
+    const deadline = Date.now() + opts.timeoutMs;
     try {
       await withTimeout(previous, opts.timeoutMs, () => busyError(id, opts));
-      const fd = await this.flockDir(key, id, opts);
+      const fd = await this.flockDir(key, id, opts, deadline);
       let released = false;
       return {
         id,
         release: () => {
           if (released) return;
           released = true;
-          this.native.closeFd(fd); // closing the only fd of the description drops the flock
-          leave();
+          try {
+            this.native.closeFd(fd); // closing the only fd of the description drops the flock
+          } finally {
+            leave();
+          }
         },
       };
     } catch (error) {
@@ -100,8 +105,7 @@ export class ContainerLocks {
     }
   }
 
-  private async flockDir(dir: string, id: string, opts: LockOptions): Promise<number> {
-    const deadline = Date.now() + opts.timeoutMs;
+  private async flockDir(dir: string, id: string, opts: LockOptions, deadline: number): Promise<number> {
     let pause = RETRY_FIRST_MS;
     for (;;) {
       let fd: number;
@@ -112,11 +116,11 @@ export class ContainerLocks {
         throw error;
       }
       if (this.native.tryFlock(fd, true)) {
-        // The holder we waited for may have been `delete`: the dir we locked is then not the
-        // one at the container's path any more.
+        // The holder we waited for may have been `delete` (and a create may have made the id
+        // again): the dir we locked is then not the one at the container's path. Look again.
         if (sameDirectory(fd, dir)) return fd;
         this.native.closeFd(fd);
-        throw new RuntimeError(CONTAINER_NOT_EXIST);
+        continue;
       }
       this.native.closeFd(fd);
       if (Date.now() >= deadline) throw busyError(id, opts);

@@ -133,6 +133,8 @@ export class Reaper {
   constructor(
     private readonly native: () => NativeBinding,
     private readonly clock: Clock,
+    /** Where a failing exit listener is reported: it must never take the process down. */
+    private readonly onListenerError: (error: unknown) => void = () => {},
   ) {}
 
   /** Watch `pid`, a child of this process (an init cloned with CLONE_PARENT, a stage 1, an exec'd
@@ -143,11 +145,25 @@ export class Reaper {
     const watched = new Watched(pid, this.native(), this.clock, (done) => {
       if (this.watched.get(done.pid) === done) this.watched.delete(done.pid);
       const status = done.status();
-      if (status) for (const listener of this.exitListeners) listener(status);
+      if (!status) return;
+      for (const listener of this.exitListeners) {
+        try {
+          listener(status);
+        } catch (error) {
+          this.onListenerError(error);
+        }
+      }
     });
     this.watched.set(pid, watched);
     watched.start();
     return watched;
+  }
+
+  /** Adopt `pid` if it is a child of this process (a process the library started that it never
+   *  got to adopt: an init cloned just before a create gave up). */
+  adoptIfChild(pid: number): ChildWatch | null {
+    if (this.watched.has(pid)) return this.watched.get(pid)!;
+    return parentOf(String(pid)) === String(process.pid) ? this.adopt(pid) : null;
   }
 
   /** The watch of a pid adopted and not yet reaped, if any. */
@@ -162,19 +178,21 @@ export class Reaper {
   }
 
   /**
-   * Adopt the orphans of a container: processes whose parent is this process and whose cgroup is
-   * one of `cgroupPaths` ("/a/b" as /proc/<pid>/cgroup shows them) or below. Only meaningful
-   * when this process is a subreaper (or a container's processes were started by it).
+   * Adopt the orphans of containers: processes whose parent is this process and whose cgroup is
+   * one of the keys of `owners` ("/a/b" as /proc/<pid>/cgroup shows them) or below. One pass over
+   * /proc for all containers. Only meaningful when this process is a subreaper (or a
+   * container's processes were started by it). Returns each adopted pid with its owner.
    */
-  reapOrphans(cgroupPaths: string[]): number[] {
-    const adopted: number[] = [];
-    if (cgroupPaths.length === 0) return adopted;
+  reapOrphans<Owner>(owners: Map<string, Owner>): { pid: number; owner: Owner }[] {
+    const adopted: { pid: number; owner: Owner }[] = [];
+    if (owners.size === 0) return adopted;
     const self = String(process.pid);
     for (const name of readDirOrEmpty('/proc')) {
-      if (!/^[0-9]+$/.test(name) || this.watched.has(Number(name))) continue;
-      if (parentOf(name) !== self || !inCgroups(name, cgroupPaths)) continue;
+      if (!/^[0-9]+$/.test(name) || this.watched.has(Number(name)) || parentOf(name) !== self) continue;
+      const owner = ownerByCgroup(name, owners);
+      if (owner === undefined) continue;
       this.adopt(Number(name));
-      adopted.push(Number(name));
+      adopted.push({ pid: Number(name), owner });
     }
     return adopted;
   }
@@ -210,17 +228,22 @@ function parentOf(pid: string): string | null {
   }
 }
 
-function inCgroups(pid: string, cgroupPaths: string[]): boolean {
+function ownerByCgroup<Owner>(pid: string, owners: Map<string, Owner>): Owner | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
   } catch {
-    return false;
+    return undefined;
   }
   for (const line of text.split('\n')) {
     // A zombie whose cgroup was removed since shows it with " (deleted)" after the path.
-    const cgroupPath = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1).replace(/ \(deleted\)$/, '');
-    if (cgroupPaths.some((p) => cgroupPath === p || cgroupPath.startsWith(`${p}/`))) return true;
+    let cgroupPath = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1).replace(/ \(deleted\)$/, '');
+    // The container's cgroup or one below it: climb to the nearest one that is known.
+    while (cgroupPath.length > 1) {
+      const owner = owners.get(cgroupPath);
+      if (owner !== undefined) return owner;
+      cgroupPath = cgroupPath.slice(0, cgroupPath.lastIndexOf('/')) || '/';
+    }
   }
-  return false;
+  return undefined;
 }

@@ -36,18 +36,20 @@ export interface ContainerHandle {
 export class Runtime {
   readonly context: RuntimeContext;
   private readonly inits = new Map<string, { watch: ChildWatch; record: ContainerRecord }>();
-  /** With subreaper: pid -> id of the container whose process it is (init, exec'd, orphan). */
-  private readonly owners = new Map<number, string>();
   private readonly subreaper: boolean;
-  private stopOrphanWatch: (() => void) | null = null;
+  private stopExitWatch: (() => void) | null = null;
+  private orphanScan: NodeJS.Timeout | null = null;
+  private readonly onChildSignal = (): void => this.scheduleOrphanScan();
 
   constructor(opts: RuntimeOptions) {
     this.context = createRuntimeContext(opts);
     this.subreaper = opts.subreaper === true;
     if (this.subreaper) {
       this.context.native.setChildSubreaper(true);
-      // Each exit of one of a container's processes may have orphaned others.
-      this.stopOrphanWatch = this.context.reaper.onExit((status) => this.reapOrphansOf(status.pid));
+      // An orphan that comes to us and exits is a zombie of ours: SIGCHLD says one (or a
+      // process of ours) ended, and so may an exit the reaper took (its children lost a parent).
+      process.on('SIGCHLD', this.onChildSignal);
+      this.stopExitWatch = this.context.reaper.onExit(() => this.scheduleOrphanScan());
     }
   }
 
@@ -65,16 +67,14 @@ export class Runtime {
   }
 
   /** The exit of the init of a container this Runtime created (it is our child). */
-  wait(id: string): Promise<ExitStatus> {
+  async wait(id: string): Promise<ExitStatus> {
     const init = this.inits.get(id);
     if (!init) throw new RuntimeError(`container ${id} was not created by this runtime: cannot wait for it`);
     return init.watch.wait();
   }
 
-  async exec(id: string, opts: Omit<ExecOptions, 'id'>): Promise<ExecProcess> {
-    const started = await exec(this.context, { ...opts, id });
-    if (this.subreaper) this.owners.set(started.pid, id);
-    return started;
+  exec(id: string, opts: Omit<ExecOptions, 'id'>): Promise<ExecProcess> {
+    return exec(this.context, { ...opts, id });
   }
 
   kill(id: string, signal: string | number = 'SIGTERM', opts: { all?: boolean } = {}): Promise<void> {
@@ -84,12 +84,11 @@ export class Runtime {
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     const init = this.inits.get(id);
     // Orphans still running are adopted before the kill, the zombies the kill makes after it.
-    if (init) this.reapOrphans(init.record);
+    if (init) this.reapOrphans([init.record]);
     await deleteContainer(this.context, id, opts.force === true);
     if (init) {
-      this.reapOrphans(init.record);
+      this.reapOrphans([init.record]);
       this.inits.delete(id);
-      for (const [pid, owner] of this.owners) if (owner === id) this.owners.delete(pid);
     }
   }
 
@@ -127,38 +126,55 @@ export class Runtime {
     return watchEvents(this.context, id, intervalMs, emit);
   }
 
-  /** Stop watching every process (pending waits reject); containers keep running. */
+  /** Stop watching every process (pending waits reject) and stop being a subreaper; containers
+   *  keep running. */
   close(): void {
-    this.stopOrphanWatch?.();
+    if (this.subreaper) {
+      process.off('SIGCHLD', this.onChildSignal);
+      this.stopExitWatch?.();
+      if (this.orphanScan) clearTimeout(this.orphanScan);
+      this.orphanScan = null;
+      this.context.native.setChildSubreaper(false);
+    }
     this.context.reaper.close();
     this.inits.clear();
-    this.owners.clear();
   }
 
   private track(created: CreatedContainer): ContainerHandle {
     this.inits.set(created.record.id, { watch: created.init, record: created.record });
-    if (this.subreaper) this.owners.set(created.init.pid, created.record.id);
     return { id: created.record.id, pid: created.record.initPid };
   }
 
-  /** A process of a container exited: its children, if any, are now orphans of ours. */
-  private reapOrphansOf(pid: number): void {
-    const id = this.owners.get(pid);
-    this.owners.delete(pid);
-    const init = id === undefined ? undefined : this.inits.get(id);
-    if (init) this.reapOrphans(init.record);
+  /** One pass over /proc for every container's orphans, at most every ORPHAN_SCAN_MS. */
+  private scheduleOrphanScan(): void {
+    if (this.orphanScan) return;
+    this.orphanScan = setTimeout(() => {
+      this.orphanScan = null;
+      try {
+        this.reapOrphans([...this.inits.values()].map((init) => init.record));
+      } catch (error) {
+        this.context.logger.error(`reaping orphans: ${(error as Error).message}`);
+      }
+    }, ORPHAN_SCAN_MS);
+    this.orphanScan.unref();
   }
 
-  private reapOrphans(record: ContainerRecord): void {
-    if (!this.subreaper) return;
-    const cgroups = cgroupsOf(record);
-    if (!cgroups) return;
+  private reapOrphans(records: ContainerRecord[]): void {
+    if (!this.subreaper || records.length === 0) return;
     const hierarchies = detectCgroups(readMountInfo()).hierarchies;
-    const paths: string[] = [];
-    for (const [key, dir] of Object.entries(cgroups.record.dirs)) {
-      const mountPoint = hierarchies.find((h) => h.procKey === key)?.mountPoint;
-      if (mountPoint && dir.startsWith(`${mountPoint}/`)) paths.push(dir.slice(mountPoint.length));
+    const owners = new Map<string, string>();
+    for (const record of records) {
+      const cgroups = cgroupsOf(record);
+      if (!cgroups) continue;
+      for (const [key, dir] of Object.entries(cgroups.record.dirs)) {
+        const mountPoint = hierarchies.find((h) => h.procKey === key)?.mountPoint;
+        if (mountPoint && dir.startsWith(`${mountPoint}/`))
+          owners.set(dir.slice(mountPoint.length), record.id);
+      }
     }
-    for (const pid of this.context.reaper.reapOrphans(paths)) this.owners.set(pid, record.id);
+    this.context.reaper.reapOrphans(owners);
   }
 }
+
+/** How soon after a SIGCHLD the orphans are looked for (several exits make one pass). */
+const ORPHAN_SCAN_MS = 20;

@@ -70,7 +70,7 @@ export class SpawnAttempt {
 }
 
 /** Wait for `promise` at most `ms`; its rejection or the timeout both just end the wait. */
-async function bounded(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+export async function bounded(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
   if (!promise) return;
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([

@@ -10,6 +10,7 @@ import {
   processStartTime,
   readRecord,
   stateDir,
+  type Status,
 } from '../state/store';
 import { RuntimeError } from '../errors';
 import type { RuntimeContext } from './context';
@@ -22,12 +23,11 @@ const FIFO_WAIT_MS = 10_000;
 const ALREADY_RUNNING = 'cannot start an already running container';
 
 export async function start(ctx: RuntimeContext, id: string): Promise<void> {
+  // Answered at once, not after waiting for the lock of a create in progress.
+  checkStartable(await containerStatus(ctx, readRecord(ctx.root, id)));
   await withContainerLock(ctx, id, async () => {
     const record = readRecord(ctx.root, id);
-    const status = await containerStatus(ctx, record, { lockHeld: true });
-    if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
-    if (status === 'running') throw new RuntimeError(ALREADY_RUNNING);
-    if (status !== 'created') throw new RuntimeError(`cannot start a container in the ${status} state`);
+    checkStartable(await containerStatus(ctx, record, { lockHeld: true }));
 
     const hooks = (record.config as Spec).hooks ?? {};
     try {
@@ -53,6 +53,12 @@ export async function start(ctx: RuntimeContext, id: string): Promise<void> {
       throw error;
     }
   });
+}
+
+function checkStartable(status: Status): void {
+  if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
+  if (status === 'running') throw new RuntimeError(ALREADY_RUNNING);
+  if (status !== 'created') throw new RuntimeError(`cannot start a container in the ${status} state`);
 }
 
 function initAlive(record: ContainerRecord): boolean {

@@ -39,7 +39,9 @@ async function bundleRunning(args: string[]): Promise<string> {
   const dir = fs.mkdtempSync(path.join(work!, 'b-'));
   const config = await defaultTestConfig();
   config.root = { path: testEnv().rootfs, readonly: true };
-  config.process.args = args;
+  // The run's tag in every argv (as $0 of sh): a concurrent test run's leak check leaves these
+  // processes alone.
+  config.process.args = [...args, `tsrunc-test-${testEnv().runId}`];
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
   return dir;
 }

@@ -35,6 +35,7 @@ export function withCreateFlags(y: Argv): Argv {
 /** The library's options, and the pid file the CLI writes itself. */
 export function createOptions(args: CommandArgs): CreateOptions & { pidFile?: string } {
   const consoleSocket = stringArg(args, 'console-socket');
+  const preserveFds = preserveFdsCount(stringArg(args, 'preserve-fds'));
   return {
     id: containerId(args),
     bundle: pathArg(args, 'bundle') ?? process.cwd(),
@@ -42,7 +43,7 @@ export function createOptions(args: CommandArgs): CreateOptions & { pidFile?: st
     consoleSocket: consoleSocket ? path.resolve(consoleSocket) : undefined,
     noPivot: args['no-pivot'] === true,
     noNewKeyring: args['no-new-keyring'] === true,
-    stdio: cliStdio(preserveFdsCount(stringArg(args, 'preserve-fds'))),
+    stdio: () => cliStdio(preserveFds),
   };
 }
 

@@ -9,8 +9,8 @@ import { RuntimeError } from '../../errors';
 import { parseIdFlag } from '../../spec/ids';
 import type { Process } from '../../spec/types';
 import { type ConsoleProxy, ConsoleSocket, proxyConsole } from '../console';
-import { cliLogger, cliStdio, runtimeContext } from '../context';
-import { waitInForeground, writePidFile } from '../foreground';
+import { cliLogger, cliStdio, runtimeContext, writePidFile } from '../context';
+import { waitInForeground } from '../foreground';
 import { type CommandArgs, containerId, pathArg, stringArg, withContainerId } from './common';
 
 const EXEC_FAILED = 255;
@@ -101,8 +101,15 @@ async function startProcess(args: CommandArgs) {
   const consoleSocketFlag = stringArg(args, 'console-socket') || undefined;
   const tty = args.tty === true;
   const detach = args.detach === true;
-  // runc's order: a missing container is reported before a bad --process file.
-  if (processFile) (await import('../../state/store')).readRecord(ctx.root, id);
+  // runc's order: a missing or stopped container is reported before anything about the process
+  // (the library checks again, under the container's lock).
+  const { state } = await import('../../runtime/lifecycle');
+  const { status } = await state(ctx, id);
+  if (status === 'stopped' || status === 'creating')
+    throw new RuntimeError('cannot exec in a stopped container');
+  if (status === 'paused' && args['ignore-paused'] !== true) {
+    throw new RuntimeError('cannot exec in a paused container');
+  }
   const process = processFile ? readProcessFile(processFile) : undefined;
   const wantsTerminal = process ? process.terminal === true : tty;
   if (wantsTerminal && detach && !consoleSocketFlag) {

@@ -8,7 +8,6 @@ import { type ConsoleProxy, ConsoleSocket, proxyConsole } from '../console';
 import { runtimeContext } from '../context';
 import { waitInForeground } from '../foreground';
 import type { CommandArgs } from './common';
-import { writePidFileOrDelete } from './create';
 import { createOptions, withCreateFlags } from './create-flags';
 
 export function builder(y: Argv): Argv {
@@ -29,7 +28,7 @@ export function builder(y: Argv): Argv {
 export async function handler(args: CommandArgs): Promise<number> {
   const { pidFile, ...opts } = createOptions(args);
   const detach = args.detach === true;
-  const ctx = await runtimeContext(args);
+  const ctx = await runtimeContext(args, pidFile);
   const { createContainer } = await import('../../runtime/create');
   const { start } = await import('../../runtime/start');
   const { deleteContainer } = await import('../../runtime/lifecycle');
@@ -40,17 +39,18 @@ export async function handler(args: CommandArgs): Promise<number> {
   let created;
   try {
     created = await createContainer(ctx, ownConsole ? { ...opts, consoleSocket: ownConsole.path } : opts);
-    if (ownConsole) proxy = proxyConsole(await ownConsole.receiveMaster());
   } finally {
-    ownConsole?.close();
+    if (!created) ownConsole?.close();
   }
   try {
-    if (pidFile) await writePidFileOrDelete(ctx, opts.id, pidFile, created.record.initPid);
+    if (ownConsole) proxy = proxyConsole(await ownConsole.receiveMaster());
     await start(ctx, opts.id);
   } catch (error) {
-    await deleteContainer(ctx, opts.id, true);
     await proxy?.finish();
+    await deleteContainer(ctx, opts.id, true);
     throw error;
+  } finally {
+    ownConsole?.close();
   }
   if (detach) return 0;
   const exitCode = await waitInForeground(created.init);
