@@ -145,6 +145,12 @@ class CreateAttempt extends SpawnAttempt {
     );
     // A limit this host has no controller for fails the create before anything is made.
     cgroups.manager.requireControllers(this.spec.linux?.resources, { update: false });
+    // runc's checks, and words, for a cgroup that is already there: stage 1 and the init would
+    // freeze the moment they joined a frozen one; processes of others are only worth a warning.
+    cgroups.manager.checkNotFrozen();
+    const occupants = cgroups.manager.occupants().length;
+    if (occupants > 0)
+      this.ctx.logger.warn(`container's cgroup is not empty: ${occupants} process(es) found`);
     this.cgroups = cgroups;
     // Recorded before the directories exist, so `delete --force` finds them after a crash.
     this.record.cgroups = cgroups.manager.record;
@@ -203,6 +209,9 @@ class CreateAttempt extends SpawnAttempt {
     const execFifoFd = this.keep(n.openPath(fifoPath, false));
     built.plan.execFifoFd = execFifoFd;
 
+    // Checked again right before stage 1 comes to join them: a dir may have been frozen since
+    // prepare (or made below a parent frozen since).
+    cgroups.checkNotFrozen();
     const spawned = n.spawnInit(built.plan);
     // Stage 1 holds its own copies of the fds the plan hands over: ours go.
     this.closeAll();
@@ -237,7 +246,8 @@ class CreateAttempt extends SpawnAttempt {
 
   /** Undo everything: kill the children, close fds, unmount, remove cgroups and the state dir. */
   async abandon(): Promise<void> {
-    await this.abandonProcesses();
+    // A process frozen with its cgroup (frozen after the check) dies of SIGKILL once thawed.
+    await this.abandonProcesses(() => this.madeCgroups?.thawForKill());
     if (!this.reserved) return;
     for (const failure of unmountContainerMounts(this.ctx.native, this.record)) {
       this.ctx.logger.warn(`cleanup after a failed create: unmount ${failure}`);

@@ -7,15 +7,20 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { managerFor } from '../../src/cgroups/manager';
-import { containerId } from '../helpers/bundle';
+import { type Config, containerId, makeBundle } from '../helpers/bundle';
 import {
+  type Created,
   cgroupDirsNamed,
   createContainer,
   expectOneLineError,
+  killChild,
+  procAlive,
+  procState,
   stateOf,
   waitFor,
   waitForStatus,
 } from '../helpers/lifecycle-helpers';
+import { tsruncBackground } from '../helpers/process';
 import { runContainer, stateRoot, tsrunc } from '../helpers/tsrunc';
 
 const MiB = 1024 * 1024;
@@ -471,6 +476,149 @@ describe('cgroupsPath', () => {
       removeParents(['tsrunctest.slice/tsrunctest-a.slice', 'tsrunctest.slice']);
     }
     expect(fs.existsSync(scope)).toBe(false);
+  });
+});
+
+describe('a cgroup that is already there', () => {
+  const FROZEN = "container's cgroup unexpectedly frozen";
+  const HIERARCHIES = () =>
+    fs
+      .readdirSync('/sys/fs/cgroup')
+      .filter((h) => !fs.lstatSync(path.join('/sys/fs/cgroup', h)).isSymbolicLink());
+
+  /** Thaw and remove (deepest first) what a test made by hand; what is gone is fine. */
+  function removeByHand(dirs: string[]): void {
+    for (const dir of [...dirs].sort((a, b) => b.length - a.length)) {
+      if (!fs.existsSync(dir)) continue;
+      for (const [file, value] of [
+        ['freezer.state', 'THAWED'],
+        ['cgroup.freeze', '0'],
+      ]) {
+        if (fs.existsSync(path.join(dir, file))) fs.writeFileSync(path.join(dir, file), value);
+      }
+      fs.rmdirSync(dir);
+    }
+  }
+
+  it.each([
+    ['v1: freezer.state FROZEN', 'freezer', 'freezer.state', 'FROZEN'],
+    ['v2 (the unified hierarchy): cgroup.freeze 1', 'unified', 'cgroup.freeze', '1'],
+  ])(
+    "%s: run refuses at once with runc's words and leaves the cgroup as it was",
+    async (_, h, file, value) => {
+      const id = containerId();
+      const name = containerId('tsrunc-frozen');
+      const dir = `/sys/fs/cgroup/${h}/${name}`;
+      fs.mkdirSync(dir);
+      try {
+        fs.writeFileSync(path.join(dir, file), value);
+        const res = await runContainer(
+          (cfg) => {
+            cfg.linux.cgroupsPath = `/${name}`;
+            cfg.process.args = ['true'];
+          },
+          { id },
+        );
+        expect(expectOneLineError(res)).toBe(FROZEN);
+        expect(fs.existsSync(path.join(stateRoot(), id))).toBe(false);
+        // Not removed (it was there before), still frozen, and nothing made in the other hierarchies.
+        expect(read(dir, file)).toBe(value);
+        expect(cgroupDirsNamed(name)).toEqual([dir]);
+      } finally {
+        removeByHand([dir]);
+      }
+    },
+  );
+
+  it('a parent frozen: refused before anything is made below it', async () => {
+    const id = containerId();
+    const name = containerId('tsrunc-frozen');
+    const parent = `/sys/fs/cgroup/freezer/${name}`;
+    fs.mkdirSync(parent);
+    try {
+      fs.writeFileSync(path.join(parent, 'freezer.state'), 'FROZEN');
+      const res = await runContainer(
+        (cfg) => {
+          cfg.linux.cgroupsPath = `/${name}/${id}`;
+          cfg.process.args = ['true'];
+        },
+        { id },
+      );
+      expect(expectOneLineError(res)).toBe(`${FROZEN} (a parent cgroup is frozen)`);
+      expect(fs.existsSync(path.join(stateRoot(), id))).toBe(false);
+      expect(cgroupDirsNamed(id)).toEqual([]);
+      expect(cgroupDirsNamed(name)).toEqual([parent]);
+    } finally {
+      removeByHand([parent]);
+    }
+  });
+
+  it('frozen after create made the dirs, before stage 1 joins: refused, and only what create made is removed', async () => {
+    const id = containerId();
+    const name = containerId('tsrunc-frozen');
+    // There before create in the freezer hierarchy only; create makes the others.
+    const freezer = `/sys/fs/cgroup/freezer/${name}`;
+    fs.mkdirSync(freezer);
+    const bundle = await makeBundle((cfg) => {
+      cfg.linux.cgroupsPath = `/${name}`;
+      cfg.process.args = ['true'];
+    });
+    const bg = tsruncBackground(['create', '--bundle', bundle.dir, id], {
+      env: { TSRUNC_FAULT_STOP: 'cgroups' },
+    });
+    try {
+      await waitFor(
+        'create to stop after making the cgroups',
+        () => procState(bg.child.pid!) === 'T',
+        15_000,
+      );
+      const made = cgroupDirsNamed(name);
+      expect(made.length).toBeGreaterThan(2);
+      fs.writeFileSync(path.join(freezer, 'freezer.state'), 'FROZEN');
+      bg.child.kill('SIGCONT');
+      const res = await bg.done;
+      expect(expectOneLineError(res)).toBe(FROZEN);
+      expect(fs.existsSync(path.join(stateRoot(), id))).toBe(false);
+      expect(cgroupDirsNamed(name)).toEqual([freezer]);
+      expect(read(freezer, 'freezer.state')).toBe('FROZEN');
+    } finally {
+      await killChild(bg.child);
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+      removeByHand(HIERARCHIES().map((h) => `/sys/fs/cgroup/${h}/${name}`));
+    }
+  });
+
+  it('two containers in one cgroup: the second warns as runc does and runs; deleting it leaves the first', async () => {
+    const name = containerId('tsrunc-shared');
+    const setup = (cfg: Config) => {
+      cfg.linux.cgroupsPath = `/${name}`;
+      cfg.process.args = ['sleep', '100'];
+    };
+    const first = await createContainer(setup);
+    let second: Created | null = null;
+    try {
+      expect(first.result.stderr).toBe('');
+      second = await createContainer(setup);
+      expect(second.result.stderr).toMatch(
+        /^time="[^"]+" level=warning msg="container's cgroup is not empty: 1 process\(es\) found"\n$/,
+      );
+      expect((await tsrunc(['start', second.id])).code).toBe(0);
+      const procs = read(`/sys/fs/cgroup/pids/${name}`, 'cgroup.procs').split('\n').map(Number);
+      expect(procs.sort()).toEqual([first.pid, second.pid].sort());
+      const del = await tsrunc(['delete', '--force', second.id]);
+      expect(del).toMatchObject({ code: 0, stderr: '' });
+      // Its own processes went; the first container and the cgroup it made stay.
+      expect(procAlive(second.pid)).toBe(false);
+      expect((await stateOf(first.id)).status).toBe('created');
+      expect(read(`/sys/fs/cgroup/pids/${name}`, 'cgroup.procs')).toBe(String(first.pid));
+      await first.cleanup();
+      expect(cgroupDirsNamed(name)).toEqual([]);
+    } finally {
+      await second?.cleanup();
+      await first.cleanup();
+      removeByHand(HIERARCHIES().map((h) => `/sys/fs/cgroup/${h}/${name}`));
+    }
   });
 });
 
