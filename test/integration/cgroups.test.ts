@@ -407,6 +407,58 @@ describe('commands', () => {
     }
   });
 
+  it.each([
+    ['its own pid namespace', true],
+    ["the host's pid namespace", false],
+  ])(
+    'delete --force kills what the container put in sub-cgroups it made (one frozen) and removes them in every hierarchy (%s)',
+    async (_, ownPidNs) => {
+      // The container makes sub/deeper in each hierarchy through a writable /sys/fs/cgroup, moves
+      // a sleep there, and freezes sub: that sleep only dies of SIGKILL once sub is thawed.
+      const hierarchies = ['memory', 'pids', 'freezer', 'cpu', 'devices', 'systemd', 'unified'];
+      const script = [
+        `for h in ${hierarchies.join(' ')}; do mkdir -p /sys/fs/cgroup/$h/sub/deeper || exit 1; done`,
+        'sleep 100 & p=$!',
+        `for h in ${hierarchies.join(' ')}; do echo $p > /sys/fs/cgroup/$h/sub/deeper/cgroup.procs || exit 1; done`,
+        'echo FROZEN > /sys/fs/cgroup/freezer/sub/freezer.state',
+        'wait',
+      ].join('\n');
+      const c = await createContainer((cfg) => {
+        const mount = cfg.mounts.find((m: { type: string }) => m.type === 'cgroup');
+        mount.options = mount.options.filter((o: string) => o !== 'ro').concat('rw');
+        if (!ownPidNs) {
+          cfg.linux.namespaces = cfg.linux.namespaces.filter((ns: { type: string }) => ns.type !== 'pid');
+        }
+        cfg.process.args = ['sh', '-c', script];
+      });
+      try {
+        const freezer = hostCgroupDir(c.pid, 'freezer');
+        expect((await tsrunc(['start', c.id])).code).toBe(0);
+        await waitFor('the frozen sub-cgroup', () => {
+          const state = fs.existsSync(path.join(freezer, 'sub'))
+            ? read(path.join(freezer, 'sub'), 'freezer.state')
+            : '';
+          return state === 'FROZEN' && read(path.join(freezer, 'sub/deeper'), 'cgroup.procs') !== '';
+        });
+        const sleeper = Number(read(path.join(freezer, 'sub/deeper'), 'cgroup.procs'));
+        const dirs = cgroupDirsNamed(c.id);
+        // The container's own dir in each hierarchy, each with sub and sub/deeper (cpu and
+        // cpuacct are separate hierarchies here: one more of each).
+        for (const h of hierarchies) {
+          const own = dirs.find((d) => d.startsWith(`/sys/fs/cgroup/${h}/`))!;
+          expect(read(path.join(own, 'sub/deeper'), 'cgroup.procs'), h).toBe(String(sleeper));
+        }
+        const del = await tsrunc(['delete', '--force', c.id]);
+        expect(del).toMatchObject({ code: 0, stderr: '' });
+        expect(procAlive(sleeper)).toBe(false);
+        expect(procAlive(c.pid)).toBe(false);
+        expect(cgroupDirsNamed(c.id)).toEqual([]);
+      } finally {
+        await c.cleanup();
+      }
+    },
+  );
+
   it('kill --all KILL stops a container', async () => {
     const c = await createContainer((cfg) => {
       cfg.process.args = ['sh', '-c', 'sleep 100 & sleep 100 & wait'];
