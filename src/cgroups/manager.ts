@@ -23,7 +23,7 @@ import type { CgroupTarget } from './paths';
 import type { ApplyContext, Controller, Stats } from './types';
 import { V1_CONTROLLERS, freeze as freezeV1, initCpusetDir, thaw as thawV1, freezerState } from './v1';
 import { V2_CONTROLLERS, freeze as freezeV2, isFrozen as isFrozenV2, thaw as thawV2 } from './v2';
-import { resourceError, sleep, unsupportedOnV2 } from './v2/common';
+import { sleep, unsupportedOnV2 } from './v2/common';
 
 /** What the state record keeps: the layout and the container's directory per hierarchy. */
 export interface CgroupRecord {
@@ -36,6 +36,14 @@ export interface CgroupRecord {
   /** procKeys whose directory was there before create (made by hand, or another container's,
    *  which may still use it): the container never removes it, nor what is below it. */
   existed?: string[];
+}
+
+/** runc's refusal of linux.resources.unified where the controllers are v1's, naming the field. */
+function unifiedOnV1(detail?: string): RuntimeError {
+  const why = detail === undefined ? '' : ` (${detail})`;
+  return new RuntimeError(
+    `invalid configuration: linux.resources.unified: cannot use unified on cgroup v1${why}`,
+  );
 }
 
 /** runc's words when a container's cgroup is frozen before its init joins it. */
@@ -258,8 +266,7 @@ class V1Manager implements CgroupManager {
     for (const need of neededControllers(resources ?? {}, ctx)) {
       if (!mounted.has(need.v1)) throw controllerMissing(need.field, need.v1);
     }
-    if (asksUnified(resources ?? {}))
-      throw resourceError('unified', 'cgroup v2 is not available on this host');
+    if (asksUnified(resources ?? {})) throw unifiedOnV1();
   }
 
   apply(resources: LinuxResources | undefined, ctx: ApplyContext): void {
@@ -504,8 +511,9 @@ class HybridManager extends V1Manager {
       if (v1.has(need.v1) || (typeof need.v2 === 'string' && unified.has(need.v2))) continue;
       throw controllerMissing(need.field, need.v1);
     }
-    if (asksUnified(resources ?? {}) && this.unified === null) {
-      throw resourceError('unified', 'cgroup v2 is not available on this host');
+    if (asksUnified(resources ?? {})) {
+      if (this.unified === null) throw unifiedOnV1();
+      this.unified.requireUnifiedFiles(Object.keys(resources?.unified ?? {}));
     }
   }
 
@@ -524,6 +532,23 @@ class HybridManager extends V1Manager {
 // The unified hierarchy of a hybrid host: the v2 controllers it offers that no v1 hierarchy
 // has (hugetlb on these machines), and the config's `unified` key/values.
 class HybridUnified extends V2Manager {
+  /**
+   * runc refuses `unified` on any host with v1 controllers. Here a key passes when it names a
+   * file the container's dir in the unified hierarchy has: cgroup.* (the core files), a file
+   * of a controller the hierarchy offers (create enables it down to the container), or a file
+   * every cgroup of it has, the root too (cpu.stat, the *.pressure files). A file missing all
+   * the same is reported by the write, naming the key.
+   */
+  requireUnifiedFiles(keys: string[]): void {
+    const mountPoint = findMountPoint(this.dir);
+    const offered = this.offeredControllers();
+    for (const key of keys) {
+      const prefix = key.split('.')[0];
+      if (prefix === 'cgroup' || offered.has(prefix) || fs.existsSync(path.join(mountPoint, key))) continue;
+      throw unifiedOnV1(`"${key}" is not a file of the cgroup v2 hierarchy at ${mountPoint}`);
+    }
+  }
+
   override controllers(): Controller[] {
     const v1Names = new Set(
       Object.keys(this.record.dirs)

@@ -216,6 +216,37 @@ describe('resources this host cannot enforce', () => {
     }
   });
 
+  it("linux.resources.unified on this hybrid host: refused in runc's words unless its keys are files of the unified hierarchy", async () => {
+    const id = containerId();
+    const res = await runContainer(
+      (cfg) => {
+        cfg.linux.resources = { ...cfg.linux.resources, unified: { 'memory.max': String(64 * MiB) } };
+      },
+      { id },
+    );
+    expect(expectOneLineError(res)).toBe(
+      'invalid configuration: linux.resources.unified: cannot use unified on cgroup v1 ("memory.max" is not a file of the cgroup v2 hierarchy at /sys/fs/cgroup/unified)',
+    );
+    expect(fs.existsSync(path.join(stateRoot(), id))).toBe(false);
+    expect(cgroupDirsNamed(id)).toEqual([]);
+
+    // hugetlb is the unified hierarchy's controller here; cgroup.* files every cgroup has.
+    const c = await createContainer((cfg) => {
+      cfg.linux.resources = {
+        ...cfg.linux.resources,
+        unified: { 'hugetlb.2MB.max': String(4 * MiB), 'cgroup.max.descendants': '3' },
+      };
+      cfg.process.args = ['true'];
+    });
+    try {
+      const unified = hostCgroupDir(c.pid, 'unified');
+      expect(read(unified, 'hugetlb.2MB.max')).toBe(String(4 * MiB));
+      expect(read(unified, 'cgroup.max.descendants')).toBe('3');
+    } finally {
+      await c.cleanup();
+    }
+  });
+
   it('a resource file this kernel lacks is reported missing, not as permission denied', async () => {
     // CFQ, and with it blkio.leaf_weight, is gone since Linux 5.0.
     expect(fs.existsSync('/sys/fs/cgroup/blkio/blkio.leaf_weight')).toBe(false);
