@@ -505,6 +505,72 @@ describe('commands', () => {
   });
 });
 
+describe('exec and cgroups', () => {
+  /** /proc/<pid>/cgroup as "hierarchy:path" lines (hierarchy ids dropped), sorted. */
+  const cgroupLines = (text: string) =>
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/^\d+:/, ''))
+      .sort();
+
+  it('exec joins the container cgroup of every hierarchy, and --cgroup a sub-cgroup of it', async () => {
+    const c = await createContainer((cfg) => {
+      cfg.process.args = ['sleep', '100'];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const own = cgroupLines(fs.readFileSync(`/proc/${c.pid}/cgroup`, 'utf8'));
+      // Every v1 hierarchy and the unified one (0::).
+      expect(own.length).toBeGreaterThan(8);
+      expect(own.filter((l) => l.startsWith(':/'))).toHaveLength(1);
+      const plain = await tsrunc(['exec', c.id, 'cat', '/proc/self/cgroup']);
+      expect(plain.code, plain.stderr).toBe(0);
+      expect(cgroupLines(plain.stdout)).toEqual(own);
+
+      // A sub-cgroup "sub" of the container's in every hierarchy, made from the host.
+      for (const dir of cgroupDirsNamed(c.id)) {
+        fs.mkdirSync(path.join(dir, 'sub'));
+        for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+          if (fs.existsSync(path.join(dir, file)))
+            fs.writeFileSync(path.join(dir, 'sub', file), read(dir, file));
+        }
+      }
+      const inSub = (line: string, hierarchies?: string[]) =>
+        hierarchies === undefined || hierarchies.includes(line.split(':')[0]) ? `${line}/sub` : line;
+      const all = await tsrunc(['exec', '--cgroup', 'sub', c.id, 'cat', '/proc/self/cgroup']);
+      expect(all.code, all.stderr).toBe(0);
+      expect(cgroupLines(all.stdout)).toEqual(own.map((l) => inSub(l)));
+      const some = await tsrunc([
+        'exec',
+        '--cgroup',
+        'memory:sub',
+        '--cgroup',
+        'pids,freezer:/sub',
+        c.id,
+        'cat',
+        '/proc/self/cgroup',
+      ]);
+      expect(some.code, some.stderr).toBe(0);
+      expect(cgroupLines(some.stdout)).toEqual(own.map((l) => inSub(l, ['memory', 'pids', 'freezer'])));
+
+      for (const [arg, sub] of [
+        ['..', '..'],
+        ['memory:../x', '../x'],
+        ['sub/../..', 'sub/../..'],
+      ]) {
+        const res = await tsrunc(['exec', '--cgroup', arg, c.id, 'true']);
+        expect(expectOneLineError(res, 255)).toBe(`--cgroup: ${sub} is not a sub cgroup path`);
+      }
+      const unknown = await tsrunc(['exec', '--cgroup', 'nosuch:sub', c.id, 'true']);
+      expect(expectOneLineError(unknown, 255)).toBe('unknown controller nosuch in --cgroup');
+    } finally {
+      await c.cleanup();
+    }
+    expect(cgroupDirsNamed(c.id)).toEqual([]);
+  });
+});
+
 describe('cgroupsPath', () => {
   // Parents a test made in every hierarchy: removed (when empty) after it, deepest first.
   function removeParents(relative: string[]): void {
