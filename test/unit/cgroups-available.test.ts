@@ -264,7 +264,7 @@ describe('hybrid: the v1 hierarchies and the unified one together', () => {
     expect(() => manager.requireControllers({ unified: { 'memory.max': '1000000' } }, CREATE)).toThrow(
       `invalid configuration: linux.resources.unified: cannot use unified on cgroup v1 ("memory.max" is not a file of the cgroup v2 hierarchy at ${path.join(base, 'unified')})`,
     );
-    for (const unified of [
+    for (const unified of <Record<string, string>[]>[
       { 'hugetlb.2MB.max': '0' },
       { 'cgroup.max.descendants': '5' },
       { 'cpu.pressure': 'some 150000 1000000' },
