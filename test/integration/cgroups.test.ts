@@ -332,6 +332,126 @@ describe('commands', () => {
     }
   });
 
+  it("update takes runc's flags, every combination read back from the cgroup files", async () => {
+    const c = await createContainer((cfg) => {
+      cfg.process.args = ['sleep', '100'];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const UNLIMITED = '9223372036854771712';
+      const weight = fs.existsSync(path.join(hostCgroupDir(c.pid, 'blkio'), 'blkio.weight'))
+        ? 'blkio.weight'
+        : 'blkio.bfq.weight';
+      const steps: [string[], Record<string, string>][] = [
+        [['--cpu-share', '512'], { 'cpu/cpu.shares': '512' }],
+        [['--cpu-shares', '256'], { 'cpu/cpu.shares': '256' }],
+        [
+          ['--cpu-quota', '20000', '--cpu-period', '50000'],
+          { 'cpu/cpu.cfs_quota_us': '20000', 'cpu/cpu.cfs_period_us': '50000' },
+        ],
+        // Back to no quota; the period stays.
+        [['--cpu-quota', '-1'], { 'cpu/cpu.cfs_quota_us': '-1', 'cpu/cpu.cfs_period_us': '50000' }],
+        [
+          ['--cpu-rt-period', '900000', '--cpu-rt-runtime', '0'],
+          { 'cpu/cpu.rt_period_us': '900000', 'cpu/cpu.rt_runtime_us': '0' },
+        ],
+        [
+          ['--cpuset-cpus', '0', '--cpuset-mems', '0'],
+          { 'cpuset/cpuset.cpus': '0', 'cpuset/cpuset.mems': '0' },
+        ],
+        [
+          ['--memory', '64m', '--memory-swap', '128m', '--memory-reservation', '32m'],
+          {
+            'memory/memory.limit_in_bytes': String(64 * MiB),
+            'memory/memory.memsw.limit_in_bytes': String(128 * MiB),
+            'memory/memory.soft_limit_in_bytes': String(32 * MiB),
+          },
+        ],
+        [
+          ['--memory', '1.5g', '--memory-swap', '-1'],
+          {
+            'memory/memory.limit_in_bytes': String(1536 * MiB),
+            'memory/memory.memsw.limit_in_bytes': UNLIMITED,
+          },
+        ],
+        // Unlimited memory takes swap along (runc); the reservation stays.
+        [
+          ['--memory', '-1'],
+          {
+            'memory/memory.limit_in_bytes': UNLIMITED,
+            'memory/memory.memsw.limit_in_bytes': UNLIMITED,
+            'memory/memory.soft_limit_in_bytes': String(32 * MiB),
+          },
+        ],
+        [['--kernel-memory', '16m', '--kernel-memory-tcp', '16m'], {}],
+        [['--pids-limit', '20'], { 'pids/pids.max': '20' }],
+        // 0 is runc's "leave it".
+        [['--pids-limit', '0', '--memory', '0', '--cpu-quota', '0'], { 'pids/pids.max': '20' }],
+        [['--pids-limit', '-1'], { 'pids/pids.max': 'max' }],
+        [['--blkio-weight', '500'], { [`blkio/${weight}`]: '500' }],
+      ];
+      for (const [flags, expected] of steps) {
+        const res = await tsrunc(['update', ...flags, c.id]);
+        expect(res, flags.join(' ')).toMatchObject({ code: 0, stderr: '' });
+        for (const [file, value] of Object.entries(expected)) {
+          const dir = hostCgroupDir(c.pid, path.dirname(file));
+          expect(read(dir, path.basename(file)), `${flags.join(' ')}: ${file}`).toBe(value);
+        }
+      }
+      const rdt = await tsrunc(['update', '--l3-cache-schema', 'L3:0=f', c.id]);
+      expect(expectOneLineError(rdt)).toBe('Intel RDT/CAT: l3 cache schema is not enabled');
+      // As runc: with --resources the flags are ignored.
+      const both = await tsrunc(['update', '--resources', '-', '--pids-limit', '5', c.id], {
+        input: '{"pids":{"limit":7}}',
+      });
+      expect(both.code, both.stderr).toBe(0);
+      expect(both.stderr).toContain('--pids-limit ignored: --resources is given');
+      expect(read(hostCgroupDir(c.pid, 'pids'), 'pids.max')).toBe('7');
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it("device rules: runc's access strings; an update writes only the transitions (works with sub-cgroups)", async () => {
+    const c = await createContainer((cfg) => {
+      cfg.linux.resources = {
+        ...cfg.linux.resources,
+        devices: [
+          ...cfg.linux.resources.devices,
+          { allow: true, type: 'b', major: 7, minor: 0, access: 'mwr' },
+          { allow: true, type: 'b', major: 7, minor: 1, access: 'rrrw' },
+        ],
+      };
+      cfg.process.args = ['sleep', '100'];
+    });
+    try {
+      expect((await tsrunc(['start', c.id])).code).toBe(0);
+      const devices = hostCgroupDir(c.pid, 'devices');
+      const list = () => read(devices, 'devices.list').split('\n');
+      expect(list()).toEqual(expect.arrayContaining(['b 7:0 rwm', 'b 7:1 rw']));
+      // With a sub-cgroup the kernel refuses a write of "a": only the changes can be written.
+      fs.mkdirSync(path.join(devices, 'sub'));
+      const res = await tsrunc(['update', '--resources', '-', c.id], {
+        input: JSON.stringify({
+          devices: [
+            { allow: false, access: 'rwm' },
+            { allow: true, type: 'b', major: 7, minor: 0, access: 'r' },
+            { allow: true, type: 'b', major: 7, minor: 2, access: 'wr' },
+          ],
+        }),
+      });
+      expect(res).toMatchObject({ code: 0, stderr: '' });
+      const after = list();
+      expect(after).toEqual(expect.arrayContaining(['b 7:0 r', 'b 7:2 rw', 'c 1:3 rwm', 'c 136:* rwm']));
+      expect(after.filter((l) => l.startsWith('b 7:'))).toHaveLength(2);
+      // The container still opens what the rules keep.
+      const exec = await tsrunc(['exec', c.id, 'sh', '-c', 'head -c1 /dev/zero | wc -c']);
+      expect(exec).toMatchObject({ code: 0, stdout: '1\n' });
+    } finally {
+      await c.cleanup();
+    }
+  });
+
   it('an update that names no device rules keeps the container ones', async () => {
     const c = await createContainer((cfg) => {
       cfg.linux.resources = {
