@@ -26,7 +26,7 @@ import {
   validateContainerId,
   writeRecord,
 } from '../state/store';
-import { configError, RuntimeError } from '../errors';
+import { CONTAINER_EXISTS, configError, RuntimeError } from '../errors';
 import { type CreateStep, requireAbsolute, type RuntimeContext } from './context';
 import { hookState, runHooks } from './hooks';
 import type { ContainerLock } from './locks';
@@ -136,6 +136,10 @@ class CreateAttempt extends SpawnAttempt {
 
   /** Everything that can fail for a reason the user can fix; nothing made yet but fds. */
   prepare(): void {
+    // Before the checks of the cgroup that is already there: a second create of an id would
+    // otherwise hear of the first one's cgroup (busy, or paused) instead. The reservation
+    // stays the check that counts.
+    if (fs.existsSync(this.dir)) throw new RuntimeError(CONTAINER_EXISTS);
     const hostMounts = readMountInfo();
     const cgroups = cgroupsForNewContainer(
       this.spec.linux?.cgroupsPath,
