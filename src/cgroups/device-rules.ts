@@ -3,6 +3,7 @@
 // the default /dev nodes, ptys, tun). The v1 devices controller writes them after a deny-all;
 // the v2 eBPF program evaluates them, the last matching rule winning as on v1.
 import type { LinuxResources } from '../spec/types';
+import { resourceError } from './v2/common';
 
 export interface DeviceRule {
   allow: boolean;
@@ -33,14 +34,26 @@ const DEFAULT_ALLOWED: DeviceRule[] = [
 ];
 
 export function deviceRules(resources: LinuxResources | undefined): DeviceRule[] {
-  const configured = (resources?.devices ?? []).map((d): DeviceRule => ({
+  const configured = (resources?.devices ?? []).map((d, i): DeviceRule => ({
     allow: d.allow,
-    type: (d.type ?? 'a') as DeviceRule['type'],
+    type: (d.type || 'a') as DeviceRule['type'],
     major: d.major ?? WILDCARD,
     minor: d.minor ?? WILDCARD,
-    access: d.access ?? 'rwm',
+    access: d.access === undefined ? 'rwm' : canonicalAccess(d.access, `devices[${i}].access`),
   }));
   return [...configured, ...DEFAULT_ALLOWED];
+}
+
+/**
+ * The access letters as the kernel takes them: each once, in the order r, w, m. runc accepts
+ * them in any order and repeated ("wr", "rrw"); the kernel reads three letters at most, so
+ * "rrrw" written as is would allow only r. Anything but r, w and m, or none, is refused.
+ */
+export function canonicalAccess(access: string, field = 'devices[].access'): string {
+  if (access === '' || !/^[rwm]+$/.test(access)) {
+    throw resourceError(field, `${JSON.stringify(access)} must be made of r, w and m`);
+  }
+  return ['r', 'w', 'm'].filter((letter) => access.includes(letter)).join('');
 }
 
 /** The v1 devices.allow / devices.deny line: "c 1:3 rwm", "a *:* rwm". */

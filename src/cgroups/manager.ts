@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { RuntimeError } from '../errors';
 import type { LinuxResources } from '../spec/types';
 import {
   NONE_ON_V2,
@@ -22,7 +23,7 @@ import type { CgroupTarget } from './paths';
 import type { ApplyContext, Controller, Stats } from './types';
 import { V1_CONTROLLERS, freeze as freezeV1, initCpusetDir, thaw as thawV1, freezerState } from './v1';
 import { V2_CONTROLLERS, freeze as freezeV2, isFrozen as isFrozenV2, thaw as thawV2 } from './v2';
-import { resourceError, sleep, unsupportedOnV2 } from './v2/common';
+import { sleep, unsupportedOnV2 } from './v2/common';
 
 /** What the state record keeps: the layout and the container's directory per hierarchy. */
 export interface CgroupRecord {
@@ -32,7 +33,21 @@ export interface CgroupRecord {
   /** procKey -> the topmost directory that create made (mkdir -p made parents too): destroy
    *  removes the parents up to it again once they are empty. */
   made?: Record<string, string>;
+  /** procKeys whose directory was there before create (made by hand, or another container's,
+   *  which may still use it): the container never removes it, nor what is below it. */
+  existed?: string[];
 }
+
+/** runc's refusal of linux.resources.unified where the controllers are v1's, naming the field. */
+function unifiedOnV1(detail?: string): RuntimeError {
+  const why = detail === undefined ? '' : ` (${detail})`;
+  return new RuntimeError(
+    `invalid configuration: linux.resources.unified: cannot use unified on cgroup v1${why}`,
+  );
+}
+
+/** runc's words when a container's cgroup is frozen before its init joins it. */
+export const UNEXPECTEDLY_FROZEN = "container's cgroup unexpectedly frozen";
 
 export interface CgroupManager {
   readonly record: CgroupRecord;
@@ -46,6 +61,16 @@ export interface CgroupManager {
   apply(resources: LinuxResources | undefined, ctx: ApplyContext): void;
   /** Every process in the container's cgroups, sub-cgroups included. */
   pids(): number[];
+  /** Every process in any of the container's directories (each hierarchy read, since a
+   *  directory made by hand may hold a process in one hierarchy only): before create, what
+   *  is already there. */
+  occupants(): number[];
+  /** Throw UNEXPECTEDLY_FROZEN when a process joining the container's cgroups now would be
+   *  frozen: a directory frozen itself, or (made yet or not) below a frozen one. */
+  checkNotFrozen(): void;
+  /** Thaw the container's cgroup and every sub-cgroup frozen on its own (a process in the
+   *  container may freeze a sub-cgroup it made), so that a SIGKILL can take effect. */
+  thawForKill(): Promise<void>;
   freeze(): Promise<void>;
   thaw(): Promise<void>;
   isFrozen(): Promise<boolean>;
@@ -66,7 +91,8 @@ export function planCgroups(host: HostCgroups, target: CgroupTarget, own: Map<st
     const base = target.relative ? path.posix.join(own.get(h.procKey) ?? '/', target.path) : target.path;
     dirs[h.procKey] = path.join(h.mountPoint, relativeToMountRoot(h, base));
   }
-  return { layout: host.layout, dirs };
+  const existed = Object.keys(dirs).filter((key) => fs.existsSync(dirs[key]));
+  return { layout: host.layout, dirs, ...(existed.length > 0 ? { existed } : {}) };
 }
 
 // Inside a cgroup namespace, mountinfo's root for the hierarchy is a prefix of our paths.
@@ -101,6 +127,7 @@ function mkdirp(record: CgroupRecord, key: string, dir: string): void {
 /** The container's dir, then the empty parents its create made (another container's parent
  *  is not empty, or was not made by us). */
 async function removeCgroup(record: CgroupRecord, key: string, dir: string): Promise<void> {
+  if (record.existed?.includes(key)) return;
   await removeTree(dir);
   const top = record.made?.[key];
   if (top === undefined || !dir.startsWith(`${top}/`)) return;
@@ -129,6 +156,69 @@ function readPids(dir: string): number[] {
   }
   for (const entry of entries) if (entry.isDirectory()) pids.push(...readPids(path.join(dir, entry.name)));
   return pids;
+}
+
+function occupantsOf(record: CgroupRecord): number[] {
+  return [...new Set(Object.values(record.dirs).flatMap((dir) => readPids(dir)))];
+}
+
+/** `dir` and every directory below it, parents first. */
+function treeOf(dir: string): string[] {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return []; // gone, or never made
+  }
+  const below = entries.filter((e) => e.isDirectory()).flatMap((e) => treeOf(path.join(dir, e.name)));
+  return [dir, ...below];
+}
+
+/** `dir` when it exists, else its closest ancestor that does: a cgroup made below a frozen one
+ *  starts frozen. */
+function closestExisting(dir: string): string {
+  let current = dir;
+  while (!fs.existsSync(current) && path.dirname(current) !== current) current = path.dirname(current);
+  return current;
+}
+
+function frozenError(self: boolean): RuntimeError {
+  return new RuntimeError(self ? UNEXPECTEDLY_FROZEN : `${UNEXPECTEDLY_FROZEN} (a parent cgroup is frozen)`);
+}
+
+/** v1: freezer.state of the dir (or of its closest ancestor, before it is made). FREEZING
+ *  counts: a process joining now would be frozen too. */
+function checkV1NotFrozen(dir: string): void {
+  const probe = closestExisting(dir);
+  const state = readCgroupFileOrNull(probe, 'freezer.state');
+  if (state === null || state === 'THAWED') return;
+  const self = readCgroupFileOrNull(probe, 'freezer.self_freezing');
+  throw frozenError(probe === dir && self !== '0');
+}
+
+/** v2: cgroup.freeze of the dir itself, or the state cgroup.events reports (ancestors too). */
+function checkV2NotFrozen(dir: string): void {
+  const probe = closestExisting(dir);
+  const own = readCgroupFileOrNull(probe, 'cgroup.freeze') === '1';
+  if (own && probe === dir) throw frozenError(true);
+  if (own || readKeyValues(probe, 'cgroup.events').frozen === 1) throw frozenError(false);
+}
+
+/** Thaw, parents first, every directory of the tree that was frozen on its own; a child only
+ *  frozen through its parent thaws with it. Nothing is waited for: the caller waits for the
+ *  processes to go. */
+function thawV1Tree(dir: string): void {
+  for (const d of treeOf(dir)) {
+    if (readCgroupFileOrNull(d, 'freezer.state') === 'THAWED') continue;
+    if (readCgroupFileOrNull(d, 'freezer.self_freezing') === '0') continue;
+    writeCgroupFile(d, 'freezer.state', 'THAWED');
+  }
+}
+
+function thawV2Tree(dir: string): void {
+  for (const d of treeOf(dir)) {
+    if (readCgroupFileOrNull(d, 'cgroup.freeze') === '1') writeCgroupFile(d, 'cgroup.freeze', '0');
+  }
 }
 
 async function removeTree(dir: string): Promise<void> {
@@ -176,8 +266,7 @@ class V1Manager implements CgroupManager {
     for (const need of neededControllers(resources ?? {}, ctx)) {
       if (!mounted.has(need.v1)) throw controllerMissing(need.field, need.v1);
     }
-    if (asksUnified(resources ?? {}))
-      throw resourceError('unified', 'cgroup v2 is not available on this host');
+    if (asksUnified(resources ?? {})) throw unifiedOnV1();
   }
 
   apply(resources: LinuxResources | undefined, ctx: ApplyContext): void {
@@ -201,6 +290,21 @@ class V1Manager implements CgroupManager {
     // Every process is in exactly one cgroup of each hierarchy: any one hierarchy lists them.
     const dir = this.record.dirs.pids ?? this.record.dirs.freezer ?? this.v1Dirs()[0]?.[1];
     return dir ? [...new Set(readPids(dir))] : [];
+  }
+
+  occupants(): number[] {
+    return occupantsOf(this.record);
+  }
+
+  checkNotFrozen(): void {
+    const dir = this.record.dirs.freezer;
+    if (dir !== undefined) checkV1NotFrozen(dir);
+  }
+
+  thawForKill(): Promise<void> {
+    const dir = this.record.dirs.freezer;
+    if (dir !== undefined) thawV1Tree(dir);
+    return Promise.resolve();
   }
 
   freeze(): Promise<void> {
@@ -297,6 +401,19 @@ class V2Manager implements CgroupManager {
     return [...new Set(readPids(this.dir))];
   }
 
+  occupants(): number[] {
+    return occupantsOf(this.record);
+  }
+
+  checkNotFrozen(): void {
+    checkV2NotFrozen(this.dir);
+  }
+
+  thawForKill(): Promise<void> {
+    thawV2Tree(this.dir);
+    return Promise.resolve();
+  }
+
   freeze(): Promise<void> {
     return freezeV2(this.dir);
   }
@@ -375,6 +492,16 @@ class HybridManager extends V1Manager {
     this.unified?.join(pid);
   }
 
+  override checkNotFrozen(): void {
+    super.checkNotFrozen();
+    this.unified?.checkNotFrozen();
+  }
+
+  override async thawForKill(): Promise<void> {
+    await super.thawForKill();
+    await this.unified?.thawForKill();
+  }
+
   // A field is met by its v1 hierarchy, or else by the unified hierarchy when it offers the
   // controller (HybridUnified then applies it there).
   override requireControllers(resources: LinuxResources | undefined, ctx: ApplyContext): void {
@@ -384,8 +511,9 @@ class HybridManager extends V1Manager {
       if (v1.has(need.v1) || (typeof need.v2 === 'string' && unified.has(need.v2))) continue;
       throw controllerMissing(need.field, need.v1);
     }
-    if (asksUnified(resources ?? {}) && this.unified === null) {
-      throw resourceError('unified', 'cgroup v2 is not available on this host');
+    if (asksUnified(resources ?? {})) {
+      if (this.unified === null) throw unifiedOnV1();
+      this.unified.requireUnifiedFiles(Object.keys(resources?.unified ?? {}));
     }
   }
 
@@ -404,6 +532,23 @@ class HybridManager extends V1Manager {
 // The unified hierarchy of a hybrid host: the v2 controllers it offers that no v1 hierarchy
 // has (hugetlb on these machines), and the config's `unified` key/values.
 class HybridUnified extends V2Manager {
+  /**
+   * runc refuses `unified` on any host with v1 controllers. Here a key passes when it names a
+   * file the container's dir in the unified hierarchy has: cgroup.* (the core files), a file
+   * of a controller the hierarchy offers (create enables it down to the container), or a file
+   * every cgroup of it has, the root too (cpu.stat, the *.pressure files). A file missing all
+   * the same is reported by the write, naming the key.
+   */
+  requireUnifiedFiles(keys: string[]): void {
+    const mountPoint = findMountPoint(this.dir);
+    const offered = this.offeredControllers();
+    for (const key of keys) {
+      const prefix = key.split('.')[0];
+      if (prefix === 'cgroup' || offered.has(prefix) || fs.existsSync(path.join(mountPoint, key))) continue;
+      throw unifiedOnV1(`"${key}" is not a file of the cgroup v2 hierarchy at ${mountPoint}`);
+    }
+  }
+
   override controllers(): Controller[] {
     const v1Names = new Set(
       Object.keys(this.record.dirs)

@@ -26,7 +26,7 @@ import {
   validateContainerId,
   writeRecord,
 } from '../state/store';
-import { configError, RuntimeError } from '../errors';
+import { CONTAINER_EXISTS, configError, RuntimeError } from '../errors';
 import { type CreateStep, requireAbsolute, type RuntimeContext } from './context';
 import { hookState, runHooks } from './hooks';
 import type { ContainerLock } from './locks';
@@ -143,6 +143,10 @@ class CreateAttempt extends SpawnAttempt {
 
   /** Everything that can fail for a reason the user can fix; nothing made yet but fds. */
   prepare(): void {
+    // Before the checks of the cgroup that is already there: a second create of an id would
+    // otherwise hear of the first one's cgroup (busy, or paused) instead. The reservation
+    // stays the check that counts.
+    if (fs.existsSync(this.dir)) throw new RuntimeError(CONTAINER_EXISTS);
     const hostMounts = readMountInfo();
     const cgroups = cgroupsForNewContainer(
       this.spec.linux?.cgroupsPath,
@@ -152,6 +156,12 @@ class CreateAttempt extends SpawnAttempt {
     );
     // A limit this host has no controller for fails the create before anything is made.
     cgroups.manager.requireControllers(this.spec.linux?.resources, { update: false });
+    // runc's checks, and words, for a cgroup that is already there: stage 1 and the init would
+    // freeze the moment they joined a frozen one; processes of others are only worth a warning.
+    cgroups.manager.checkNotFrozen();
+    const occupants = cgroups.manager.occupants().length;
+    if (occupants > 0)
+      this.ctx.logger.warn(`container's cgroup is not empty: ${occupants} process(es) found`);
     this.cgroups = cgroups;
     // Recorded before the directories exist, so `delete --force` finds them after a crash.
     this.record.cgroups = cgroups.manager.record;
@@ -213,6 +223,9 @@ class CreateAttempt extends SpawnAttempt {
       built.plan.consoleSocketFd = this.keep(connectConsoleSocket(n, this.opts.consoleSocket));
     }
 
+    // Checked again right before stage 1 comes to join them: a dir may have been frozen since
+    // prepare (or made below a parent frozen since).
+    cgroups.checkNotFrozen();
     const spawned = n.spawnInit(built.plan);
     // Stage 1 holds its own copies of the fds the plan hands over: ours go.
     this.closeAll();
@@ -247,7 +260,8 @@ class CreateAttempt extends SpawnAttempt {
 
   /** Undo everything: kill the children, close fds, unmount, remove cgroups and the state dir. */
   async abandon(): Promise<void> {
-    await this.abandonProcesses();
+    // A process frozen with its cgroup (frozen after the check) dies of SIGKILL once thawed.
+    await this.abandonProcesses(() => this.madeCgroups?.thawForKill());
     if (!this.reserved) return;
     // An init stage 1 cloned just before we gave up (its pid never reached us) is in the
     // container's cgroups, and our child (CLONE_PARENT): kill it and reap it.

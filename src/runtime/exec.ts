@@ -4,7 +4,9 @@
 // namespace, with the process's user, capabilities, rlimits, no_new_privs and the container's
 // seccomp filter, as the init got them. The process is our child: without --detach we pass our
 // stdio, forward signals and return its exit code.
-import { cgroupsOf } from '../cgroups';
+import { type CgroupManager, cgroupsOf } from '../cgroups';
+import { managerFor } from '../cgroups/manager';
+import { parseSubCgroups, withSubCgroups } from '../cgroups/sub-cgroups';
 import { buildPlan } from '../plan/build';
 import { lastCapability } from '../plan/host';
 import { NAMESPACES } from '../plan/linux';
@@ -47,6 +49,8 @@ export interface ExecOptions {
   apparmor?: string;
   /** Exec into a paused container too. */
   ignorePaused?: boolean;
+  /** runc's --cgroup: sub-cgroups of the container's to run in, "[<controller>[,...]:]<path>". */
+  cgroup?: string[];
   /** The process's stdio and extra fds (fds of this process); /dev/null where not given. */
   stdio?: StdioMap;
 }
@@ -70,18 +74,29 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<Exec
     if (status === 'paused' && !opts.ignorePaused)
       throw new RuntimeError('cannot exec in a paused container');
     await ctx.turns.take();
+    const cgroups = execCgroups(rec, opts.cgroup ?? []);
     const process = execProcess(rec, opts);
     const spec = execSpec(ctx, rec, process);
     checkTerminal(process, opts);
     const attempt = new ExecAttempt(ctx);
     try {
-      const exit = await attempt.run(rec, spec, opts);
+      const exit = await attempt.run(rec, spec, opts, cgroups);
       return { pid: exit.pid, exit };
     } catch (error) {
       await attempt.abandon();
       throw error;
     }
   });
+}
+
+/** The cgroups the process joins: the container's in every hierarchy, or the sub-cgroups of
+ *  them that --cgroup names. */
+function execCgroups(rec: ContainerRecord, subCgroups: string[]): CgroupManager | null {
+  const own = cgroupsOf(rec);
+  if (subCgroups.length === 0) return own;
+  const sub = parseSubCgroups(subCgroups);
+  if (own === null) throw new RuntimeError(`--cgroup: container ${rec.id} has no cgroups`);
+  return managerFor(withSubCgroups(own.record, sub));
 }
 
 /** The process to run: --process as given, or the container's process with the flags applied. */
@@ -180,7 +195,12 @@ function checkTerminal(process: Process, opts: ExecOptions): void {
 
 /** One exec, with what it has acquired so far, so that `abandon` can undo it. */
 class ExecAttempt extends SpawnAttempt {
-  async run(rec: ContainerRecord, spec: Spec, opts: ExecOptions): Promise<ChildWatch> {
+  async run(
+    rec: ContainerRecord,
+    spec: Spec,
+    opts: ExecOptions,
+    cgroups: CgroupManager | null,
+  ): Promise<ChildWatch> {
     const n = this.ctx.native;
     const joins = openNamespaceJoins(n, spec.linux?.namespaces ?? [], (fd) => this.keep(fd));
     // The namespace files are the init's only while it is alive: a recycled pid would hand us
@@ -209,7 +229,6 @@ class ExecAttempt extends SpawnAttempt {
     const spawned = n.spawnInit(built.plan);
     this.closeAll();
     const syncFd = this.spawned(spawned);
-    const cgroups = cgroupsOf(rec);
     await runCreateHandshake(n, syncFd, built, {
       onIntermediateReady: (pid) => cgroups?.join(pid),
       onInitPid: async (pid) => {

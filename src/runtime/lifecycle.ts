@@ -14,6 +14,7 @@ import {
   validateContainerId,
 } from '../state/store';
 import { type CgroupManager, cgroupsOf } from '../cgroups';
+import type { Spec } from '../spec/types';
 import { CONTAINER_NOT_EXIST, CONTAINER_NOT_RUNNING, NO_SUCH_PROCESS, RuntimeError } from '../errors';
 import type { RuntimeContext } from './context';
 import { waitReadable } from './fd-wait';
@@ -161,11 +162,25 @@ async function killAllAndWait(
   rec: ContainerRecord,
   cgroups: CgroupManager | null,
 ): Promise<void> {
+  if (cgroups && sharesCgroup(rec, cgroups)) {
+    // Its cgroup was there before it (runc warns "not empty"), and may hold processes of
+    // others. With a pid namespace of its own the container's processes are that namespace's,
+    // which all go with the init; the others are left alone.
+    await cgroups.thawForKill();
+    await killAndWait(ctx, rec.initPid, rec.initStartTime);
+    return;
+  }
   // Everything in the container's cgroups goes, not only the init: without a pid namespace of
   // its own, the init's death does not take the other processes with it.
   if (cgroups) await killCgroupProcesses(cgroups, SIGKILL);
   await killAndWait(ctx, rec.initPid, rec.initStartTime);
   if (cgroups) await waitUntilEmpty(cgroups);
+}
+
+function sharesCgroup(rec: ContainerRecord, cgroups: CgroupManager): boolean {
+  if ((cgroups.record.existed ?? []).length === 0) return false;
+  const namespaces = (rec.config as Spec | undefined)?.linux?.namespaces ?? [];
+  return namespaces.some((ns) => ns.type === 'pid' && ns.path === undefined);
 }
 
 function signalProcess(pid: number, startTime: string, signo: number): void {
@@ -179,7 +194,8 @@ function signalProcess(pid: number, startTime: string, signo: number): void {
   }
 }
 
-/** Signal every process in the cgroups; a frozen container is thawed so SIGKILL can finish. */
+/** Signal every process in the cgroups; for SIGKILL the container's cgroup and any sub-cgroup
+ *  frozen on its own are thawed, so that it can finish. */
 async function killCgroupProcesses(cgroups: CgroupManager, signo: number): Promise<void> {
   for (const pid of cgroups.pids()) {
     try {
@@ -188,7 +204,7 @@ async function killCgroupProcesses(cgroups: CgroupManager, signo: number): Promi
       // exited meanwhile
     }
   }
-  if (signo === SIGKILL && (await cgroups.isFrozen())) await cgroups.thaw();
+  if (signo === SIGKILL) await cgroups.thawForKill();
 }
 
 async function waitUntilEmpty(cgroups: CgroupManager): Promise<void> {

@@ -37,15 +37,25 @@ export class SpawnAttempt {
     await bounded(this.intermediate?.wait(), KILL_REAP_MS);
   }
 
-  /** SIGKILL the processes, wait until they are reaped, close the fds. */
-  protected async abandonProcesses(): Promise<void> {
+  /** SIGKILL the processes, wait until they are reaped, close the fds. `afterKill` runs once
+   *  something was signalled, before the wait (a thaw, so that the kill can take effect). */
+  protected async abandonProcesses(afterKill?: () => Promise<void> | undefined): Promise<void> {
     const watches = [this.child, this.intermediate].filter((w): w is ChildWatch => w !== null);
+    let signalled = false;
     for (const watch of watches) {
       if (watch.status() !== null) continue;
       try {
         process.kill(watch.pid, SIGKILL);
+        signalled = true;
       } catch {
         // already gone
+      }
+    }
+    if (signalled && afterKill) {
+      try {
+        await afterKill();
+      } catch {
+        // the bounded wait below ends it anyway
       }
     }
     await Promise.all(watches.map((watch) => bounded(watch.wait(), KILL_REAP_MS)));

@@ -839,7 +839,8 @@ export const CONFIG_CHECKS: readonly ConfigCheck[] = [
         if (rule.type !== undefined && rule.type !== '' && !['a', 'b', 'c'].includes(rule.type)) {
           out.push(msg(`${field}.type`, `unknown device rule type ${quote(rule.type)} (want a, b or c)`));
         }
-        if (rule.access !== undefined && !/^[rwm]*$/.test(rule.access)) {
+        // Any order, repeats too, as runc takes them (written once each, in the kernel's order).
+        if (rule.access !== undefined && !/^[rwm]+$/.test(rule.access)) {
           out.push(msg(`${field}.access`, `${quote(rule.access)} must be made of r, w and m`));
         }
         if ((rule.major ?? 0) < -1 || (rule.minor ?? 0) < -1) {

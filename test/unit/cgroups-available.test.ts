@@ -88,7 +88,7 @@ describe('cgroup v1: a field whose hierarchy is not mounted is refused', () => {
       'unified without any cgroup2',
       HOST_V1,
       { unified: { 'memory.high': '1000000' } },
-      'linux.resources.unified: cgroup v2 is not available on this host',
+      'invalid configuration: linux.resources.unified: cannot use unified on cgroup v1',
     ],
     [
       'memory.limit',
@@ -256,6 +256,21 @@ describe('hybrid: the v1 hierarchies and the unified one together', () => {
     expect(() => manager.apply(resources, UPDATE)).toThrow(
       `linux.resources.${field}: controller "${controller}" is not available on this host`,
     );
+  });
+
+  it("unified: refused in runc's words unless every key is a file of the unified hierarchy", () => {
+    const manager = managerFor(hybridRecord());
+    fs.writeFileSync(path.join(base, 'unified', 'cpu.pressure'), '');
+    expect(() => manager.requireControllers({ unified: { 'memory.max': '1000000' } }, CREATE)).toThrow(
+      `invalid configuration: linux.resources.unified: cannot use unified on cgroup v1 ("memory.max" is not a file of the cgroup v2 hierarchy at ${path.join(base, 'unified')})`,
+    );
+    for (const unified of <Record<string, string>[]>[
+      { 'hugetlb.2MB.max': '0' },
+      { 'cgroup.max.descendants': '5' },
+      { 'cpu.pressure': 'some 150000 1000000' },
+    ]) {
+      expect(() => manager.requireControllers({ unified }, CREATE)).not.toThrow();
+    }
   });
 
   it('hugepageLimits pass: the unified hierarchy offers hugetlb', () => {

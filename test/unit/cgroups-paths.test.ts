@@ -9,6 +9,7 @@ import { cgroupsOf } from '../../src/cgroups';
 import { resourceFieldOf } from '../../src/cgroups/fields';
 import { planCgroups } from '../../src/cgroups/manager';
 import { cgroupTarget, expandSlice } from '../../src/cgroups/paths';
+import { parseSubCgroups, withSubCgroups } from '../../src/cgroups/sub-cgroups';
 import type { HostMount } from '../../src/plan/host';
 
 let nextMountId = 100;
@@ -179,6 +180,61 @@ describe('destroy removes the parents its create made, once empty', () => {
       // Destroying the maker again, now that they are empty, removes them.
       await first.destroy();
       expect(fs.readdirSync(base)).toEqual([]);
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('exec --cgroup', () => {
+  it("parses runc's forms and refuses what runc refuses", () => {
+    expect(parseSubCgroups(['sub'])).toEqual({ all: 'sub', byController: new Map() });
+    expect(parseSubCgroups(['memory:a', 'cpu,cpuacct:b'])).toEqual({
+      byController: new Map([
+        ['memory', 'a'],
+        ['cpu', 'b'],
+        ['cpuacct', 'b'],
+      ]),
+    });
+    expect(() => parseSubCgroups(['a:b:c'])).toThrow('invalid --cgroup argument: a:b:c');
+    expect(() => parseSubCgroups(['sub', 'memory:x'])).toThrow(
+      'invalid --cgroup argument: sub (missing <controller>: prefix)',
+    );
+    expect(() => parseSubCgroups([':sub'])).toThrow(
+      'invalid --cgroup argument: :sub (empty <controller> prefix)',
+    );
+  });
+
+  it('puts the sub-cgroup in place of the container dirs it names, below them only', () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrunc-sub-'));
+    try {
+      const dirs: Record<string, string> = {};
+      for (const key of ['cpu,cpuacct', 'memory', '']) {
+        dirs[key] = path.join(base, key || 'unified', 'c1');
+        fs.mkdirSync(path.join(dirs[key], 'sub'), { recursive: true });
+        fs.writeFileSync(path.join(dirs[key], 'sub', 'cgroup.procs'), '');
+      }
+      const record = { layout: 'hybrid' as const, dirs };
+      const sub = (key: string) => path.join(dirs[key], 'sub');
+      expect(withSubCgroups(record, parseSubCgroups(['sub'])).dirs).toEqual({
+        'cpu,cpuacct': sub('cpu,cpuacct'),
+        memory: sub('memory'),
+        '': sub(''),
+      });
+      expect(withSubCgroups(record, parseSubCgroups(['cpuacct:sub/.'])).dirs).toEqual({
+        ...dirs,
+        'cpu,cpuacct': sub('cpu,cpuacct'),
+      });
+      expect(() => withSubCgroups(record, parseSubCgroups(['memory:../c2']))).toThrow(
+        '--cgroup: ../c2 is not a sub cgroup path',
+      );
+      expect(() => withSubCgroups(record, parseSubCgroups(['cpu:sub', 'cpuacct:other']))).toThrow(
+        /cpu and cpuacct share a hierarchy/,
+      );
+      expect(() => withSubCgroups(record, parseSubCgroups(['pids:sub']))).toThrow(
+        'unknown controller pids in --cgroup',
+      );
+      expect(() => withSubCgroups(record, parseSubCgroups(['memory:nope']))).toThrow(/nope: no such cgroup/);
     } finally {
       fs.rmSync(base, { recursive: true, force: true });
     }

@@ -35,6 +35,7 @@ import {
   cpuController,
   cpuacctController,
   cpusetController,
+  deviceTransition,
   deviceWrites,
   devicesController,
   freeze,
@@ -46,7 +47,9 @@ import {
   netClsController,
   netPrioController,
   parseBlkioStat,
+  parseDevicesList,
   pidsController,
+  playDeviceWrites,
   rdmaController,
   thaw,
 } from '../../src/cgroups/v1';
@@ -613,11 +616,11 @@ describe('cpuset', () => {
 describe('pids', () => {
   beforeEach(() => put('pids.max', 'max\n'));
 
-  it('limit -> pids.max; -1 and 0 -> "max"', () => {
+  it('limit -> pids.max; -1 -> "max"; 0 (not set, as in runc) leaves it', () => {
     expect(applyAndDiff(pidsController, { pids: { limit: 10 } })).toEqual({ 'pids.max': '10' });
     expect(applyAndDiff(pidsController, { pids: { limit: -1 } })).toEqual({ 'pids.max': 'max' });
     put('pids.max', '10\n');
-    expect(applyAndDiff(pidsController, { pids: { limit: 0 } })).toEqual({ 'pids.max': 'max' });
+    expect(applyAndDiff(pidsController, { pids: { limit: 0 } }, UPDATE)).toEqual({});
   });
 
   it('leaves pids.max alone without pids', () => {
@@ -955,6 +958,101 @@ describe('devices', () => {
   it('an update without device rules leaves the devices cgroup alone', () => {
     devicesController.apply(dir, { memory: { limit: 1 } }, UPDATE);
     expect(writes).toEqual([]);
+  });
+
+  it("takes runc's access strings (any order, repeats) and writes each letter once, in order", () => {
+    const resources: LinuxResources = {
+      devices: [
+        { allow: true, type: 'b', major: 7, minor: 0, access: 'wr' },
+        { allow: true, type: 'b', major: 7, minor: 1, access: 'mwr' },
+        { allow: true, type: 'b', major: 7, minor: 2, access: 'rrrw' },
+      ],
+    };
+    expect(deviceWrites(resources).slice(1, 4)).toEqual([
+      ['devices.allow', 'b 7:0 rw'],
+      ['devices.allow', 'b 7:1 rwm'],
+      ['devices.allow', 'b 7:2 rw'],
+    ]);
+    for (const access of ['', 'x', 'rwx', 'RW']) {
+      expect(() => deviceWrites({ devices: [{ allow: true, access }] })).toThrow(
+        `linux.resources.devices[0].access: ${JSON.stringify(access)} must be made of r, w and m`,
+      );
+    }
+  });
+});
+
+describe('device rule transitions (the kernel model, as runc emulates it)', () => {
+  const rules = (...devices: NonNullable<LinuxResources['devices']>) => ({ devices });
+  /** devices.list as the kernel shows the state `resources` set. */
+  const listOf = (resources: LinuxResources) =>
+    [...playDeviceWrites(deviceWrites(resources)).exceptions].map(([k, a]) => `${k} ${a}`).join('\n');
+
+  it('plays the kernel: "a" resets, a rule against the default adds, one with it removes (exact key)', () => {
+    const state = playDeviceWrites([
+      ['devices.deny', 'a'],
+      ['devices.allow', 'c *:* m'],
+      ['devices.allow', 'c 1:3 r'],
+      ['devices.allow', 'c 1:3 w'],
+      ['devices.deny', 'c 1:3 r'],
+      // Exact keys only: this leaves "c *:* m" alone.
+      ['devices.deny', 'c 1:5 m'],
+    ]);
+    expect(state).toEqual({
+      allowByDefault: false,
+      exceptions: new Map([
+        ['c *:*', 'm'],
+        ['c 1:3', 'w'],
+      ]),
+    });
+    expect(parseDevicesList('c *:* m\nc 1:3 w\n')).toEqual(state);
+    expect(parseDevicesList('a *:* rwm\n')).toBeNull();
+  });
+
+  it('from the rules in place to new ones: access gained first, then dropped; no "a" write', () => {
+    const before = rules(
+      { allow: false, access: 'rwm' },
+      { allow: true, type: 'b', major: 7, minor: 0, access: 'rwm' },
+      { allow: true, type: 'c', major: 10, minor: 229, access: 'rw' },
+    );
+    const after = rules(
+      { allow: false, access: 'rwm' },
+      { allow: true, type: 'b', major: 7, minor: 0, access: 'r' },
+      { allow: true, type: 'b', major: 7, minor: 1, access: 'rw' },
+      { allow: true, type: 'c', major: 10, minor: 229, access: 'rwm' },
+    );
+    const writes = deviceTransition(listOf(before), after);
+    expect(writes).toEqual([
+      ['devices.allow', 'b 7:1 rw'],
+      ['devices.allow', 'c 10:229 m'],
+      ['devices.deny', 'b 7:0 wm'],
+    ]);
+    // Nothing the new rules allow (the default list included) is denied on the way.
+    const kept = playDeviceWrites(deviceWrites(after)).exceptions;
+    for (const [file, line] of writes) {
+      if (file !== 'devices.deny') continue;
+      const [type, numbers, access] = line.split(' ');
+      for (const letter of access) expect(kept.get(`${type} ${numbers}`) ?? '').not.toContain(letter);
+    }
+    // The result is exactly the new rules; the same rules again write nothing.
+    expect(playDeviceWrites(writes, parseDevicesList(listOf(before))!)).toEqual(
+      playDeviceWrites(deviceWrites(after)),
+    );
+    expect(deviceTransition(listOf(after), after)).toEqual([]);
+  });
+
+  it('an allow-all target: "a" to devices.allow, then its deny exceptions; unknown state: the whole sequence', () => {
+    const privileged = rules(
+      { allow: true, access: 'rwm' },
+      { allow: false, type: 'c', major: 10, minor: 229, access: 'w' },
+    );
+    expect(deviceTransition('c 1:3 rwm\n', privileged)).toEqual([
+      ['devices.allow', 'a'],
+      ['devices.deny', 'c 10:229 w'],
+    ]);
+    const plain = rules({ allow: false, access: 'rwm' });
+    expect(deviceTransition(null, plain)).toEqual(deviceWrites(plain));
+    // A default-allow cgroup's exceptions are not listed: start over with "a".
+    expect(deviceTransition('a *:* rwm\n', plain)).toEqual(deviceWrites(plain));
   });
 });
 

@@ -282,11 +282,11 @@ describe('cpuset', () => {
 });
 
 describe('pids', () => {
-  it('writes the limit, "max" for 0 and below', () => {
+  it('writes the limit, "max" below 0, nothing for 0 (not set)', () => {
     pidsV2.apply(dir, { pids: { limit: 64 } }, CREATE);
     expect(read('pids.max')).toBe('64');
     pidsV2.apply(dir, { pids: { limit: 0 } }, CREATE);
-    expect(read('pids.max')).toBe('max');
+    expect(read('pids.max')).toBe('64');
     pidsV2.apply(dir, { pids: { limit: -1 } }, CREATE);
     expect(read('pids.max')).toBe('max');
   });

@@ -1,35 +1,81 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { parseDuration } from '../../src/cli/commands/events';
 import { filterPsOutput, prepareArgs as preparePsArgs } from '../../src/cli/commands/ps';
-import { parseNumber, resourcesFromArgs } from '../../src/cli/commands/update';
+import { parseSize, resourcesFromArgs } from '../../src/cli/commands/update';
 import { mergeResources } from '../../src/runtime/resources';
 
 describe('update flags', () => {
-  it('reads sizes with runc suffixes', () => {
-    expect(parseNumber('memory', '64m', true)).toBe(64 * 1024 * 1024);
-    expect(parseNumber('memory', '1g', true)).toBe(1024 ** 3);
-    expect(parseNumber('memory', '1024', true)).toBe(1024);
-    expect(parseNumber('memory', '-1', true)).toBe(-1);
+  it('reads sizes as runc does: -1, binary units, fractions', () => {
+    expect(parseSize('memory', '64m')).toBe(64 * 1024 * 1024);
+    expect(parseSize('memory', '1g')).toBe(1024 ** 3);
+    expect(parseSize('memory', '1.5g')).toBe(1.5 * 1024 ** 3);
+    expect(parseSize('memory', '512 KiB')).toBe(512 * 1024);
+    expect(parseSize('memory', '1024')).toBe(1024);
+    expect(parseSize('memory', '-1')).toBe(-1);
   });
-  it('refuses garbage', () => {
-    expect(() => parseNumber('memory', 'lots', true)).toThrow('--memory: invalid value "lots"');
-    expect(() => parseNumber('cpu-quota', '5k', false)).toThrow('--cpu-quota: invalid value "5k"');
+
+  it('refuses garbage, naming the flag', () => {
+    expect(() => parseSize('memory', 'lots')).toThrow('--memory: invalid value "lots"');
+    expect(() => parseSize('memory', '-2')).toThrow('--memory: invalid value "-2"');
+    expect(() => resourcesFromArgs({ 'cpu-quota': '5k' })).toThrow('--cpu-quota: invalid value "5k"');
+    expect(() => resourcesFromArgs({ 'cpu-share': '-1' })).toThrow('--cpu-share: invalid value "-1"');
+    expect(() => resourcesFromArgs({ 'pids-limit': 'abc' })).toThrow('--pids-limit: invalid value "abc"');
   });
-  it('turns flags into a LinuxResources document', () => {
+
+  it("turns runc's flags into a LinuxResources document; 0 leaves a value alone", () => {
     expect(
       resourcesFromArgs({
-        memory: '64m',
-        'memory-swap': '-1',
-        'cpu-quota': '50000',
+        'blkio-weight': '500',
+        'cpu-period': '50000',
+        'cpu-quota': '-1',
+        'cpu-share': '512',
+        'cpu-rt-period': '900000',
+        'cpu-rt-runtime': '0',
         'cpuset-cpus': '0',
-        'pids-limit': '20',
+        'cpuset-mems': '',
+        memory: '64m',
+        'memory-reservation': '32m',
+        'memory-swap': '-1',
+        'kernel-memory': '0',
+        'kernel-memory-tcp': '8m',
+        'pids-limit': '-5',
       }),
     ).toEqual({
-      memory: { limit: 64 * 1024 * 1024, swap: -1 },
-      cpu: { quota: 50000, cpus: '0' },
-      pids: { limit: 20 },
+      blockIO: { weight: 500 },
+      cpu: { period: 50000, quota: -1, shares: 512, realtimePeriod: 900000, cpus: '0' },
+      memory: {
+        limit: 64 * 1024 * 1024,
+        reservation: 32 * 1024 * 1024,
+        swap: -1,
+        kernelTCP: 8 * 1024 * 1024,
+      },
+      pids: { limit: -1 },
     });
+  });
+
+  it("refuses Intel RDT in runc's words; with --resources ignores the flags, as runc", () => {
+    expect(() => resourcesFromArgs({ 'l3-cache-schema': 'L3:0=f' })).toThrow(
+      'Intel RDT/CAT: l3 cache schema is not enabled',
+    );
+    expect(() => resourcesFromArgs({ 'mem-bw-schema': 'MB:0=50' })).toThrow(
+      'Intel RDT/MBA: memory bandwidth schema is not enabled',
+    );
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrunc-update-'));
+    try {
+      const file = path.join(dir, 'r.json');
+      fs.writeFileSync(file, '{"pids":{"limit":7}}');
+      const warnings: string[] = [];
+      expect(resourcesFromArgs({ resources: file, memory: '1g' }, (m) => warnings.push(m))).toEqual({
+        pids: { limit: 7 },
+      });
+      expect(warnings).toEqual(['--memory ignored: --resources is given (as runc does)']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -45,5 +45,11 @@ export { hugetlbController, hugePageSizesV1 } from './hugetlb';
 export { netClsController } from './net_cls';
 export { netPrioController } from './net_prio';
 export { rdmaController } from './rdma';
-export { devicesController, deviceWrites } from './devices';
+export {
+  devicesController,
+  deviceWrites,
+  deviceTransition,
+  playDeviceWrites,
+  parseDevicesList,
+} from './devices';
 export { clampUint, readUint } from './common';

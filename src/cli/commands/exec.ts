@@ -76,7 +76,11 @@ export function builder(y: Argv): Argv {
     .option('process-label', { type: 'string', describe: 'SELinux label (ignored: no LSM here)' })
     .option('apparmor', { type: 'string', describe: 'AppArmor profile (ignored: no LSM here)' })
     .option('ignore-paused', { type: 'boolean', default: false, describe: 'exec into a paused container' })
-    .option('cgroup', { type: 'string', hidden: true, describe: 'accepted for compatibility, ignored' });
+    .option('cgroup', {
+      type: 'string',
+      nargs: 1,
+      describe: 'run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.',
+    });
 }
 
 export async function handler(args: CommandArgs): Promise<number> {
@@ -139,6 +143,7 @@ async function startProcess(args: CommandArgs) {
       processLabel: stringArg(args, 'process-label'),
       apparmor: stringArg(args, 'apparmor'),
       ignorePaused: args['ignore-paused'] === true,
+      cgroup: list(args.cgroup),
     });
     try {
       if (ownConsole) proxy = proxyConsole(await ownConsole.receiveMaster());
