@@ -1127,8 +1127,13 @@ void SendSeccompListener(int listener) {
     Fail(kStage2, kStepPersonality, errno);
   }
 
+  // The cwd is entered as root first, so a directory only root may enter (/root, mode 700)
+  // works for any user, as with runc; a permission error is retried as the user, for a cwd
+  // that only the user may enter (a volume of the user's, a root squashed by NFS).
+  bool cwd_entered = chdir(plan.cwd) == 0;
+  if (!cwd_entered && errno != EACCES && errno != EPERM) Fail(kStage2, kStepChdir, errno);
   SwitchUser(plan);
-  if (chdir(plan.cwd) < 0) Fail(kStage2, kStepChdir, errno);
+  if (!cwd_entered && chdir(plan.cwd) < 0) Fail(kStage2, kStepChdir, errno);
   // CVE-2024-21626: a cwd reached through a leaked host fd is outside our root; the kernel
   // then reports it with an "(unreachable)" prefix instead of a path.
   char cwd_check[kPathMax];
