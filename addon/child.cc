@@ -708,6 +708,12 @@ void SetupConsole(const Plan& plan) {
   // TIOCGPTPEER opens the peer through the master, not by a /dev/pts path that could be a link.
   int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (peer < 0) Fail(kStage2, kStepConsole, errno, 2);
+  // The process's user owns its terminal (it may reopen it, write to it by path), as with
+  // runc; the group stays the devpts one (gid=5, tty). A uid not mapped in our user namespace
+  // (EINVAL) or a pty owner we may not change (EPERM) leaves it as it is, as runc does.
+  if (fchown(peer, plan.uid, (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM) {
+    Fail(kStage2, kStepConsole, errno, 10);
+  }
   if (plan.console_rows > 0 || plan.console_columns > 0) {
     struct winsize size;
     memset(&size, 0, sizeof(size));
