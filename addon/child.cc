@@ -1082,6 +1082,9 @@ void SendSeccompListener(int listener) {
   }
 
   if (!plan.exec_mode) {
+    // createContainer hooks take our cwd (nsenter --wd): the rootfs, as runc gives them, so a
+    // hook may work relative to it (`mount --bind ... ./lib/x`) in our mount namespace.
+    if (chdir(plan.rootfs) < 0) Fail(kStage2, kStepHooksCwd, errno);
     SendRecord(kRunCreateHooks, kStage2, 0, 0, 0, 0);
     Expect(kStage2, kCreateHooksDone);
   }

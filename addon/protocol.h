@@ -90,6 +90,7 @@ enum Step : int32_t {
 
   kStepSysctlProcfs = 60,
   kStepExecFifoProcfs = 61,
+  kStepHooksCwd = 62,  // chdir into the rootfs, the cwd of the createContainer hooks
 };
 
 }  // namespace tsrunc

@@ -291,7 +291,10 @@ class CreateAttempt extends SpawnAttempt {
     // prestart (deprecated) runs at the same point as createRuntime, as runc does.
     await runHooks('prestart', hooks.prestart, state, {});
     await runHooks('createRuntime', hooks.createRuntime, state, {});
-    await runHooks('createContainer', hooks.createContainer, state, { enterPid: this.childPid });
+    await runHooks('createContainer', hooks.createContainer, state, {
+      enterPid: this.childPid,
+      enterCwd: true,
+    });
   }
 }
 

@@ -32,6 +32,9 @@ export interface HookOptions {
   enterPid?: number;
   /** With enterPid: also take that process's root and working directory. */
   enterRoot?: boolean;
+  /** With enterPid: take that process's working directory (the init's is the rootfs while
+   *  the createContainer hooks run, as runc gives them). */
+  enterCwd?: boolean;
 }
 
 export const NSENTER = '/usr/bin/nsenter';
@@ -133,6 +136,7 @@ function hookCommand(hook: Hook, opts: HookOptions): HookCommand {
   if (opts.enterPid === undefined) return { file: hook.path, args: argv.slice(1), argv0: argv[0] };
   const nsenterArgs = ['--target', String(opts.enterPid), ...namespaceFlags(opts.enterPid)];
   if (opts.enterRoot) nsenterArgs.push('--root', '--wd');
+  else if (opts.enterCwd) nsenterArgs.push('--wd');
   return { file: NSENTER, args: [...nsenterArgs, '--', hook.path, ...argv.slice(1)], argv0: NSENTER };
 }
 

@@ -160,6 +160,7 @@ export const FAILURE_STEPS: Record<Exclude<StepName, 'ExecLookup'>, Describe> = 
   SeccompCapset: () => 'process.capabilities: capset after loading the seccomp filter',
   Chroot: (_, b) => `root.path: chroot into ${b.plan.rootfs}`,
   SysctlProcfs: (r) => `linux.sysctl: open a private procfs (step ${r.index})`,
+  HooksCwd: (_, b) => `root.path: chdir into ${b.plan.rootfs} for the createContainer hooks`,
   ExecFifoProcfs: () =>
     'open a procfs for the exec fifo (no private procfs could be made and /proc is not procfs)',
 };

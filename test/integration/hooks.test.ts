@@ -3,8 +3,10 @@
 //
 // Every hook here is a shell script that records what it saw into files (on the host, or in a
 // host dir bind-mounted at /hookout for hooks that run inside the container).
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { containerId, makeBundle, tempDir, type Bundle, type Config } from '../helpers/bundle';
 import {
@@ -26,7 +28,7 @@ import {
 import { runContainer, tsrunc } from '../helpers/tsrunc';
 
 /**
- * A recorder: `$1` names the record. It writes <out>/<name>.{stdin,mnt,pidns,env,args,root}
+ * A recorder: `$1` names the record. It writes <out>/<name>.{stdin,mnt,pidns,env,args,root,cwd}
  * and appends the name to <out>/order. `out` is where the script sees the output dir.
  */
 function recorderScript(out: string): string {
@@ -39,6 +41,7 @@ o=${out}/$n
 /bin/tr '\\0' '\\n' < /proc/$$/environ > $o.env
 for a in "$@"; do echo "$a"; done > $o.args
 if [ -e /marker ]; then /bin/cat /marker > $o.root; else echo no-marker > $o.root; fi
+/bin/pwd -P > $o.cwd
 echo $n >> ${out}/order
 `;
 }
@@ -110,6 +113,8 @@ function safeRead(p: string): string {
   }
 }
 
+const execFileP = promisify(execFile);
+
 const HOST_MNT = fs.readlinkSync('/proc/self/ns/mnt');
 const HOST_PIDNS = fs.readlinkSync('/proc/self/ns/pid');
 
@@ -174,6 +179,8 @@ describe('hooks: when and where they run', () => {
       expect(readRec(fx.out, 'createContainer', 'mnt')?.trim()).toBe(initMnt);
       // Before pivot_root: / is not yet the container's rootfs.
       expect(readRec(fx.out, 'createContainer', 'root')?.trim()).toBe('no-marker');
+      // Its cwd is the rootfs (runc's), at its host path there.
+      expect(readRec(fx.out, 'createContainer', 'cwd')).toBe(`${fs.realpathSync(c.bundle.rootfs)}\n`);
       const st = JSON.parse(readRec(fx.out, 'createContainer', 'stdin')!);
       expect(st).toMatchObject({ id: c.id, status: 'creating', pid: c.pid, bundle: c.bundle.dir });
       expect(readRec(fx.out, 'createContainer', 'args')).toBe('createContainer\n');
@@ -293,6 +300,50 @@ describe('hooks: when and where they run', () => {
       await c.cleanup();
       fx?.cleanup();
     }
+  });
+
+  it("hooks that provide libraries: createRuntime by nsenter, createContainer relative to its cwd (the rootfs), startContainer's ldconfig", async () => {
+    // Two real shared libraries of the host (ldconfig reads their SONAME) and the host's static
+    // ldconfig in the rootfs; busybox has none.
+    const hostLibs = new Map<string, string>();
+    for (const line of (await execFileP('/sbin/ldconfig', ['-p'])).stdout.split('\n')) {
+      const m = /^\s+(libz\.so\.1|libm\.so\.6) \(libc6,x86-64\) => (\S+)$/.exec(line);
+      if (m && !hostLibs.has(m[1])) hostLibs.set(m[1], fs.realpathSync(m[2]));
+    }
+    expect([...hostLibs.keys()].sort()).toEqual(['libm.so.6', 'libz.so.1']);
+    const res = await runContainer((cfg, b) => {
+      cfg.root.readonly = false;
+      fs.mkdirSync(path.join(b.rootfs, 'lib'), { recursive: true });
+      fs.mkdirSync(path.join(b.rootfs, 'sbin'), { recursive: true });
+      fs.copyFileSync('/sbin/ldconfig', path.join(b.rootfs, 'sbin/ldconfig'));
+      fs.chmodSync(path.join(b.rootfs, 'sbin/ldconfig'), 0o755);
+      // The mount points; the hooks bind the host's libraries onto them.
+      fs.writeFileSync(path.join(b.rootfs, 'lib/libm.so.6'), '');
+      fs.writeFileSync(path.join(b.rootfs, 'lib/libz.so.1'), '');
+      // createRuntime runs in the runtime's namespaces: it enters the container's mount
+      // namespace by the pid of the state on its stdin, where the rootfs is at its host path.
+      const createRuntime = writeScript(
+        path.join(b.dir, 'hooks/create-runtime.sh'),
+        '#!/bin/sh\n' +
+          'pid=$(/bin/sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\')\n' +
+          `exec /usr/bin/nsenter --target "$pid" --mount /bin/mount --bind ${hostLibs.get('libm.so.6')} ${b.rootfs}/lib/libm.so.6\n`,
+      );
+      // createContainer runs in the container's mount namespace with the rootfs as its cwd.
+      const createContainer = writeScript(
+        path.join(b.dir, 'hooks/create-container.sh'),
+        `#!/bin/sh\nexec /bin/mount --bind ${hostLibs.get('libz.so.1')} ./lib/libz.so.1\n`,
+      );
+      cfg.hooks = {
+        createRuntime: [{ path: createRuntime }],
+        createContainer: [{ path: createContainer }],
+        startContainer: [{ path: '/sbin/ldconfig' }],
+      };
+      cfg.process.args = ['/sbin/ldconfig', '-p'];
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^2 libs found in cache/);
+    expect(res.stdout).toContain('libz.so.1 (libc6,x86-64) => /lib/libz.so.1\n');
+    expect(res.stdout).toContain('libm.so.6 (libc6,x86-64) => /lib/libm.so.6\n');
   });
 
   it('poststop runs after a foreground run', async () => {
