@@ -161,6 +161,7 @@ export const FAILURE_STEPS: Record<Exclude<StepName, 'ExecLookup'>, Describe> = 
   Chroot: (_, b) => `root.path: chroot into ${b.plan.rootfs}`,
   SysctlProcfs: (r) => `linux.sysctl: open a private procfs (step ${r.index})`,
   HooksCwd: (_, b) => `root.path: chdir into ${b.plan.rootfs} for the createContainer hooks`,
+  NoPivotHide: (r) => `--no-pivot: unmount the host's proc and sysfs mounts (step ${r.index})`,
   ExecFifoProcfs: () =>
     'open a procfs for the exec fifo (no private procfs could be made and /proc is not procfs)',
 };

@@ -6,7 +6,15 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { containerId, makeBundle, tempDir, removeTree, type Bundle, type Config } from '../helpers/bundle';
+import {
+  containerId,
+  makeBundle,
+  tempDir,
+  removeTree,
+  withUserNamespace,
+  type Bundle,
+  type Config,
+} from '../helpers/bundle';
 import {
   errLines,
   hostMount,
@@ -22,7 +30,7 @@ import {
   type KeptRun,
   type MountInfo,
 } from '../helpers/mountinfo';
-import { stateRoot, tsrunc, type RunOptions } from '../helpers/tsrunc';
+import { runContainer, stateRoot, tsrunc, type RunOptions } from '../helpers/tsrunc';
 
 // Host dirs and mounts a test made: removed after each test (mounts first).
 const fixtures: string[] = [];
@@ -170,6 +178,49 @@ describe('root filesystem', () => {
     expect(r.out.marker).toBe('no-pivot\n');
     expect(r.out.ls.trimEnd().split('\n').sort()).toEqual(listNames(r.bundle.rootfs));
     expect(mustMountAt(r.mounts, '/proc').fstype).toBe('proc');
+  });
+
+  it('--no-pivot: no full proc or sysfs of the host stays in the mount namespace, so a user namespace inside cannot mount one', async () => {
+    // The kernel lets a user namespace mount proc (sysfs) only where a full one, with nothing
+    // locked over it, is already in its mount namespace: after MS_MOVE + chroot the host's
+    // would still be there, out of sight (runc 1.1 removes them too).
+    const res = await runContainer(
+      (c) => {
+        // Mapping uid 0 into a new user namespace needs CAP_SETFCAP.
+        for (const set of ['bounding', 'effective', 'permitted'])
+          c.process.capabilities[set].push('CAP_SETFCAP');
+        c.process.args = [
+          'sh',
+          '-c',
+          'unshare -mrpf sh -c "mount -t proc none /proc && echo proc-mounted"; ' +
+            'unshare -mrnf sh -c "mount -t sysfs none /sys && echo sysfs-mounted"; echo done',
+        ];
+      },
+      { runArgs: ['--no-pivot'] },
+    );
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe('done\n');
+    expect(res.stderr).toBe('mount: permission denied (are you root?)\n'.repeat(2));
+  });
+
+  it('--no-pivot in a user namespace: the locked host proc and sysfs are covered, no new one can be mounted', async () => {
+    const res = await runContainer(
+      (c, b) => {
+        withUserNamespace(c, b);
+        for (const set of ['bounding', 'effective', 'permitted'])
+          c.process.capabilities[set].push('CAP_SETFCAP');
+        c.process.args = [
+          'sh',
+          '-c',
+          'unshare -mrpf sh -c "mount -t proc none /proc && echo proc-mounted"; ' +
+            'unshare -mrnf sh -c "mount -t sysfs none /sys && echo sysfs-mounted"; echo done',
+        ];
+      },
+      { runArgs: ['--no-pivot'] },
+    );
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe('done\n');
+    expect(res.stderr).toBe('mount: permission denied (are you root?)\n'.repeat(2));
   });
 
   it('create --no-pivot + start: runs and writes into a bind-mounted host dir', async () => {
