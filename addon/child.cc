@@ -421,7 +421,16 @@ void ApplyMounts(const Plan& plan, int root_fd) {
     const char* data = m.data[0] != '\0' ? m.data : nullptr;
     unsigned long flags = m.flags;
     if (is_remount) flags |= LockedMountFlags(target);
-    if (mount(source, target_path, fstype, flags, data) < 0) Fail(kStage2, kStepMount, errno, i);
+    if (m.source_fd >= 0) {
+      // The runtime's copy of the source, made where the source could be reached.
+      if (syscall(SYS_move_mount, m.source_fd, "", target, "",
+                  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+        Fail(kStage2, kStepMount, errno, i);
+      }
+      close(m.source_fd);
+    } else if (mount(source, target_path, fstype, flags, data) < 0) {
+      Fail(kStage2, kStepMount, errno, i);
+    }
     close(target);
     bool recursive_attrs = m.recursive_attr_set != 0 || m.recursive_attr_clear != 0;
     if (m.remount_flags == 0 && m.propagation == 0 && !recursive_attrs) continue;
@@ -1366,12 +1375,21 @@ int& MapEntry(Plan& plan, int target) {
   return target < 3 ? plan.stdio_fds[target] : plan.extra_fds[target - 3];
 }
 
+// Calls f(fd) for each fd of the runtime's own that the children keep: the sync socket, the
+// console socket, the exec fifo, the namespace files to join, the bind sources (-1: none).
+template <typename F>
+void ForEachRuntimeFd(const Plan& plan, F f) {
+  f(g_sync_fd);
+  f(plan.console_socket_fd);
+  f(plan.exec_fifo_fd);
+  for (int i = 0; i < plan.join_count; i++) f(plan.joins[i].fd);
+  for (int i = 0; i < plan.mount_count; i++) f(plan.mounts[i].source_fd);
+}
+
 bool IsRuntimeFd(const Plan& plan, int fd) {
-  if (fd == g_sync_fd || fd == plan.console_socket_fd || fd == plan.exec_fifo_fd) return true;
-  for (int i = 0; i < plan.join_count; i++) {
-    if (fd == plan.joins[i].fd) return true;
-  }
-  return false;
+  bool found = false;
+  ForEachRuntimeFd(plan, [&](int own) { found |= own >= 0 && own == fd; });
+  return found;
 }
 
 // fd itself when it is at or above `floor`, else a close-on-exec copy there (the old number is
@@ -1406,6 +1424,11 @@ void MapStdio(Plan& plan) {
     plan.joins[i].fd = MoveToOrAbove(plan.joins[i].fd, count);
     if (plan.joins[i].fd < 0) Fail(kStage1, kStepStdio, errno, -1);
   }
+  for (int i = 0; i < plan.mount_count; i++) {
+    if (plan.mounts[i].source_fd < 0) continue;
+    plan.mounts[i].source_fd = MoveToOrAbove(plan.mounts[i].source_fd, count);
+    if (plan.mounts[i].source_fd < 0) Fail(kStage1, kStepStdio, errno, -1);
+  }
   for (int target = 0; target < count; target++) {
     int copy = fcntl(MapEntry(plan, target), F_DUPFD_CLOEXEC, count);
     if (copy < 0) Fail(kStage1, kStepStdio, errno, target);
@@ -1422,28 +1445,18 @@ void MapStdio(Plan& plan) {
 }
 
 // Closes every fd the Node process had except the container's fds 0..2+extra (MapStdio) and
-// the runtime's own that the plan names, all above that range by now.
+// the runtime's own that the plan names, all above that range by now: close_range over each gap
+// between two kept fds, found in order (a scan per kept fd: no list to sort, however many).
 void CloseInheritedFds(const Plan& plan) {
-  int keep[16 + 64];
-  int count = 0;
-  keep[count++] = g_sync_fd;
-  if (plan.console_socket_fd >= 0) keep[count++] = plan.console_socket_fd;
-  if (plan.exec_fifo_fd >= 0) keep[count++] = plan.exec_fifo_fd;
-  for (int i = 0; i < plan.join_count && count < (int)(sizeof(keep) / sizeof(keep[0])); i++) {
-    keep[count++] = plan.joins[i].fd;
-  }
-  for (int i = 1; i < count; i++) {  // insertion sort: a handful of numbers
-    for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
-      int t = keep[j];
-      keep[j] = keep[j - 1];
-      keep[j - 1] = t;
-    }
-  }
   unsigned next = 3 + (unsigned)plan.extra_fd_count;
-  for (int i = 0; i < count; i++) {
-    if ((unsigned)keep[i] < next) continue;
-    if ((unsigned)keep[i] > next) syscall(SYS_close_range, next, (unsigned)keep[i] - 1, 0);
-    next = (unsigned)keep[i] + 1;
+  for (;;) {
+    long kept = -1;  // the lowest kept fd at or above next
+    ForEachRuntimeFd(plan, [&](int fd) {
+      if (fd >= 0 && (unsigned)fd >= next && (kept < 0 || fd < kept)) kept = fd;
+    });
+    if (kept < 0) break;
+    if ((unsigned)kept > next) syscall(SYS_close_range, next, (unsigned)kept - 1, 0);
+    next = (unsigned)kept + 1;
   }
   syscall(SYS_close_range, next, ~0U, 0);
 }

@@ -52,6 +52,10 @@ export interface NativeBinding {
   /** An O_PATH|O_CLOEXEC fd of a directory (O_DIRECTORY), or with `directory` false of any
    *  file, not following a last symlink. */
   openPath(filePath: string, directory?: boolean): number;
+  /** open_tree(OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC, AT_RECURSIVE with `recursive`): a detached
+   *  copy of the mount at sourcePath (a bind source), made MS_SLAVE or MS_PRIVATE
+   *  (`propagation`) so it never propagates back; for move_mount by a container's init. */
+  openTreeClone(sourcePath: string, recursive: boolean, propagation: number): number;
   closeFd(fd: number): void;
   /** renameat2(RENAME_NOREPLACE): throws an error with code EEXIST when `to` exists. */
   renameNoReplace(from: string, to: string): void;

@@ -168,6 +168,10 @@ class CreateAttempt extends SpawnAttempt {
       // The exec fifo is made once the id is reserved; its fd goes into the plan then.
       execFifoFd: -1,
       joins,
+      // Bind sources of a container in a user namespace: copies made here, where the
+      // container's root might not reach them; the init attaches them (NativeMount.sourceFd).
+      openBindSource: (source, recursive, propagation) =>
+        this.keep(this.ctx.native.openTreeClone(source, recursive, propagation)),
       lastCap: lastCapability(),
       hostMounts,
       cgroups: cgroups.paths,

@@ -736,6 +736,68 @@ describe('mounts: bind mounts and options', () => {
     });
   });
 
+  describe("in a user namespace: sources the container's root cannot reach are opened by the runtime", () => {
+    /** <dir>/data (a dir, 0755) and <dir>/file.txt below <dir>, mode 0700 of the host's root. */
+    function privateSources(): { data: string; file: string } {
+      const dir = hostDir('private', { 'data/hello.txt': 'hello\n', 'file.txt': 'file\n' });
+      fs.chmodSync(dir, 0o700);
+      return { data: path.join(dir, 'data'), file: path.join(dir, 'file.txt') };
+    }
+
+    it('run: a dir (rbind, ro) and a file below a 0700 dir of root are mounted and read-only', async () => {
+      const src = privateSources();
+      const r = await runScript('cat /data/hello.txt /file.txt; touch /data/new 2>&1; id -u', (c, b) => {
+        withUserNamespace(c, b);
+        addMount(c, { destination: '/data', type: 'bind', source: src.data, options: ['rbind', 'ro'] });
+        addMount(c, { destination: '/file.txt', type: 'bind', source: src.file, options: ['bind'] });
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('hello\nfile\ntouch: /data/new: Read-only file system\n0\n');
+      expect(fs.readdirSync(src.data)).toEqual(['hello.txt']);
+    });
+
+    it('exec into the running container stats and reads files under the mount', async () => {
+      const src = privateSources();
+      const id = containerId();
+      const bundle = await makeBundle((c, b) => {
+        withUserNamespace(c, b);
+        c.process.args = ['sleep', '1000'];
+        addMount(c, { destination: '/data', type: 'bind', source: src.data, options: ['rbind'] });
+      });
+      fixtures.push(bundle.dir);
+      try {
+        const created = await tsrunc(['create', '--bundle', bundle.dir, id]);
+        expect(created.code, created.stderr).toBe(0);
+        expect((await tsrunc(['start', id])).code).toBe(0);
+        const res = await tsrunc([
+          'exec',
+          id,
+          'sh',
+          '-c',
+          'stat -c "%n %s" /data/hello.txt; cat /data/hello.txt',
+        ]);
+        expect(res).toMatchObject({ code: 0, stderr: '', stdout: '/data/hello.txt 6\nhello\n' });
+      } finally {
+        await tsrunc(['delete', '--force', id]);
+      }
+    });
+
+    it('the copy never propagates back: a shared host source is master:N inside (rslave "/"), rshared its own group', async () => {
+      const src = hostDir('propsrc', { 'f.txt': 'x' });
+      const hostGroup = makeSharedMount(src);
+      const r = await runScript(MI, (c, b) => {
+        withUserNamespace(c, b);
+        addMount(c, { destination: '/p-default', type: 'bind', source: src, options: ['rbind'] });
+        addMount(c, { destination: '/p-shared', type: 'bind', source: src, options: ['rbind', 'rshared'] });
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(propagationOf(mustMountAt(r.mounts, '/p-default'))).toEqual({ shared: null, master: hostGroup });
+      const shared = propagationOf(mustMountAt(r.mounts, '/p-shared')).shared;
+      expect(shared).not.toBeNull();
+      expect(shared).not.toBe(hostGroup);
+    });
+  });
+
   it('bind of a single file onto a missing destination: the file is created, content visible', async () => {
     const src = hostDir('filebind', { 'hosts.txt': 'file-bind\n' });
     const r = await runScript(`${MI}; echo ==out; cat /etc/bound/hosts.txt`, (c) => {

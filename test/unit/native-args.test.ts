@@ -67,6 +67,19 @@ const BAD_CALLS: Record<keyof NativeBinding, () => unknown[][]> = {
   namespaceType: () => [[], [undefined], ['3'], [-1], [0.5]],
   connectUnix: () => [[], [undefined], [3], [path.join(dir, 'sock\0x')]],
   openPath: () => [[], [undefined], ['/', 'yes'], ['/', 1], ['/', true, 1], ['/\0etc']],
+  // A path that does not exist, should a call go ahead; a propagation other than MS_SLAVE
+  // (0x80000) or MS_PRIVATE (0x40000) is refused too (MS_SHARED would join the host's group).
+  openTreeClone: () => [
+    [],
+    [missing()],
+    [missing(), true],
+    [missing(), 'true', 0x80000],
+    [missing(), true, '0x80000'],
+    [missing(), true, 1.5],
+    [`${missing()}\0x`, true, 0x80000],
+    [missing(), true, 0x100000],
+    [missing(), true, 0x80000, 1],
+  ],
   closeFd: () => [...NOT_INTEGERS.map((v) => [v]), [], [-1], [2 ** 31], [socket, 1]],
   renameNoReplace: () => [[], [path.join(dir, 'a')], [path.join(dir, 'a'), 3]],
   setChildSubreaper: () => [[], ['yes'], [1], [true, 1]],
