@@ -299,6 +299,7 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.argv = d.StrList(o, "args", &argc);
   p.envp = d.StrList(o, "env", nullptr);
   p.search_path = d.KeptStr(o, "searchPath");
+  p.executable = d.KeptStrOrNull(o, "executable");
   p.uid = (uid_t)d.Id(o, "uid");
   p.gid = (gid_t)d.Id(o, "gid");
   {
@@ -518,6 +519,18 @@ Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
     return ThrowErrno(env, "socketpair", errno);
   }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set((uint32_t)0, fds[0]);
+  out.Set((uint32_t)1, fds[1]);
+  return out;
+}
+
+// pipe() -> [read, write]: pipe2(O_CLOEXEC), for the stdio of a hook run in the container.
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckArgs(info, "pipe()", {})) return env.Undefined();
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return ThrowErrno(env, "pipe", errno);
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set((uint32_t)0, fds[0]);
   out.Set((uint32_t)1, fds[1]);
@@ -838,6 +851,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("openPath", Napi::Function::New(env, OpenPath));
   exports.Set("openTreeClone", Napi::Function::New(env, OpenTreeClone));
+  exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("renameNoReplace", Napi::Function::New(env, RenameNoReplace));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));

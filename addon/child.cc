@@ -1130,7 +1130,7 @@ bool IsExecutableFile(const char* path) {
 // Finds args[0] like execvp would, with the container's PATH, so that a missing binary fails
 // `create` with a clear error instead of a dead container at `start`.
 void LookupExecutable(const Plan& plan, char* resolved) {
-  const char* name = plan.argv[0];
+  const char* name = plan.executable != nullptr ? plan.executable : plan.argv[0];
   resolved[0] = '\0';
   bool has_slash = false;
   for (const char* p = name; *p; p++) has_slash |= (*p == '/');

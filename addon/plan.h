@@ -128,6 +128,8 @@ struct Plan {
   char* const* argv;
   char* const* envp;
   const char* search_path;
+  // The file to execute (a hook's path); nullptr: argv[0], looked up in search_path.
+  const char* executable;
   uid_t uid;
   gid_t gid;
   const gid_t* additional_gids;

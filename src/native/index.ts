@@ -40,6 +40,8 @@ export interface NativeBinding {
   syncSend(fd: number, type: number): void;
   /** One sendmsg(2) of payload with fds attached (SCM_RIGHTS) on a connected socket. */
   sendFds(socketFd: number, payload: string, fds: number[]): void;
+  /** pipe2(O_CLOEXEC): [read end, write end]. */
+  pipe(): [number, number];
   /** A SOCK_SEQPACKET socketpair (O_CLOEXEC) like the sync socket; for tests. */
   seqpacketPair(): [number, number];
   /** waitpid(pid, WNOHANG when !block): {pid, status} where status is the exit code or

@@ -50,6 +50,9 @@ export interface PlanContext {
   compileSeccomp?: SeccompCompiler;
   /** `tsrunc exec` into a running container (every namespace in `joins`). */
   execMode?: boolean;
+  /** The file to execute, absolute in the container, instead of looking process.args[0] up (a
+   *  startContainer hook's path, its args[0] being only its argv[0]). */
+  executable?: string;
   /**
    * Opens a bind source for a container in a user namespace (NativeMount.sourceFd): a detached
    * copy of the mount at `source` (with `recursive`, of those below it too) with `propagation`
@@ -185,6 +188,7 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     args: process.args ?? [],
     env,
     searchPath: pathEntry ? pathEntry.slice('PATH='.length) : DEFAULT_PATH,
+    executable: ctx.executable ?? null,
     cwd: process.cwd ?? '/',
     uid: user.uid,
     gid: user.gid,

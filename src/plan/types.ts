@@ -144,6 +144,9 @@ export interface NativePlan {
   env: string[];
   /** PATH used to find args[0] when it has no '/'; from the config's env. */
   searchPath: string;
+  /** The file to execute instead of looking args[0] up (a startContainer hook's path); null:
+   *  args[0]. */
+  executable: string | null;
   cwd: string;
   uid: number;
   gid: number;

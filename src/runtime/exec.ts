@@ -69,18 +69,38 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<Exec
     if (status === 'paused' && !opts.ignorePaused)
       throw new RuntimeError('cannot exec in a paused container');
     await ctx.turns.take();
-    const process = execProcess(rec, opts);
-    const spec = execSpec(ctx, rec, process);
-    checkTerminal(process, opts);
-    const attempt = new ExecAttempt(ctx);
-    try {
-      const exit = await attempt.run(rec, spec, opts);
-      return { pid: exit.pid, exit };
-    } catch (error) {
-      await attempt.abandon();
-      throw error;
-    }
+    return spawnExec(ctx, rec, opts);
   });
+}
+
+export interface SpawnExecOptions {
+  /** The file to execute, absolute in the container, instead of looking args[0] up. */
+  executable?: string;
+  /** The container status in the state sent to linux.seccomp.listenerPath (default running). */
+  seccompStatus?: string;
+}
+
+/**
+ * `exec` for a caller that holds the container's lock and has checked its status (`start` runs
+ * its startContainer hooks this way: as the container process would run, in the container).
+ */
+export async function spawnExec(
+  ctx: RuntimeContext,
+  rec: ContainerRecord,
+  opts: ExecOptions,
+  spawnOpts: SpawnExecOptions = {},
+): Promise<ExecProcess> {
+  const process = execProcess(rec, opts);
+  const spec = execSpec(ctx, rec, process);
+  checkTerminal(process, opts);
+  const attempt = new ExecAttempt(ctx);
+  try {
+    const exit = await attempt.run(rec, spec, opts, spawnOpts);
+    return { pid: exit.pid, exit };
+  } catch (error) {
+    await attempt.abandon();
+    throw error;
+  }
 }
 
 /** The process to run: --process as given, or the container's process with the flags applied. */
@@ -179,7 +199,12 @@ function checkTerminal(process: Process, opts: ExecOptions): void {
 
 /** One exec, with what it has acquired so far, so that `abandon` can undo it. */
 class ExecAttempt extends SpawnAttempt {
-  async run(rec: ContainerRecord, spec: Spec, opts: ExecOptions): Promise<ChildWatch> {
+  async run(
+    rec: ContainerRecord,
+    spec: Spec,
+    opts: ExecOptions,
+    spawnOpts: SpawnExecOptions,
+  ): Promise<ChildWatch> {
     const n = this.ctx.native;
     const joins = openNamespaceJoins(n, spec.linux?.namespaces ?? [], (fd) => this.keep(fd));
     // The namespace files are the init's only while it is alive: a recycled pid would hand us
@@ -202,6 +227,7 @@ class ExecAttempt extends SpawnAttempt {
       warn: (message) => this.ctx.logger.warn(message),
       debug: (message) => this.ctx.logger.debug(message),
       execMode: true,
+      executable: spawnOpts.executable,
     });
     const spawned = n.spawnInit(built.plan);
     this.closeAll();
@@ -215,7 +241,14 @@ class ExecAttempt extends SpawnAttempt {
       },
       onRunCreateHooks: async () => {},
       onSeccompListener: (fd) =>
-        sendSeccompListener(n, spec.linux?.seccomp ?? {}, fd, rec, 'running', this.childPid),
+        sendSeccompListener(
+          n,
+          spec.linux?.seccomp ?? {},
+          fd,
+          rec,
+          spawnOpts.seccompStatus ?? 'running',
+          this.childPid,
+        ),
     });
     this.closeAll();
     return this.child!;

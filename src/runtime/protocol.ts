@@ -178,7 +178,7 @@ export function describeFailure(
   const stepName = STEP_NAMES[record.step];
   // runc's wording for a missing binary; callers and users know it.
   if (stepName === 'ExecLookup') {
-    const name = built.plan.args[0];
+    const name = built.plan.executable ?? built.plan.args[0];
     const what =
       record.errno === 2
         ? name.includes('/')

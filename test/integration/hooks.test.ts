@@ -25,6 +25,7 @@ import {
   waitForStatus,
   writeScript,
 } from '../helpers/lifecycle-helpers';
+import { startSeccompAgent, tsruncBackground } from '../helpers/process';
 import { runContainer, tsrunc } from '../helpers/tsrunc';
 
 /**
@@ -360,6 +361,138 @@ describe('hooks: when and where they run', () => {
       expect(stop).toMatchObject({ id: res.id, status: 'stopped' });
     } finally {
       fx?.cleanup();
+    }
+  });
+});
+
+describe('hooks: startContainer runs as the container process would (runc)', () => {
+  const KILL_MKDIR = {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_KILL' }],
+  };
+
+  for (const noNewPrivileges of [true, false]) {
+    it(`with the container's seccomp filter (noNewPrivileges ${noNewPrivileges}): a killed mkdir fails start`, async () => {
+      const c = await createContainer((cfg, b) => {
+        writeScript(path.join(b.rootfs, 'hookbin', 'mkdir.sh'), '#!/bin/sh\nmkdir /tmp/by-hook\n');
+        cfg.process.noNewPrivileges = noNewPrivileges;
+        cfg.process.args = ['sleep', '1000'];
+        cfg.root.readonly = false;
+        cfg.linux.seccomp = KILL_MKDIR;
+        cfg.hooks = { startContainer: [{ path: '/hookbin/mkdir.sh' }] };
+      });
+      try {
+        // runc 1.1.5's words for the same hook, but for the kind and index.
+        expect(expectOneLineError(await tsrunc(['start', c.id]))).toBe(
+          'error running startContainer hook #0: exit status 159, stdout: , stderr: Bad system call',
+        );
+        expect(fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'by-hook'))).toBe(false);
+        await waitForStatus(c.id, 'stopped');
+      } finally {
+        await c.cleanup();
+      }
+    });
+  }
+
+  it("with the process's user, capabilities, no_new_privs, cwd and cgroups", async () => {
+    const c = await createContainer((cfg, b) => {
+      writeScript(
+        path.join(b.rootfs, 'hookbin', 'whoami.sh'),
+        '#!/bin/sh\n{ id -u; id -g; pwd; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; ' +
+          'cat /proc/self/cgroup; } > /tmp/hook-report\n',
+      );
+      cfg.root.readonly = false;
+      cfg.process.user = { uid: 1000, gid: 1000 };
+      cfg.process.cwd = '/home/u1000';
+      cfg.process.noNewPrivileges = true;
+      cfg.process.args = ['sleep', '1000'];
+      cfg.linux.seccomp = KILL_MKDIR;
+      cfg.hooks = { startContainer: [{ path: '/hookbin/whoami.sh' }] };
+    });
+    try {
+      expect(await tsrunc(['start', c.id])).toMatchObject({ code: 0, stderr: '' });
+      const report = fs.readFileSync(path.join(c.bundle.rootfs, 'tmp', 'hook-report'), 'utf8');
+      const initCgroups = fs.readFileSync(`/proc/${c.pid}/cgroup`, 'utf8');
+      expect(report).toBe(
+        `1000\n1000\n/home/u1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n${initCgroups}`,
+      );
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('past its timeout it is killed with its process group; start fails', async () => {
+    const tag = `100.${process.pid}${Date.now() % 100000}`;
+    const c = await createContainer((cfg, b) => {
+      writeScript(path.join(b.rootfs, 'hookbin', 'slow.sh'), `#!/bin/sh\nsleep ${tag} &\nsleep ${tag}\n`);
+      cfg.process.args = ['sleep', '1000'];
+      // No pid namespace: the init's death would not take the hook's processes with it.
+      cfg.linux.namespaces = cfg.linux.namespaces.filter((ns: { type: string }) => ns.type !== 'pid');
+      cfg.hooks = { startContainer: [{ path: '/hookbin/slow.sh', timeout: 1 }] };
+    });
+    try {
+      expect(expectOneLineError(await tsrunc(['start', c.id]))).toBe(
+        'error running startContainer hook #0: hook ran past specified timeout of 1.0s',
+      );
+      await waitFor(
+        'the hook and its child to die',
+        () => processesMatching(`sleep ${tag}`).length === 0,
+        3000,
+      );
+      expect(processesMatching(`sleep ${tag}`)).toEqual([]);
+    } finally {
+      for (const p of processesMatching(`sleep ${tag}`)) process.kill(p.pid, 'SIGKILL');
+      await c.cleanup();
+    }
+  });
+
+  it('with SCMP_ACT_NOTIFY its syscalls reach the agent (a listener of its own), and it gets no fd of the runtime', async () => {
+    const ENOSPC = 28;
+    const dir = tempDir('hook-agent');
+    const agent = await startSeccompAgent(
+      path.join(dir, 'agent.sock'),
+      path.join(dir, 'report.json'),
+      ENOSPC,
+      2,
+    );
+    // An fd the runtime inherited without close-on-exec (Node marks only its low fds): a hook
+    // run by a process the runtime spawns would inherit it.
+    const inherited = fs.openSync('/dev/null', 'r');
+    const c = await createContainer((cfg, b) => {
+      writeScript(
+        path.join(b.rootfs, 'hookbin', 'notify.sh'),
+        '#!/bin/sh\nls /proc/self/fd > /tmp/hook-fds\nmkdir /tmp/hook-dir 2> /tmp/hook-mkdir\necho $? >> /tmp/hook-mkdir\n',
+      );
+      cfg.process.args = ['sleep', '1000'];
+      cfg.root.readonly = false;
+      cfg.linux.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        listenerPath: agent.socketPath,
+        syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+      };
+      cfg.hooks = { startContainer: [{ path: '/hookbin/notify.sh' }] };
+    });
+    try {
+      const start = tsruncBackground(['start', c.id], {
+        stdio: ['ignore', 'pipe', 'pipe', ...Array<'ignore'>(17).fill('ignore'), inherited],
+      });
+      expect(await start.done).toMatchObject({ code: 0, stderr: '' });
+      const tmp = path.join(c.bundle.rootfs, 'tmp');
+      // runc's hook sees 4: its stdio and the fd ls reads /proc/self/fd through.
+      expect(fs.readFileSync(path.join(tmp, 'hook-fds'), 'utf8')).toBe('0\n1\n2\n3\n');
+      expect(fs.readFileSync(path.join(tmp, 'hook-mkdir'), 'utf8')).toBe(
+        "mkdir: can't create directory '/tmp/hook-dir': No space left on device\n1\n",
+      );
+      expect((await tsrunc(['delete', '--force', c.id])).code).toBe(0);
+      const { code, report } = await agent.done;
+      expect(code).toBe(0);
+      expect(report!.states.map((s) => s.state.status)).toEqual(['creating', 'created']);
+      expect(report!.notifications.map((n) => n.nr)).toContain(83); // mkdir
+    } finally {
+      agent.kill();
+      fs.closeSync(inherited);
+      await c.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -63,6 +63,7 @@ const BAD_CALLS: Record<keyof NativeBinding, () => unknown[][]> = {
     [1.5, 'x', [peer]],
   ],
   seqpacketPair: () => [[1]],
+  pipe: () => [[1], [undefined]],
   waitPid: () => [[], [1], [1.5, false], ['1', false], [1, 'false'], [2 ** 31, false]],
   namespaceType: () => [[], [undefined], ['3'], [-1], [0.5]],
   connectUnix: () => [[], [undefined], [3], [path.join(dir, 'sock\0x')]],

@@ -40,6 +40,7 @@ function plan(overrides: Partial<NativePlan> = {}): NativePlan {
     args: ['/bin/true'],
     env: [],
     searchPath: '/bin',
+    executable: null,
     cwd: '/',
     uid: 1000,
     gid: 1000,
