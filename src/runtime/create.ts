@@ -69,6 +69,9 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions):
   for (const warning of warnings) ctx.logger.warn(warning);
   checkTerminalOptions(spec, opts);
   const rootfs = resolveRootfs(spec, bundle);
+  ctx.logger.debug(
+    `create ${opts.id}: config ${path.join(bundle, 'config.json')} is valid, rootfs ${rootfs}`,
+  );
 
   const attempt = new CreateAttempt(ctx, opts, bundle, rootfs, spec);
   try {
@@ -188,11 +191,13 @@ class CreateAttempt extends SpawnAttempt {
       this.ctx.locks.lockNewDir(dir, this.opts.id),
     );
     this.reserved = true;
+    this.debug(`reserved ${this.dir}`);
     await this.step('reserved');
     this.madeCgroups = cgroups;
     // cgroup dirs, the fifo and the clone: the heaviest synchronous stretch of a create.
     await this.ctx.turns.take();
     cgroups.create();
+    this.debug(`cgroups made in ${Object.keys(cgroups.record.dirs).length} hierarchies`);
     await this.step('cgroups');
     const fifoPath = path.join(this.dir, EXEC_FIFO);
     n.mkfifo(fifoPath, 0o600);
@@ -211,6 +216,7 @@ class CreateAttempt extends SpawnAttempt {
     // Stage 1 holds its own copies of the fds the plan hands over: ours go.
     this.closeAll();
     const syncFd = this.spawned(spawned);
+    this.debug(`stage 1 is pid ${spawned.intermediatePid}`);
     await this.step('spawned');
 
     await runCreateHandshake(n, syncFd, built, {
@@ -224,6 +230,7 @@ class CreateAttempt extends SpawnAttempt {
       onRunCreateHooks: () => this.runCreateHooks(),
       onSeccompListener: (fd) =>
         sendSeccompListener(n, this.spec.linux?.seccomp ?? {}, fd, this.record, 'creating', this.childPid),
+      debug: (message) => this.debug(message),
     });
     await this.step('ready');
 
@@ -231,6 +238,7 @@ class CreateAttempt extends SpawnAttempt {
     cgroups.apply(this.spec.linux?.resources, { update: false, warn: (m) => this.ctx.logger.warn(m) });
     this.record.phase = 'created';
     await writeRecord(this.ctx.root, this.record);
+    this.debug(`created: the init (pid ${this.record.initPid}) waits on the exec fifo`);
     await this.step('saved');
     this.closeAll();
   }
@@ -257,6 +265,10 @@ class CreateAttempt extends SpawnAttempt {
   releaseLock(): void {
     this.lock?.release();
     this.lock = null;
+  }
+
+  private debug(message: string): void {
+    this.ctx.logger.debug(`create ${this.opts.id}: ${message}`);
   }
 
   private step(step: CreateStep): Promise<void> | void {
@@ -292,6 +304,9 @@ class CreateAttempt extends SpawnAttempt {
     const hooks = this.spec.hooks ?? {};
     await this.step('hooks');
     const state = hookState(this.record, 'creating', this.childPid);
+    const kinds = ['prestart', 'createRuntime', 'createContainer'] as const;
+    const total = kinds.reduce((n, kind) => n + (hooks[kind]?.length ?? 0), 0);
+    this.debug(`rootfs built, before pivot_root: ${total} prestart, createRuntime and createContainer hooks`);
     // prestart (deprecated) runs at the same point as createRuntime, as runc does.
     await runHooks('prestart', hooks.prestart, state, {});
     await runHooks('createRuntime', hooks.createRuntime, state, {});

@@ -251,6 +251,7 @@ class ExecAttempt extends SpawnAttempt {
         ),
     });
     this.closeAll();
+    this.ctx.logger.debug(`exec ${rec.id}: ${spec.process?.args?.[0] ?? ''} runs as pid ${this.childPid}`);
     return this.child!;
   }
 

@@ -24,6 +24,8 @@ export interface HandshakeHandlers {
   onRunCreateHooks(): Promise<void>;
   /** The init loaded a notifying seccomp filter: its listener fd, to pass on (then closed). */
   onSeccompListener(listenerFd: number): Promise<void> | void;
+  /** A debug line per message of the handshake (--debug). */
+  debug?(message: string): void;
 }
 
 // How long the child may take for one step of its own (hooks run on our side, untimed here).
@@ -66,6 +68,8 @@ export async function runCreateHandshake(
         `unable to start container process: unexpected sync message ${messageName(record.type)}, wanted ${messageName(expected)}`,
       );
     }
+    const carriesPid = record.type === SyncMessage.IntermediateReady || record.type === SyncMessage.InitPid;
+    handlers.debug?.(`child sent ${messageName(record.type)}${carriesPid ? ` (pid ${record.pid})` : ''}`);
     switch (record.type) {
       case SyncMessage.IntermediateReady:
         await handlers.onIntermediateReady(record.pid);

@@ -31,6 +31,8 @@ export async function start(ctx: RuntimeContext, id: string): Promise<void> {
     if (status !== 'created') throw new RuntimeError(`cannot start a container in the ${status} state`);
 
     const hooks = (record.config as Spec).hooks ?? {};
+    const debug = (message: string) => ctx.logger.debug(`start ${id}: ${message}`);
+    if (hooks.startContainer?.length) debug(`running ${hooks.startContainer.length} startContainer hooks`);
     try {
       // startContainer hooks run in the container before the process execs, as the process
       // would: exec'd with its user, capabilities, no_new_privs and seccomp filter (runc runs
@@ -53,7 +55,9 @@ export async function start(ctx: RuntimeContext, id: string): Promise<void> {
       killInit(record);
       throw error;
     }
+    debug(`releasing the init (pid ${record.initPid}) from the exec fifo`);
     await releaseInit(ctx, record);
+    debug('the process runs');
     try {
       await runHooks('poststart', hooks.poststart, hookState(record, 'running', record.initPid), {});
     } catch (error) {
