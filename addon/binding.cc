@@ -119,6 +119,12 @@ class Decoder {
     if (!IsIntegerIn(v, 0, INT32_MAX)) return Fail(key, "fd 0..2147483647"), 0;
     return v.As<Napi::Number>().Int32Value();
   }
+  // An fd of this process, or -1 for none.
+  int FdOrNone(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    if (!IsIntegerIn(v, -1, INT32_MAX)) return Fail(key, "fd 0..2147483647 or -1"), -1;
+    return v.As<Napi::Number>().Int32Value();
+  }
   bool Bool(const Napi::Object& o, const char* key) {
     Napi::Value v = o.Get(key);
     if (!v.IsBoolean()) return Fail(key, "boolean"), false;
@@ -239,6 +245,7 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
       r.recursive_attr_set = (uint64_t)d.Int(m, "recursiveAttrSet");
       r.recursive_attr_clear = (uint64_t)d.Int(m, "recursiveAttrClear");
       r.recursive_attr_optional = d.Bool(m, "recursiveAttrOptional");
+      r.source_fd = d.FdOrNone(m, "sourceFd");
       out.push_back(r);
     }
     p.mount_count = (int)out.size();
@@ -293,6 +300,7 @@ void DecodePlan(Decoder& d, PlanStorage& s, const Napi::Object& o) {
   p.argv = d.StrList(o, "args", &argc);
   p.envp = d.StrList(o, "env", nullptr);
   p.search_path = d.KeptStr(o, "searchPath");
+  p.executable = d.KeptStrOrNull(o, "executable");
   p.uid = (uid_t)d.Id(o, "uid");
   p.gid = (gid_t)d.Id(o, "gid");
   {
@@ -518,6 +526,18 @@ Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// pipe() -> [read, write]: pipe2(O_CLOEXEC), for the stdio of a hook run in the container.
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckArgs(info, "pipe()", {})) return env.Undefined();
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return ThrowErrno(env, "pipe", errno);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set((uint32_t)0, fds[0]);
+  out.Set((uint32_t)1, fds[1]);
+  return out;
+}
+
 Napi::Value SyncSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckArgs(info, "syncSend(fd: int32 >= 0, type: int32)", {Arg::kFd, Arg::kInt32})) {
@@ -621,6 +641,39 @@ Napi::Value OpenInRoot(const Napi::CallbackInfo& info) {
     return ThrowErrno(env, "openat2", EINVAL);
   }
   return Napi::Number::New(env, (double)fd);
+}
+
+// open_tree(OPEN_TREE_CLONE): a detached copy of the mount at `path` (with `recursive`, of the
+// mounts below it too), made a slave or private (`propagation`: MS_SLAVE or MS_PRIVATE) so it
+// never propagates back to the mount it copies. The container's init attaches it with
+// move_mount: a bind source it could not reach by path (a user namespace).
+Napi::Value OpenTreeClone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckArgs(info, "openTreeClone(sourcePath: string, recursive: boolean, propagation: uint32)",
+                 {Arg::kString, Arg::kBoolean, Arg::kUint32})) {
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  bool recursive = info[1].As<Napi::Boolean>().Value();
+  uint64_t propagation = (uint64_t)info[2].As<Napi::Number>().Int64Value();
+  if (propagation != MS_SLAVE && propagation != MS_PRIVATE) {
+    Napi::TypeError::New(env, "openTreeClone: propagation must be MS_SLAVE or MS_PRIVATE")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
+  int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path.c_str(), flags);
+  if (fd < 0) return ThrowErrno(env, "open_tree", errno);
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.propagation = propagation;
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+              sizeof(attr)) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "mount_setattr", err);
+  }
+  return Napi::Number::New(env, fd);
 }
 
 Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
@@ -827,6 +880,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("openPath", Napi::Function::New(env, OpenPath));
   exports.Set("openInRoot", Napi::Function::New(env, OpenInRoot));
+  exports.Set("openTreeClone", Napi::Function::New(env, OpenTreeClone));
+  exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("renameNoReplace", Napi::Function::New(env, RenameNoReplace));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));

@@ -421,7 +421,16 @@ void ApplyMounts(const Plan& plan, int root_fd) {
     const char* data = m.data[0] != '\0' ? m.data : nullptr;
     unsigned long flags = m.flags;
     if (is_remount) flags |= LockedMountFlags(target);
-    if (mount(source, target_path, fstype, flags, data) < 0) Fail(kStage2, kStepMount, errno, i);
+    if (m.source_fd >= 0) {
+      // The runtime's copy of the source, made where the source could be reached.
+      if (syscall(SYS_move_mount, m.source_fd, "", target, "",
+                  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+        Fail(kStage2, kStepMount, errno, i);
+      }
+      close(m.source_fd);
+    } else if (mount(source, target_path, fstype, flags, data) < 0) {
+      Fail(kStage2, kStepMount, errno, i);
+    }
     close(target);
     bool recursive_attrs = m.recursive_attr_set != 0 || m.recursive_attr_clear != 0;
     if (m.remount_flags == 0 && m.propagation == 0 && !recursive_attrs) continue;
@@ -548,26 +557,66 @@ void CreateSymlinks(const Plan& plan, int root_fd) {
   }
 }
 
-// The mount that holds `rootfs`, from /proc/self/mountinfo. The file is streamed through a small
-// buffer and parsed as it comes: lines can be long (overlay options), and only the fields up to
-// the " - " separator matter here. Fields: id parent dev root point options [optional...] - ...
-struct MountInfoScan {
+// /proc/self/mountinfo (of the procfs `proc_fd`), streamed through a small buffer and handed to
+// `scan` field by field as it comes: lines can be long (overlay options), and the scanners need a
+// few fields each. Fields: id parent dev root point options [optional...] - fstype source super.
+// scan.Field(index, after, text, len, too_long) gets each field NUL-terminated (cut when
+// too_long), `index` counting from 0 on its line and `after` from 0 after the " - " separator
+// (-1 before it); scan.EndLine() ends a line and returns false to stop. False with errno when
+// the file cannot be read.
+template <typename Scan>
+bool StreamMountInfo(int proc_fd, Scan& scan) {
+  int fd = openat(proc_fd, "self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
   char field[kPathMax];
-  size_t field_len = 0;
-  bool field_too_long = false;
-  int field_index = 0;
-  bool after_separator = false;
-  // This line's mount point when it holds the rootfs.
-  char point[kPathMax];
-  size_t point_len = 0;
-  bool holds_rootfs = false;
-  bool shared = false;
-  // The best (longest, then last) line so far.
-  char best[kPathMax];
-  size_t best_len = 0;
-  bool found = false;
-  bool best_shared = false;
-};
+  size_t len = 0;
+  bool too_long = false;
+  int index = 0;
+  int after = -1;
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int saved = errno;
+      close(fd);
+      errno = saved;
+      return false;
+    }
+    if (n == 0) break;
+    for (ssize_t i = 0; i < n; i++) {
+      char c = chunk[i];
+      if (c != ' ' && c != '\n') {
+        if (len + 1 < sizeof(field)) {
+          field[len++] = c;
+        } else {
+          too_long = true;
+        }
+        continue;
+      }
+      field[len] = '\0';
+      if (after < 0 && index >= 6 && len == 1 && field[0] == '-') {
+        after = 0;
+      } else {
+        scan.Field(index, after, field, len, too_long);
+        if (after >= 0) after++;
+      }
+      index++;
+      len = 0;
+      too_long = false;
+      if (c == '\n') {
+        index = 0;
+        after = -1;
+        if (!scan.EndLine()) {
+          close(fd);
+          return true;
+        }
+      }
+    }
+  }
+  close(fd);
+  return true;
+}
 
 // mountinfo escapes space, tab, newline and backslash as \ooo; unescapes in place.
 size_t UnescapeMountPath(char* text, size_t len) {
@@ -595,71 +644,158 @@ bool MountPointHolds(const char* point, size_t len, const char* path) {
   return path[len] == '\0' || path[len] == '/';
 }
 
-void EndMountInfoField(MountInfoScan& scan, const char* rootfs) {
-  scan.field[scan.field_len] = '\0';
-  if (scan.field_index == 4 && !scan.field_too_long) {
-    size_t len = UnescapeMountPath(scan.field, scan.field_len);
-    if (MountPointHolds(scan.field, len, rootfs)) {
-      memcpy(scan.point, scan.field, len + 1);
-      scan.point_len = len;
-      scan.holds_rootfs = true;
-    }
-  } else if (scan.field_index >= 6 && !scan.after_separator) {
-    if (scan.field_len == 1 && scan.field[0] == '-') {
-      scan.after_separator = true;
-    } else if (strncmp(scan.field, "shared:", 7) == 0) {
-      scan.shared = true;
-    }
-  }
-  scan.field_index++;
-  scan.field_len = 0;
-  scan.field_too_long = false;
-}
+// The mount that holds `rootfs` (the longest mount point that is it or an ancestor; of equal
+// ones the last, stacked on top) and whether it is shared.
+struct RootfsParentScan {
+  const char* rootfs;
+  // This line's mount point when it holds the rootfs.
+  char point[kPathMax];
+  size_t point_len = 0;
+  bool holds_rootfs = false;
+  bool shared = false;
+  // The best line so far.
+  char best[kPathMax];
+  size_t best_len = 0;
+  bool found = false;
+  bool best_shared = false;
 
-void EndMountInfoLine(MountInfoScan& scan) {
-  // A later line with the same mount point is a mount stacked on top: it wins.
-  if (scan.holds_rootfs && scan.point_len >= scan.best_len) {
-    memcpy(scan.best, scan.point, scan.point_len + 1);
-    scan.best_len = scan.point_len;
-    scan.best_shared = scan.shared;
-    scan.found = true;
+  void Field(int index, int after, char* text, size_t len, bool too_long) {
+    if (index == 4 && !too_long) {
+      len = UnescapeMountPath(text, len);
+      if (MountPointHolds(text, len, rootfs)) {
+        memcpy(point, text, len + 1);
+        point_len = len;
+        holds_rootfs = true;
+      }
+    } else if (index >= 6 && after < 0 && strncmp(text, "shared:", 7) == 0) {
+      shared = true;
+    }
   }
-  scan.field_index = 0;
-  scan.after_separator = false;
-  scan.holds_rootfs = false;
-  scan.shared = false;
-}
+
+  bool EndLine() {
+    if (holds_rootfs && point_len >= best_len) {
+      memcpy(best, point, point_len + 1);
+      best_len = point_len;
+      best_shared = shared;
+      found = true;
+    }
+    holds_rootfs = false;
+    shared = false;
+    return true;
+  }
+};
 
 // pivot_root refuses a new root whose parent mount is shared. That mount is looked up after "/"
 // got its propagation, in the mount namespace we are in (new, or joined by path: then not a copy
 // of the runtime's), and made private only if it is still shared.
 void MakeRootfsParentPrivate(const char* rootfs) {
-  int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) Fail(kStage2, kStepRootfsParentPrivate, errno, 0);
-  MountInfoScan scan;
-  char chunk[4096];
-  for (;;) {
-    ssize_t n = read(fd, chunk, sizeof(chunk));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) Fail(kStage2, kStepRootfsParentPrivate, errno, 0);
-    if (n == 0) break;
-    for (ssize_t i = 0; i < n; i++) {
-      char c = chunk[i];
-      if (c == ' ' || c == '\n') {
-        EndMountInfoField(scan, rootfs);
-        if (c == '\n') EndMountInfoLine(scan);
-      } else if (scan.field_len + 1 < sizeof(scan.field)) {
-        scan.field[scan.field_len++] = c;
-      } else {
-        scan.field_too_long = true;
-      }
-    }
-  }
-  close(fd);
+  int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0) Fail(kStage2, kStepRootfsParentPrivate, errno, 0);
+  RootfsParentScan scan;
+  scan.rootfs = rootfs;
+  if (!StreamMountInfo(proc_fd, scan)) Fail(kStage2, kStepRootfsParentPrivate, errno, 0);
+  close(proc_fd);
   if (!scan.found) Fail(kStage2, kStepRootfsParentPrivate, ENOENT, 1);
   if (scan.best_shared && mount(nullptr, scan.best, nullptr, MS_PRIVATE, nullptr) < 0) {
     Fail(kStage2, kStepRootfsParentPrivate, errno, 2);
   }
+}
+
+// True when `path` is `root` or below it.
+bool PathAtOrBelow(const char* path, const char* root) {
+  size_t root_len = StrLen(root);
+  if (strncmp(path, root, root_len) != 0) return false;
+  return path[root_len] == '\0' || path[root_len] == '/';
+}
+
+// The first full (its root is the file system's root) proc or sysfs mount outside the rootfs
+// whose id is not in `skip`.
+struct FullProcSysScan {
+  const char* rootfs;
+  const int* skip;
+  int skip_count;
+  // This line.
+  int id = -1;
+  bool full = false;
+  bool outside = false;
+  bool kind = false;
+  char point[kPathMax];
+  // The answer.
+  bool found = false;
+  int found_id = -1;
+  char found_point[kPathMax];
+
+  void Field(int index, int after, char* text, size_t len, bool too_long) {
+    if (index == 0) {
+      id = 0;
+      for (size_t i = 0; i < len; i++) id = id * 10 + (text[i] - '0');
+    } else if (index == 3) {
+      full = len == 1 && text[0] == '/';
+    } else if (index == 4 && !too_long) {
+      len = UnescapeMountPath(text, len);
+      memcpy(point, text, len + 1);
+      outside = !PathAtOrBelow(point, rootfs);
+    } else if (after == 0) {
+      kind = strcmp(text, "proc") == 0 || strcmp(text, "sysfs") == 0;
+    }
+  }
+
+  bool EndLine() {
+    bool skipped = false;
+    for (int i = 0; i < skip_count; i++) skipped |= skip[i] == id;
+    if (full && outside && kind && !skipped) {
+      found = true;
+      found_id = id;
+      memcpy(found_point, point, StrLen(point) + 1);
+      return false;
+    }
+    full = outside = kind = false;
+    return true;
+  }
+};
+
+// --no-pivot leaves the runtime's mount tree in the container's mount namespace, below the
+// moved rootfs: out of reach by path, but the kernel lets a process that makes a user namespace
+// of its own mount a new proc (sysfs) when a full one with nothing locked over it is anywhere in
+// its mount namespace. So, as runc 1.1 does, the host's full proc and sysfs mounts are unmounted
+// here first, or covered with a tmpfs where they cannot be (EPERM, EINVAL: locked mounts of a
+// user namespace's copy). Their removal does not reach the host: each is made a slave first.
+void HideHostProcAndSys(const Plan& plan) {
+  // The mountinfo is read through this fd: the host's /proc may be among the unmounted ones.
+  int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0) Fail(kStage2, kStepNoPivotHide, errno, 0);
+  int skip[128];
+  int skip_count = 0;
+  // Every round removes a mount or skips one from then on: bounded by the mounts there are.
+  for (int round = 0; round < 4096; round++) {
+    FullProcSysScan scan;
+    scan.rootfs = plan.rootfs;
+    scan.skip = skip;
+    scan.skip_count = skip_count;
+    if (!StreamMountInfo(proc_fd, scan)) Fail(kStage2, kStepNoPivotHide, errno, 0);
+    if (!scan.found) {
+      close(proc_fd);
+      return;
+    }
+    if (skip_count == (int)(sizeof(skip) / sizeof(skip[0])))
+      Fail(kStage2, kStepNoPivotHide, E2BIG, 1);
+    if (mount(nullptr, scan.found_point, nullptr, MS_SLAVE | MS_REC, nullptr) < 0) {
+      // Its mount point is gone (deleted on the host): nothing to reach it by.
+      if (errno != ENOENT) Fail(kStage2, kStepNoPivotHide, errno, 2);
+      skip[skip_count++] = scan.found_id;
+      continue;
+    }
+    // Not skipped after an unmount: if it was another mount stacked on top that went, the
+    // next round finds this one again.
+    if (umount2(scan.found_point, MNT_DETACH | UMOUNT_NOFOLLOW) == 0) continue;
+    if (errno != EINVAL && errno != EPERM) Fail(kStage2, kStepNoPivotHide, errno, 3);
+    if (mount("tmpfs", scan.found_point, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              nullptr) < 0) {
+      Fail(kStage2, kStepNoPivotHide, errno, 4);
+    }
+    skip[skip_count++] = scan.found_id;
+  }
+  Fail(kStage2, kStepNoPivotHide, ELOOP, 5);
 }
 
 // No mount namespace of the container's own: the rootfs was built in the runtime's mount
@@ -675,6 +811,7 @@ void PivotRoot(const Plan& plan) {
   if (plan.no_pivot) {
     // MS_MOVE the rootfs over "/" and chroot: for callers on a ramfs root where pivot_root
     // is impossible (runc --no-pivot).
+    HideHostProcAndSys(plan);
     if (chdir(plan.rootfs) < 0) Fail(kStage2, kStepPivotRoot, errno);
     if (mount(plan.rootfs, "/", nullptr, MS_MOVE, nullptr) < 0)
       Fail(kStage2, kStepPivotRoot, errno);
@@ -708,6 +845,12 @@ void SetupConsole(const Plan& plan) {
   // TIOCGPTPEER opens the peer through the master, not by a /dev/pts path that could be a link.
   int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (peer < 0) Fail(kStage2, kStepConsole, errno, 2);
+  // The process's user owns its terminal (it may reopen it, write to it by path), as with
+  // runc; the group stays the devpts one (gid=5, tty). A uid not mapped in our user namespace
+  // (EINVAL) or a pty owner we may not change (EPERM) leaves it as it is, as runc does.
+  if (fchown(peer, plan.uid, (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM) {
+    Fail(kStage2, kStepConsole, errno, 10);
+  }
   if (plan.console_rows > 0 || plan.console_columns > 0) {
     struct winsize size;
     memset(&size, 0, sizeof(size));
@@ -987,7 +1130,7 @@ bool IsExecutableFile(const char* path) {
 // Finds args[0] like execvp would, with the container's PATH, so that a missing binary fails
 // `create` with a clear error instead of a dead container at `start`.
 void LookupExecutable(const Plan& plan, char* resolved) {
-  const char* name = plan.argv[0];
+  const char* name = plan.executable != nullptr ? plan.executable : plan.argv[0];
   resolved[0] = '\0';
   bool has_slash = false;
   for (const char* p = name; *p; p++) has_slash |= (*p == '/');
@@ -1076,6 +1219,9 @@ void SendSeccompListener(int listener) {
   }
 
   if (!plan.exec_mode) {
+    // createContainer hooks take our cwd (nsenter --wd): the rootfs, as runc gives them, so a
+    // hook may work relative to it (`mount --bind ... ./lib/x`) in our mount namespace.
+    if (chdir(plan.rootfs) < 0) Fail(kStage2, kStepHooksCwd, errno);
     SendRecord(kRunCreateHooks, kStage2, 0, 0, 0, 0);
     Expect(kStage2, kCreateHooksDone);
   }
@@ -1127,8 +1273,13 @@ void SendSeccompListener(int listener) {
     Fail(kStage2, kStepPersonality, errno);
   }
 
+  // The cwd is entered as root first, so a directory only root may enter (/root, mode 700)
+  // works for any user, as with runc; a permission error is retried as the user, for a cwd
+  // that only the user may enter (a volume of the user's, a root squashed by NFS).
+  bool cwd_entered = chdir(plan.cwd) == 0;
+  if (!cwd_entered && errno != EACCES && errno != EPERM) Fail(kStage2, kStepChdir, errno);
   SwitchUser(plan);
-  if (chdir(plan.cwd) < 0) Fail(kStage2, kStepChdir, errno);
+  if (!cwd_entered && chdir(plan.cwd) < 0) Fail(kStage2, kStepChdir, errno);
   // CVE-2024-21626: a cwd reached through a leaked host fd is outside our root; the kernel
   // then reports it with an "(unreachable)" prefix instead of a path.
   char cwd_check[kPathMax];
@@ -1224,12 +1375,21 @@ int& MapEntry(Plan& plan, int target) {
   return target < 3 ? plan.stdio_fds[target] : plan.extra_fds[target - 3];
 }
 
+// Calls f(fd) for each fd of the runtime's own that the children keep: the sync socket, the
+// console socket, the exec fifo, the namespace files to join, the bind sources (-1: none).
+template <typename F>
+void ForEachRuntimeFd(const Plan& plan, F f) {
+  f(g_sync_fd);
+  f(plan.console_socket_fd);
+  f(plan.exec_fifo_fd);
+  for (int i = 0; i < plan.join_count; i++) f(plan.joins[i].fd);
+  for (int i = 0; i < plan.mount_count; i++) f(plan.mounts[i].source_fd);
+}
+
 bool IsRuntimeFd(const Plan& plan, int fd) {
-  if (fd == g_sync_fd || fd == plan.console_socket_fd || fd == plan.exec_fifo_fd) return true;
-  for (int i = 0; i < plan.join_count; i++) {
-    if (fd == plan.joins[i].fd) return true;
-  }
-  return false;
+  bool found = false;
+  ForEachRuntimeFd(plan, [&](int own) { found |= own >= 0 && own == fd; });
+  return found;
 }
 
 // fd itself when it is at or above `floor`, else a close-on-exec copy there (the old number is
@@ -1264,6 +1424,11 @@ void MapStdio(Plan& plan) {
     plan.joins[i].fd = MoveToOrAbove(plan.joins[i].fd, count);
     if (plan.joins[i].fd < 0) Fail(kStage1, kStepStdio, errno, -1);
   }
+  for (int i = 0; i < plan.mount_count; i++) {
+    if (plan.mounts[i].source_fd < 0) continue;
+    plan.mounts[i].source_fd = MoveToOrAbove(plan.mounts[i].source_fd, count);
+    if (plan.mounts[i].source_fd < 0) Fail(kStage1, kStepStdio, errno, -1);
+  }
   for (int target = 0; target < count; target++) {
     int copy = fcntl(MapEntry(plan, target), F_DUPFD_CLOEXEC, count);
     if (copy < 0) Fail(kStage1, kStepStdio, errno, target);
@@ -1280,28 +1445,18 @@ void MapStdio(Plan& plan) {
 }
 
 // Closes every fd the Node process had except the container's fds 0..2+extra (MapStdio) and
-// the runtime's own that the plan names, all above that range by now.
+// the runtime's own that the plan names, all above that range by now: close_range over each gap
+// between two kept fds, found in order (a scan per kept fd: no list to sort, however many).
 void CloseInheritedFds(const Plan& plan) {
-  int keep[16 + 64];
-  int count = 0;
-  keep[count++] = g_sync_fd;
-  if (plan.console_socket_fd >= 0) keep[count++] = plan.console_socket_fd;
-  if (plan.exec_fifo_fd >= 0) keep[count++] = plan.exec_fifo_fd;
-  for (int i = 0; i < plan.join_count && count < (int)(sizeof(keep) / sizeof(keep[0])); i++) {
-    keep[count++] = plan.joins[i].fd;
-  }
-  for (int i = 1; i < count; i++) {  // insertion sort: a handful of numbers
-    for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
-      int t = keep[j];
-      keep[j] = keep[j - 1];
-      keep[j - 1] = t;
-    }
-  }
   unsigned next = 3 + (unsigned)plan.extra_fd_count;
-  for (int i = 0; i < count; i++) {
-    if ((unsigned)keep[i] < next) continue;
-    if ((unsigned)keep[i] > next) syscall(SYS_close_range, next, (unsigned)keep[i] - 1, 0);
-    next = (unsigned)keep[i] + 1;
+  for (;;) {
+    long kept = -1;  // the lowest kept fd at or above next
+    ForEachRuntimeFd(plan, [&](int fd) {
+      if (fd >= 0 && (unsigned)fd >= next && (kept < 0 || fd < kept)) kept = fd;
+    });
+    if (kept < 0) break;
+    if ((unsigned)kept > next) syscall(SYS_close_range, next, (unsigned)kept - 1, 0);
+    next = (unsigned)kept + 1;
   }
   syscall(SYS_close_range, next, ~0U, 0);
 }

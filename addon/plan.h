@@ -27,6 +27,10 @@ struct MountRecord {
   uint64_t recursive_attr_set;
   uint64_t recursive_attr_clear;
   bool recursive_attr_optional;
+  // A bind whose source the runtime opened before the user namespace could stand in its way:
+  // a detached copy of the source mount (open_tree OPEN_TREE_CLONE), attached with move_mount
+  // instead of mount(source). -1: mount `source` by path.
+  int source_fd;
 };
 
 struct DeviceRecord {
@@ -102,7 +106,7 @@ struct Plan {
   unsigned long root_propagation_after_pivot;
   bool root_readonly;
   bool no_pivot;
-  const MountRecord* mounts;
+  MountRecord* mounts;  // not const: stage 1 moves the source fds (MapStdio)
   int mount_count;
   const DeviceRecord* devices;
   int device_count;
@@ -124,6 +128,8 @@ struct Plan {
   char* const* argv;
   char* const* envp;
   const char* search_path;
+  // The file to execute (a hook's path); nullptr: argv[0], looked up in search_path.
+  const char* executable;
   uid_t uid;
   gid_t gid;
   const gid_t* additional_gids;

@@ -90,6 +90,8 @@ enum Step : int32_t {
 
   kStepSysctlProcfs = 60,
   kStepExecFifoProcfs = 61,
+  kStepHooksCwd = 62,     // chdir into the rootfs, the cwd of the createContainer hooks
+  kStepNoPivotHide = 63,  // --no-pivot: unmount (or cover) the host's full proc and sysfs
 };
 
 }  // namespace tsrunc

@@ -17,6 +17,15 @@ export const DEFAULT_ROOT = '/run/tsrunc';
 let current: ConfiguredLogger = createLogger({ format: 'text', debug: false });
 
 export function setCliLogger(config: LoggerConfig): ConfiguredLogger {
+  // As runc: the --log file exists once the command ran, even with nothing to say (callers
+  // open it afterwards). An unwritable one is no error: lines then go to stderr.
+  if (config.file) {
+    try {
+      fs.closeSync(fs.openSync(config.file, 'a', 0o644));
+    } catch {
+      // the logger falls back to stderr
+    }
+  }
   current = createLogger(config);
   return current;
 }

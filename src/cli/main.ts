@@ -282,6 +282,8 @@ async function runHandler(module: CommandModule, args: CommandArgs): Promise<num
     format: args['log-format'] === 'json' ? 'json' : 'text',
     debug,
   });
+  const command = Array.isArray(args._) ? String(args._[0] ?? '') : '';
+  cliLogger().debug(`tsrunc ${VERSION}: ${command} (root ${String(args.root ?? DEFAULT_ROOT)})`);
   try {
     const code = await module.handler(args);
     return typeof code === 'number' ? code : 0;

@@ -40,6 +40,8 @@ export interface NativeBinding {
   syncSend(fd: number, type: number): void;
   /** One sendmsg(2) of payload with fds attached (SCM_RIGHTS) on a connected socket. */
   sendFds(socketFd: number, payload: string, fds: number[]): void;
+  /** pipe2(O_CLOEXEC): [read end, write end]. */
+  pipe(): [number, number];
   /** A SOCK_SEQPACKET socketpair (O_CLOEXEC) like the sync socket; for tests. */
   seqpacketPair(): [number, number];
   /** waitpid(pid, WNOHANG when !block): {pid, status} where status is the exit code or
@@ -55,6 +57,10 @@ export interface NativeBinding {
   /** A regular file opened read-only (close-on-exec) with `filePath` resolved inside `root` as if
    *  it were "/" (openat2 RESOLVE_IN_ROOT): no symlink leads out. Anything else throws. */
   openInRoot(root: string, filePath: string): number;
+  /** open_tree(OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC, AT_RECURSIVE with `recursive`): a detached
+   *  copy of the mount at sourcePath (a bind source), made MS_SLAVE or MS_PRIVATE
+   *  (`propagation`) so it never propagates back; for move_mount by a container's init. */
+  openTreeClone(sourcePath: string, recursive: boolean, propagation: number): number;
   closeFd(fd: number): void;
   /** renameat2(RENAME_NOREPLACE): throws an error with code EEXIST when `to` exists. */
   renameNoReplace(from: string, to: string): void;

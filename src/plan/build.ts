@@ -54,6 +54,16 @@ export interface PlanContext {
   compileSeccomp?: SeccompCompiler;
   /** `tsrunc exec` into a running container (every namespace in `joins`). */
   execMode?: boolean;
+  /** The file to execute, absolute in the container, instead of looking process.args[0] up (a
+   *  startContainer hook's path, its args[0] being only its argv[0]). */
+  executable?: string;
+  /**
+   * Opens a bind source for a container in a user namespace (NativeMount.sourceFd): a detached
+   * copy of the mount at `source` (with `recursive`, of those below it too) with `propagation`
+   * (MS_SLAVE or MS_PRIVATE). The fd is the caller's to keep until the spawn. Without it, every
+   * bind is mounted by path.
+   */
+  openBindSource?: (source: string, recursive: boolean, propagation: number) => number;
 }
 
 /** Which fds of the calling process the container process gets as its 0, 1, 2 and 3.. */
@@ -119,7 +129,14 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
   const enterRoot: RootEntry = ownMountNamespace ? (buildRootfs ? 'pivot_root' : 'none') : 'chroot';
   const propagation = rootPropagationFlags(linux.rootfsPropagation);
 
-  const mounts = buildRootfs ? buildMounts(spec, ctx) : { records: [], labels: [] };
+  // In a user namespace the container's root may not reach a bind source (a dir of mode 700
+  // of the host's root on the way): the runtime opens the sources first, as runc 1.1 does.
+  // The copy gets the propagation a bind made inside would have ("/" slave or private).
+  const bindSources =
+    inUserNamespace && ownMountNamespace && ctx.openBindSource
+      ? { open: ctx.openBindSource, propagation: propagation & MS.PRIVATE ? MS.PRIVATE : MS.SLAVE }
+      : null;
+  const mounts = buildRootfs ? buildMounts(spec, ctx, bindSources) : { records: [], labels: [] };
   const devices = buildRootfs
     ? buildDevices(spec, inUserNamespace)
     : { records: [], labels: [], devOnTmpfs: false };
@@ -176,6 +193,7 @@ export function buildPlan(spec: Spec, ctx: PlanContext): BuiltPlan {
     args: process.args ?? [],
     env,
     searchPath: pathEntry ? pathEntry.slice('PATH='.length) : DEFAULT_PATH,
+    executable: ctx.executable ?? null,
     cwd: process.cwd ?? '/',
     uid: user.uid,
     gid: user.gid,
@@ -228,7 +246,16 @@ function orderJoins(joins: NativeNamespaceJoin[]): NativeNamespaceJoin[] {
   return [...joins].sort((a, b) => rank(a.type) - rank(b.type));
 }
 
-function buildMounts(spec: Spec, ctx: PlanContext): { records: NativeMount[]; labels: string[] } {
+interface BindSources {
+  open: NonNullable<PlanContext['openBindSource']>;
+  propagation: number;
+}
+
+function buildMounts(
+  spec: Spec,
+  ctx: PlanContext,
+  bindSources: BindSources | null,
+): { records: NativeMount[]; labels: string[] } {
   const records: NativeMount[] = [];
   const labels: string[] = [];
   (spec.mounts ?? []).forEach((mount, i) => {
@@ -251,6 +278,18 @@ function buildMounts(spec: Spec, ctx: PlanContext): { records: NativeMount[]; la
       } catch {
         throw configError(`${field}.source`, `bind source ${source} does not exist`);
       }
+      const recursive = (options.flags & MS.REC) !== 0;
+      let sourceFd = -1;
+      if (bindSources) {
+        try {
+          sourceFd = bindSources.open(source, recursive, bindSources.propagation);
+        } catch (error) {
+          throw configError(
+            `${field}.source`,
+            `cannot open bind source ${source}: ${(error as Error).message}`,
+          );
+        }
+      }
       records.push({
         source,
         destination: mount.destination,
@@ -263,6 +302,7 @@ function buildMounts(spec: Spec, ctx: PlanContext): { records: NativeMount[]; la
         noSymlinks: false,
         readonlyLateFlags: 0,
         ...recursiveAttributes(options),
+        sourceFd,
       });
     } else {
       // A read-only tmpfs or /dev is made read-write first, as runc does: mount points, device
@@ -283,6 +323,7 @@ function buildMounts(spec: Spec, ctx: PlanContext): { records: NativeMount[]; la
         noSymlinks: type === 'proc' || type === 'sysfs',
         readonlyLateFlags: late ? MS.BIND | MS.REMOUNT | (options.flags & BIND_REMOUNT_FLAGS) : 0,
         ...recursiveAttributes(options),
+        sourceFd: -1,
       });
     }
     labels.push(label);
@@ -290,7 +331,14 @@ function buildMounts(spec: Spec, ctx: PlanContext): { records: NativeMount[]; la
   return { records, labels };
 }
 
-const NO_RECURSIVE_ATTRIBUTES = { recursiveAttrSet: 0, recursiveAttrClear: 0, recursiveAttrOptional: false };
+// The cgroup mounts' records: no recursive attributes, and their binds (of the host's cgroup
+// hierarchies, which everyone may reach) are made by path.
+const CGROUP_MOUNT_DEFAULTS = {
+  recursiveAttrSet: 0,
+  recursiveAttrClear: 0,
+  recursiveAttrOptional: false,
+  sourceFd: -1,
+};
 
 /**
  * The mount_setattr(AT_RECURSIVE) attributes of a mount: its recursive options, and for
@@ -329,7 +377,7 @@ function cgroupMounts(destination: string, flags: number, ctx: PlanContext): Nat
       destinationKind: 'dir',
       noSymlinks: false,
       readonlyLateFlags: 0,
-      ...NO_RECURSIVE_ATTRIBUTES,
+      ...CGROUP_MOUNT_DEFAULTS,
     },
   ];
   for (const host of ctx.hostMounts) {
@@ -349,7 +397,7 @@ function cgroupMounts(destination: string, flags: number, ctx: PlanContext): Nat
       destinationKind: 'dir',
       noSymlinks: false,
       readonlyLateFlags: 0,
-      ...NO_RECURSIVE_ATTRIBUTES,
+      ...CGROUP_MOUNT_DEFAULTS,
     });
   }
   if (flags & MS.RDONLY) {
@@ -364,7 +412,7 @@ function cgroupMounts(destination: string, flags: number, ctx: PlanContext): Nat
       destinationKind: 'dir',
       noSymlinks: false,
       readonlyLateFlags: 0,
-      ...NO_RECURSIVE_ATTRIBUTES,
+      ...CGROUP_MOUNT_DEFAULTS,
     });
   }
   return records;

@@ -30,6 +30,10 @@ export interface NativeMount {
   /** A kernel without mount_setattr (ENOSYS) is no error: only the implicit recursion of
    *  `rbind` + `ro` was asked for, and the top mount is read-only anyway. */
   recursiveAttrOptional: boolean;
+  /** A bind in a user namespace: an fd of a detached copy of the source mount, made by the
+   *  runtime (open_tree), which the init attaches (move_mount) instead of mounting `source` by
+   *  path, which the container's root may not reach. -1: none. */
+  sourceFd: number;
 }
 
 export interface NativeDevice {
@@ -140,6 +144,9 @@ export interface NativePlan {
   env: string[];
   /** PATH used to find args[0] when it has no '/'; from the config's env. */
   searchPath: string;
+  /** The file to execute instead of looking args[0] up (a startContainer hook's path); null:
+   *  args[0]. */
+  executable: string | null;
   cwd: string;
   uid: number;
   gid: number;

@@ -76,6 +76,9 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions):
   checkTerminalOptions(spec, opts);
   const stdio = typeof opts.stdio === 'function' ? opts.stdio() : opts.stdio;
   const rootfs = resolveRootfs(spec, bundle);
+  ctx.logger.debug(
+    `create ${opts.id}: config ${path.join(bundle, 'config.json')} is valid, rootfs ${rootfs}`,
+  );
 
   const attempt = new CreateAttempt(ctx, { ...opts, stdio }, bundle, rootfs, spec);
   try {
@@ -184,6 +187,10 @@ class CreateAttempt extends SpawnAttempt {
       consoleSocketFd: -1,
       execFifoFd: -1,
       joins,
+      // Bind sources of a container in a user namespace: copies made here, where the
+      // container's root might not reach them; the init attaches them (NativeMount.sourceFd).
+      openBindSource: (source, recursive, propagation) =>
+        this.keep(this.ctx.native.openTreeClone(source, recursive, propagation)),
       lastCap: lastCapability(),
       hostMounts,
       cgroups: cgroups.paths,
@@ -201,11 +208,13 @@ class CreateAttempt extends SpawnAttempt {
       this.ctx.locks.lockNewDir(dir, this.opts.id),
     );
     this.reserved = true;
+    this.debug(`reserved ${this.dir}`);
     await this.step('reserved');
     this.madeCgroups = cgroups;
     // cgroup dirs, the fifo and the clone: the heaviest synchronous stretch of a create.
     await this.ctx.turns.take();
     cgroups.create();
+    this.debug(`cgroups made in ${Object.keys(cgroups.record.dirs).length} hierarchies`);
     await this.step('cgroups');
     const fifoPath = path.join(this.dir, EXEC_FIFO);
     n.mkfifo(fifoPath, 0o600);
@@ -230,6 +239,7 @@ class CreateAttempt extends SpawnAttempt {
     // Stage 1 holds its own copies of the fds the plan hands over: ours go.
     this.closeAll();
     const syncFd = this.spawned(spawned);
+    this.debug(`stage 1 is pid ${spawned.intermediatePid}`);
     await this.step('spawned');
 
     await runCreateHandshake(n, syncFd, built, {
@@ -243,6 +253,7 @@ class CreateAttempt extends SpawnAttempt {
       onRunCreateHooks: () => this.runCreateHooks(),
       onSeccompListener: (fd) =>
         sendSeccompListener(n, this.spec.linux?.seccomp ?? {}, fd, this.record, 'creating', this.childPid),
+      debug: (message) => this.debug(message),
     });
     await this.step('ready');
 
@@ -250,6 +261,7 @@ class CreateAttempt extends SpawnAttempt {
     cgroups.apply(this.spec.linux?.resources, { update: false, warn: (m) => this.ctx.logger.warn(m) });
     this.record.phase = 'created';
     await writeRecord(this.ctx.root, this.record);
+    this.debug(`created: the init (pid ${this.record.initPid}) waits on the exec fifo`);
     await this.step('saved');
     this.closeAll();
   }
@@ -298,6 +310,10 @@ class CreateAttempt extends SpawnAttempt {
     this.lock = null;
   }
 
+  private debug(message: string): void {
+    this.ctx.logger.debug(`create ${this.opts.id}: ${message}`);
+  }
+
   private step(step: CreateStep): Promise<void> | void {
     return this.ctx.onCreateStep?.(step, this.opts.id, this.record.initPid);
   }
@@ -331,10 +347,16 @@ class CreateAttempt extends SpawnAttempt {
     const hooks = this.spec.hooks ?? {};
     await this.step('hooks');
     const state = hookState(this.record, 'creating', this.childPid);
+    const kinds = ['prestart', 'createRuntime', 'createContainer'] as const;
+    const total = kinds.reduce((n, kind) => n + (hooks[kind]?.length ?? 0), 0);
+    this.debug(`rootfs built, before pivot_root: ${total} prestart, createRuntime and createContainer hooks`);
     // prestart (deprecated) runs at the same point as createRuntime, as runc does.
     await runHooks('prestart', hooks.prestart, state, {});
     await runHooks('createRuntime', hooks.createRuntime, state, {});
-    await runHooks('createContainer', hooks.createContainer, state, { enterPid: this.childPid });
+    await runHooks('createContainer', hooks.createContainer, state, {
+      enterPid: this.childPid,
+      enterCwd: true,
+    });
   }
 }
 

@@ -74,18 +74,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<Exec
     if (status === 'paused' && !opts.ignorePaused)
       throw new RuntimeError('cannot exec in a paused container');
     await ctx.turns.take();
-    const cgroups = execCgroups(rec, opts.cgroup ?? []);
-    const process = execProcess(rec, opts);
-    const spec = execSpec(ctx, rec, process);
-    checkTerminal(process, opts);
-    const attempt = new ExecAttempt(ctx);
-    try {
-      const exit = await attempt.run(rec, spec, opts, cgroups);
-      return { pid: exit.pid, exit };
-    } catch (error) {
-      await attempt.abandon();
-      throw error;
-    }
+    return spawnExec(ctx, rec, opts);
   });
 }
 
@@ -97,6 +86,37 @@ function execCgroups(rec: ContainerRecord, subCgroups: string[]): CgroupManager 
   const sub = parseSubCgroups(subCgroups);
   if (own === null) throw new RuntimeError(`--cgroup: container ${rec.id} has no cgroups`);
   return managerFor(withSubCgroups(own.record, sub));
+}
+
+export interface SpawnExecOptions {
+  /** The file to execute, absolute in the container, instead of looking args[0] up. */
+  executable?: string;
+  /** The container status in the state sent to linux.seccomp.listenerPath (default running). */
+  seccompStatus?: string;
+}
+
+/**
+ * `exec` for a caller that holds the container's lock and has checked its status (`start` runs
+ * its startContainer hooks this way: as the container process would run, in the container).
+ */
+export async function spawnExec(
+  ctx: RuntimeContext,
+  rec: ContainerRecord,
+  opts: ExecOptions,
+  spawnOpts: SpawnExecOptions = {},
+): Promise<ExecProcess> {
+  const cgroups = execCgroups(rec, opts.cgroup ?? []);
+  const process = execProcess(rec, opts);
+  const spec = execSpec(ctx, rec, process);
+  checkTerminal(process, opts);
+  const attempt = new ExecAttempt(ctx);
+  try {
+    const exit = await attempt.run(rec, spec, opts, cgroups, spawnOpts);
+    return { pid: exit.pid, exit };
+  } catch (error) {
+    await attempt.abandon();
+    throw error;
+  }
 }
 
 /** The process to run: --process as given, or the container's process with the flags applied. */
@@ -200,6 +220,7 @@ class ExecAttempt extends SpawnAttempt {
     spec: Spec,
     opts: ExecOptions,
     cgroups: CgroupManager | null,
+    spawnOpts: SpawnExecOptions,
   ): Promise<ChildWatch> {
     const n = this.ctx.native;
     const joins = openNamespaceJoins(n, spec.linux?.namespaces ?? [], (fd) => this.keep(fd));
@@ -225,6 +246,7 @@ class ExecAttempt extends SpawnAttempt {
       // The container's own view of its files: its root as the init sees it.
       homeOf: (uid) => homeOf(n, `/proc/${rec.initPid}/root`, uid),
       execMode: true,
+      executable: spawnOpts.executable,
     });
     const spawned = n.spawnInit(built.plan);
     this.closeAll();
@@ -237,9 +259,17 @@ class ExecAttempt extends SpawnAttempt {
       },
       onRunCreateHooks: async () => {},
       onSeccompListener: (fd) =>
-        sendSeccompListener(n, spec.linux?.seccomp ?? {}, fd, rec, 'running', this.childPid),
+        sendSeccompListener(
+          n,
+          spec.linux?.seccomp ?? {},
+          fd,
+          rec,
+          spawnOpts.seccompStatus ?? 'running',
+          this.childPid,
+        ),
     });
     this.closeAll();
+    this.ctx.logger.debug(`exec ${rec.id}: ${spec.process?.args?.[0] ?? ''} runs as pid ${this.childPid}`);
     return this.child!;
   }
 

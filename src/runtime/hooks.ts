@@ -5,16 +5,25 @@
 // and whatever it starts; when a hook overruns its timeout the whole group is SIGKILLed, not
 // only the hook's first process.
 //
-// Hooks that must run "in the container" (createContainer, startContainer) run through
-// util-linux nsenter: it joins the namespaces of a container process that differ from ours and,
-// when asked, its root and working directory. One known limit: nsenter execs the hook by path,
-// so a hook's args[0] cannot be set as its argv0 there; outside the container it is.
+// createContainer hooks run in the container's namespaces through util-linux nsenter: it joins
+// the namespaces of the init that differ from ours and takes its working directory (the rootfs
+// then). One known limit: nsenter execs the hook by path, so a hook's args[0] cannot be set as
+// its argv0 there; outside the container it is.
+//
+// startContainer hooks run as the container's process would (runHooksSpawned, with `start`
+// exec'ing each into the container: its namespaces, cgroups, root and cwd, the process's user,
+// capabilities, no_new_privs and seccomp filter, fds 0-2 only), as runc runs them from the init
+// once it has all that.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { constants as osConstants } from 'node:os';
 
+import type { NativeBinding } from '../native';
 import type { ContainerRecord } from '../state/store';
 import type { Logger } from '../util/log';
 import { RuntimeError } from '../errors';
+import type { ChildWatch } from './reaper';
 
 export type HookKind =
   'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
@@ -30,8 +39,9 @@ export interface Hook {
 export interface HookOptions {
   /** Run the hook in this process's namespaces (those that differ from ours). */
   enterPid?: number;
-  /** With enterPid: also take that process's root and working directory. */
-  enterRoot?: boolean;
+  /** With enterPid: take that process's working directory (the init's is the rootfs while
+   *  the createContainer hooks run, as runc gives them). */
+  enterCwd?: boolean;
 }
 
 export const NSENTER = '/usr/bin/nsenter';
@@ -103,6 +113,38 @@ export async function runHooksWarnOnly(
   }
 }
 
+/** The hook's stdio: fds of this process (pipes) that become its 0, 1 and 2. */
+export interface HookStdio {
+  stdin: number;
+  stdout: number;
+  stderr: number;
+}
+
+/** Starts a hook as a process of the container (an exec); it runs once this resolves. Its
+ *  process group is its pid (it is a session leader). */
+export type HookSpawner = (hook: Hook, stdio: HookStdio) => Promise<{ pid: number; exit: ChildWatch }>;
+
+/**
+ * Run the hooks in order as processes the caller starts (`spawnHook`: startContainer hooks are
+ * exec'd into the container), with the state on stdin and their output collected as for the
+ * other hooks; the first failure stops the rest and is thrown.
+ */
+export async function runHooksSpawned(
+  kind: HookKind,
+  hooks: Hook[] | undefined,
+  state: object,
+  native: Pick<NativeBinding, 'pipe' | 'closeFd'>,
+  spawnHook: HookSpawner,
+): Promise<void> {
+  if (!hooks || hooks.length === 0) return;
+  const input = JSON.stringify(state);
+  for (let i = 0; i < hooks.length; i++) {
+    const outcome = await executeSpawned(native, spawnHook, hooks[i], input);
+    const reason = describeFailure(outcome, hooks[i]);
+    if (reason) throw new RuntimeError(`error running ${kind} hook #${i}: ${reason}`);
+  }
+}
+
 async function runOneHook(
   kind: HookKind,
   index: number,
@@ -132,7 +174,7 @@ function hookCommand(hook: Hook, opts: HookOptions): HookCommand {
   const argv = hook.args && hook.args.length > 0 ? hook.args : [hook.path];
   if (opts.enterPid === undefined) return { file: hook.path, args: argv.slice(1), argv0: argv[0] };
   const nsenterArgs = ['--target', String(opts.enterPid), ...namespaceFlags(opts.enterPid)];
-  if (opts.enterRoot) nsenterArgs.push('--root', '--wd');
+  if (opts.enterCwd) nsenterArgs.push('--wd');
   return { file: NSENTER, args: [...nsenterArgs, '--', hook.path, ...argv.slice(1)], argv0: NSENTER };
 }
 
@@ -175,6 +217,8 @@ function hookEnv(env: string[] | undefined): NodeJS.ProcessEnv {
 
 interface Outcome {
   spawnError?: NodeJS.ErrnoException;
+  /** A spawned hook that could not start: the reason, as the exec reported it. */
+  startError?: string;
   code: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
@@ -241,6 +285,80 @@ function execute(
   });
 }
 
+async function executeSpawned(
+  native: Pick<NativeBinding, 'pipe' | 'closeFd'>,
+  spawnHook: HookSpawner,
+  hook: Hook,
+  input: string,
+): Promise<Outcome> {
+  const pipes: [number, number][] = [];
+  let started: { pid: number; exit: ChildWatch };
+  try {
+    for (let i = 0; i < 3; i++) pipes.push(native.pipe());
+    started = await spawnHook(hook, { stdin: pipes[0][0], stdout: pipes[1][1], stderr: pipes[2][1] });
+  } catch (error) {
+    for (const [r, w] of pipes) [r, w].forEach((fd) => native.closeFd(fd));
+    if (pipes.length < 3) throw error;
+    return {
+      startError: (error as Error).message,
+      code: null,
+      signal: null,
+      timedOut: false,
+      stdout: '',
+      stderr: '',
+    };
+  }
+  // The hook has its copies: ours of its ends go; our ends are watched by libuv.
+  for (const fd of [pipes[0][0], pipes[1][1], pipes[2][1]]) native.closeFd(fd);
+  const stdin = new net.Socket({ fd: pipes[0][1], readable: false, writable: true });
+  const stdout = new net.Socket({ fd: pipes[1][0], readable: true, writable: false });
+  const stderr = new net.Socket({ fd: pipes[2][0], readable: true, writable: false });
+  const out = new OutputCollector();
+  const err = new OutputCollector();
+  stdout.on('data', (chunk: Buffer) => out.add(chunk));
+  stderr.on('data', (chunk: Buffer) => err.add(chunk));
+  for (const socket of [stdin, stdout, stderr]) socket.on('error', () => {}); // EPIPE: stdin unread
+  stdin.end(input);
+
+  let timedOut = false;
+  const timer =
+    hook.timeout !== undefined && hook.timeout > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          killGroup(started.pid);
+        }, hook.timeout * 1000)
+      : undefined;
+  const status = await started.exit.wait();
+  if (timer) clearTimeout(timer);
+  // A child of the hook may hold the pipes open; do not wait for it past a short drain.
+  await new Promise<void>((resolve) => {
+    const drain = setTimeout(resolve, OUTPUT_DRAIN_MS);
+    let open = 2;
+    const onClosed = () => {
+      if (--open === 0) {
+        clearTimeout(drain);
+        resolve();
+      }
+    };
+    closedOrNow(stdout, onClosed);
+    closedOrNow(stderr, onClosed);
+  });
+  for (const socket of [stdin, stdout, stderr]) socket.destroy();
+  const signal = status.signal ? signalName(status.signal) : null;
+  return {
+    code: signal ? null : status.exitCode,
+    signal,
+    timedOut,
+    stdout: out.text(),
+    stderr: err.text(),
+  };
+}
+
+function signalName(signo: number): NodeJS.Signals {
+  const entry = Object.entries(osConstants.signals).find(([, n]) => n === signo);
+  return (entry?.[0] ?? `SIG${signo}`) as NodeJS.Signals;
+}
+
 function closedOrNow(
   stream: NodeJS.ReadableStream & { readableEnded: boolean; destroyed: boolean },
   onClosed: () => void,
@@ -275,6 +393,7 @@ class OutputCollector {
 
 function describeFailure(outcome: Outcome, hook: Hook): string | null {
   if (outcome.spawnError) return `cannot execute ${hook.path}: ${errnoText(outcome.spawnError)}`;
+  if (outcome.startError !== undefined) return outcome.startError;
   if (outcome.timedOut) return `hook ran past specified timeout of ${(hook.timeout ?? 0).toFixed(1)}s`;
   let status: string;
   if (outcome.signal) status = `signal: ${outcome.signal}`;

@@ -24,6 +24,8 @@ export interface HandshakeHandlers {
   onRunCreateHooks(): Promise<void>;
   /** The init loaded a notifying seccomp filter: its listener fd, to pass on (then closed). */
   onSeccompListener(listenerFd: number): Promise<void> | void;
+  /** A debug line per message of the handshake (--debug). */
+  debug?(message: string): void;
 }
 
 // How long the child may take for one step of its own (hooks run on our side, untimed here).
@@ -66,6 +68,8 @@ export async function runCreateHandshake(
         `unable to start container process: unexpected sync message ${messageName(record.type)}, wanted ${messageName(expected)}`,
       );
     }
+    const carriesPid = record.type === SyncMessage.IntermediateReady || record.type === SyncMessage.InitPid;
+    handlers.debug?.(`child sent ${messageName(record.type)}${carriesPid ? ` (pid ${record.pid})` : ''}`);
     switch (record.type) {
       case SyncMessage.IntermediateReady:
         await handlers.onIntermediateReady(record.pid);
@@ -160,6 +164,8 @@ export const FAILURE_STEPS: Record<Exclude<StepName, 'ExecLookup'>, Describe> = 
   SeccompCapset: () => 'process.capabilities: capset after loading the seccomp filter',
   Chroot: (_, b) => `root.path: chroot into ${b.plan.rootfs}`,
   SysctlProcfs: (r) => `linux.sysctl: open a private procfs (step ${r.index})`,
+  HooksCwd: (_, b) => `root.path: chdir into ${b.plan.rootfs} for the createContainer hooks`,
+  NoPivotHide: (r) => `--no-pivot: unmount the host's proc and sysfs mounts (step ${r.index})`,
   ExecFifoProcfs: () =>
     'open a procfs for the exec fifo (no private procfs could be made and /proc is not procfs)',
 };
@@ -176,7 +182,7 @@ export function describeFailure(
   const stepName = STEP_NAMES[record.step];
   // runc's wording for a missing binary; callers and users know it.
   if (stepName === 'ExecLookup') {
-    const name = built.plan.args[0];
+    const name = built.plan.executable ?? built.plan.args[0];
     const what =
       record.errno === 2
         ? name.includes('/')

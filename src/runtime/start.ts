@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import type { Spec } from '../spec/types';
+import type { Process, Spec } from '../spec/types';
 import {
   type ContainerRecord,
   EXEC_FIFO,
@@ -15,7 +15,8 @@ import {
 import { RuntimeError } from '../errors';
 import type { RuntimeContext } from './context';
 import { waitReadable } from './fd-wait';
-import { hookState, runHooks } from './hooks';
+import { spawnExec } from './exec';
+import { type Hook, hookState, runHooks, runHooksSpawned } from './hooks';
 import { stopContainer, withContainerLock } from './lifecycle';
 import { containerStatus } from './status';
 
@@ -30,18 +31,33 @@ export async function start(ctx: RuntimeContext, id: string): Promise<void> {
     checkStartable(await containerStatus(ctx, record, { lockHeld: true }));
 
     const hooks = (record.config as Spec).hooks ?? {};
+    const debug = (message: string) => ctx.logger.debug(`start ${id}: ${message}`);
+    if (hooks.startContainer?.length) debug(`running ${hooks.startContainer.length} startContainer hooks`);
     try {
-      // startContainer hooks run in the container, after pivot_root, before the process execs.
-      await runHooks('startContainer', hooks.startContainer, hookState(record, 'created', record.initPid), {
-        enterPid: record.initPid,
-        enterRoot: true,
-      });
+      // startContainer hooks run in the container before the process execs, as the process
+      // would: exec'd with its user, capabilities, no_new_privs and seccomp filter (runc runs
+      // them from the init, which has them by then).
+      await runHooksSpawned(
+        'startContainer',
+        hooks.startContainer,
+        hookState(record, 'created', record.initPid),
+        ctx.native,
+        (hook, stdio) =>
+          spawnExec(
+            ctx,
+            record,
+            { id: record.id, args: [], process: hookProcess(record, hook), stdio },
+            { executable: hook.path, seccompStatus: 'created' },
+          ),
+      );
     } catch (error) {
       // The init must not run the process after a failed hook: the container is stopped.
       killInit(record);
       throw error;
     }
+    debug(`releasing the init (pid ${record.initPid}) from the exec fifo`);
     await releaseInit(ctx, record);
+    debug('the process runs');
     try {
       await runHooks('poststart', hooks.poststart, hookState(record, 'running', record.initPid), {});
     } catch (error) {
@@ -59,6 +75,20 @@ function checkStartable(status: Status): void {
   if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
   if (status === 'running') throw new RuntimeError(ALREADY_RUNNING);
   if (status !== 'created') throw new RuntimeError(`cannot start a container in the ${status} state`);
+}
+
+/** A startContainer hook as a process of the container: the container's process (user,
+ *  capabilities, rlimits, no_new_privs, cwd) with the hook's argv and exactly its env. */
+function hookProcess(record: ContainerRecord, hook: Hook): Process {
+  const base: Process = structuredClone((record.config as Spec).process ?? { cwd: '/' });
+  delete base.consoleSize;
+  delete base.commandLine;
+  return {
+    ...base,
+    terminal: false,
+    args: hook.args && hook.args.length > 0 ? hook.args : [hook.path],
+    env: hook.env ?? [],
+  };
 }
 
 function initAlive(record: ContainerRecord): boolean {

@@ -139,29 +139,37 @@ export interface SeccompAgent {
   kill(): void;
 }
 
+export interface ContainerProcessState {
+  ociVersion: string;
+  fds: string[];
+  pid: number;
+  metadata?: string;
+  state: { ociVersion: string; id: string; status: string; pid: number; bundle: string };
+}
+
 export interface SeccompAgentReport {
-  /** The container process state the runtime sent with the listener fd. */
-  state: {
-    ociVersion: string;
-    fds: string[];
-    pid: number;
-    metadata?: string;
-    state: { ociVersion: string; id: string; status: string; pid: number; bundle: string };
-  };
+  /** The container process state the runtime sent with the (first) listener fd. */
+  state: ContainerProcessState;
+  /** Every state received, one per connection, in order. */
+  states: ContainerProcessState[];
+  /** Fds that came with the first state. */
   fdCount: number;
   /** Every notification answered: host pid of the caller and the syscall number. */
   notifications: { pid: number; nr: number }[];
 }
 
-/** Starts test/helpers/seccomp-agent.py: it answers every notified syscall with `errno`. */
+/** Starts test/helpers/seccomp-agent.py: it takes `connections` listener fds (one per
+ *  process given a filter of its own: the init, each exec and startContainer hook) and answers
+ *  every notified syscall with `errno`. */
 export async function startSeccompAgent(
   socketPath: string,
   reportPath: string,
   errno: number,
+  connections = 1,
 ): Promise<SeccompAgent> {
   const server = await startListeningHelper(
     'seccomp-agent.py',
-    [socketPath, reportPath, '--errno', String(errno)],
+    [socketPath, reportPath, '--errno', String(errno), '--connections', String(connections)],
     'the seccomp agent',
   );
   const done = server.done.then(({ code, log }) => ({

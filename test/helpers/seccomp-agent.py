@@ -3,14 +3,16 @@
 
 Node cannot receive fds over a unix socket (SCM_RIGHTS), so the integration tests use this.
 
-    seccomp-agent.py SOCKET_PATH REPORT_PATH --errno N [--timeout SECONDS]
+    seccomp-agent.py SOCKET_PATH REPORT_PATH --errno N [--connections C] [--timeout SECONDS]
 
-Listens on SOCKET_PATH and prints "listening" on stderr once it does. Accepts one connection
-and receives the runtime's message: the container process state (JSON) with the listener fd
-attached. Then answers every notification on that fd with errno N (the syscall fails with it
-in the container), until the last process of the filter is gone (POLLHUP) or the timeout.
-Writes REPORT_PATH: {"state": <the JSON received>, "fdCount": <fds received>,
-"notifications": [{"pid", "nr"}...]}. Exit code 0; 2 when no fd arrived, 3 on timeout.
+Listens on SOCKET_PATH and prints "listening" on stderr once it does. Accepts C connections
+(default 1: the init's; an exec or a startContainer hook brings one more each), one after the
+other, and receives each runtime message: the container process state (JSON) with a listener fd
+attached. Then answers every notification on those fds with errno N (the syscall fails with it
+in the container), until the last process of every filter is gone (POLLHUP) or the timeout.
+Writes REPORT_PATH: {"state": <the first JSON received>, "states": [<each JSON>], "fdCount":
+<fds received with the first>, "notifications": [{"pid", "nr"}...]}. Exit code 0; 2 when a
+message came without an fd, 3 on timeout.
 """
 import argparse
 import array
@@ -37,20 +39,80 @@ def main() -> int:
     ap.add_argument('path')
     ap.add_argument('report')
     ap.add_argument('--errno', type=int, required=True)
+    ap.add_argument('--connections', type=int, default=1)
     ap.add_argument('--timeout', type=float, default=20.0)
     args = ap.parse_args()
     deadline = time.monotonic() + args.timeout
 
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(args.path)
-    server.listen(1)
+    server.listen(args.connections)
     print('listening', file=sys.stderr, flush=True)
-    server.settimeout(args.timeout)
-    conn, _ = server.accept()
+    report = {'state': None, 'states': [], 'fdCount': 0, 'notifications': []}
+
+    def write_report() -> None:
+        with open(args.report + '.tmp', 'w') as f:
+            json.dump(report, f)
+        os.rename(args.report + '.tmp', args.report)
+
+    listeners = []
+    code = 0
+    for _ in range(args.connections):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            code = 3
+            break
+        server.settimeout(left)
+        try:
+            conn, _ = server.accept()
+        except socket.timeout:
+            code = 3
+            break
+        payload, fds = receive(conn)
+        state = json.loads(payload.decode())
+        if report['state'] is None:
+            report['state'] = state
+            report['fdCount'] = len(fds)
+        report['states'].append(state)
+        if len(fds) == 0:
+            code = 2
+            break
+        listeners.append(fds[0])
+        for extra in fds[1:]:
+            os.close(extra)
+    server.close()
+    os.unlink(args.path)
+    if code != 0:
+        write_report()
+        return code
+
+    poller = select.poll()
+    for listener in listeners:
+        poller.register(listener, select.POLLIN)
+    open_listeners = len(listeners)
+    while open_listeners > 0:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            code = 3
+            break
+        events = poller.poll(int(left * 1000))
+        for listener, mask in events:
+            if mask & select.POLLIN:
+                answer(listener, args.errno, report)
+            elif mask & (select.POLLHUP | select.POLLERR):
+                poller.unregister(listener)  # no process uses this filter any more
+                open_listeners -= 1
+    for listener in listeners:
+        os.close(listener)
+    write_report()
+    return code
+
+
+def receive(conn: socket.socket) -> tuple:
+    """The runtime's one message on a connection: its payload and the fds attached."""
     fds = array.array('i')
-    payload = b''
     msg, ancdata, _flags, _addr = conn.recvmsg(65536, socket.CMSG_SPACE(8 * fds.itemsize))
-    payload += msg
+    payload = msg
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
@@ -65,53 +127,23 @@ def main() -> int:
     except socket.timeout:
         pass
     conn.close()
-    server.close()
-    os.unlink(args.path)
+    return payload, list(fds)
 
-    report = {'state': json.loads(payload.decode()), 'fdCount': len(fds), 'notifications': []}
 
-    def write_report() -> None:
-        with open(args.report + '.tmp', 'w') as f:
-            json.dump(report, f)
-        os.rename(args.report + '.tmp', args.report)
-
-    if len(fds) == 0:
-        write_report()
-        return 2
-    listener = fds[0]
-    for extra in fds[1:]:
-        os.close(extra)
-    poller = select.poll()
-    poller.register(listener, select.POLLIN)
-    code = 0
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            code = 3
-            break
-        events = poller.poll(int(left * 1000))
-        if not events:
-            continue
-        _, mask = events[0]
-        if mask & select.POLLIN:
-            notif = bytearray(NOTIF_SIZE)
-            try:
-                fcntl.ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, notif, True)
-            except OSError:
-                continue  # the caller went away meanwhile (ENOENT)
-            notif_id, pid, _nflags, nr = struct.unpack_from('=QIIi', notif, 0)
-            report['notifications'].append({'pid': pid, 'nr': nr})
-            resp = bytearray(struct.pack('=QqiI', notif_id, 0, -args.errno, 0))
-            try:
-                fcntl.ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, resp, True)
-            except OSError:
-                pass
-            continue
-        if mask & (select.POLLHUP | select.POLLERR):
-            break  # no process uses the filter any more
-    os.close(listener)
-    write_report()
-    return code
+def answer(listener: int, errno: int, report: dict) -> None:
+    """Receives one notification and fails its syscall with errno."""
+    notif = bytearray(NOTIF_SIZE)
+    try:
+        fcntl.ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, notif, True)
+    except OSError:
+        return  # the caller went away meanwhile (ENOENT)
+    notif_id, pid, _nflags, nr = struct.unpack_from('=QIIi', notif, 0)
+    report['notifications'].append({'pid': pid, 'nr': nr})
+    resp = bytearray(struct.pack('=QqiI', notif_id, 0, -errno, 0))
+    try:
+        fcntl.ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, resp, True)
+    except OSError:
+        pass
 
 
 if __name__ == '__main__':

@@ -182,6 +182,64 @@ describe('errors and --log', () => {
     }
   });
 
+  it('--log FILE is created even when nothing is logged', async () => {
+    const dir = tempDir('log');
+    const log = path.join(dir, 'quiet.log');
+    try {
+      expect(await tsrunc(['--log', log, 'list', '-q'])).toMatchObject({ code: 0, stderr: '' });
+      expect(fs.readFileSync(log, 'utf8')).toBe('');
+      expect(fs.statSync(log).mode & 0o777).toBe(0o644);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--debug: debug lines naming what is done, on stderr or in the --log file; none without it', async () => {
+    const dir = tempDir('log');
+    const bundle = await makeBundle((c) => {
+      c.process.args = ['true'];
+    });
+    try {
+      const id = containerId();
+      const res = await tsrunc(['--debug', 'run', '--bundle', bundle.dir, id]);
+      expect(res).toMatchObject({ code: 0, stdout: '' });
+      const lines = res.stderr.trimEnd().split('\n');
+      for (const line of lines) expect(line).toMatch(/^time="[^"]+" level=debug msg=/);
+      expect(res.stderr).toContain(`msg="create ${id}: `);
+      expect(res.stderr).toContain(`msg="start ${id}: `);
+      expect(lines.length).toBeGreaterThanOrEqual(5);
+
+      const log = path.join(dir, 'debug.json');
+      const id2 = containerId();
+      const logged = await tsrunc([
+        '--debug',
+        '--log',
+        log,
+        '--log-format',
+        'json',
+        'run',
+        '--bundle',
+        bundle.dir,
+        id2,
+      ]);
+      expect(logged).toMatchObject({ code: 0, stdout: '', stderr: '' });
+      const entries = fs
+        .readFileSync(log, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { level: string; msg: string });
+      expect(entries.length).toBeGreaterThanOrEqual(5);
+      expect(new Set(entries.map((e) => e.level))).toEqual(new Set(['debug']));
+      expect(entries.some((e) => e.msg.startsWith(`create ${id2}: `))).toBe(true);
+
+      const quiet = await tsrunc(['run', '--bundle', bundle.dir, containerId()]);
+      expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    } finally {
+      await bundle.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('usage errors are one line with exit 1', async () => {
     for (const args of [['create'], ['frobnicate'], ['state'], ['kill'], ['list', '--bogus-flag']]) {
       const res = await tsrunc(args);

@@ -3,8 +3,10 @@
 //
 // Every hook here is a shell script that records what it saw into files (on the host, or in a
 // host dir bind-mounted at /hookout for hooks that run inside the container).
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { containerId, makeBundle, tempDir, type Bundle, type Config } from '../helpers/bundle';
 import {
@@ -23,10 +25,11 @@ import {
   waitForStatus,
   writeScript,
 } from '../helpers/lifecycle-helpers';
+import { startSeccompAgent, tsruncBackground } from '../helpers/process';
 import { runContainer, tsrunc } from '../helpers/tsrunc';
 
 /**
- * A recorder: `$1` names the record. It writes <out>/<name>.{stdin,mnt,pidns,env,args,root}
+ * A recorder: `$1` names the record. It writes <out>/<name>.{stdin,mnt,pidns,env,args,root,cwd}
  * and appends the name to <out>/order. `out` is where the script sees the output dir.
  */
 function recorderScript(out: string): string {
@@ -39,6 +42,7 @@ o=${out}/$n
 /bin/tr '\\0' '\\n' < /proc/$$/environ > $o.env
 for a in "$@"; do echo "$a"; done > $o.args
 if [ -e /marker ]; then /bin/cat /marker > $o.root; else echo no-marker > $o.root; fi
+/bin/pwd -P > $o.cwd
 echo $n >> ${out}/order
 `;
 }
@@ -110,6 +114,8 @@ function safeRead(p: string): string {
   }
 }
 
+const execFileP = promisify(execFile);
+
 const HOST_MNT = fs.readlinkSync('/proc/self/ns/mnt');
 const HOST_PIDNS = fs.readlinkSync('/proc/self/ns/pid');
 
@@ -174,6 +180,8 @@ describe('hooks: when and where they run', () => {
       expect(readRec(fx.out, 'createContainer', 'mnt')?.trim()).toBe(initMnt);
       // Before pivot_root: / is not yet the container's rootfs.
       expect(readRec(fx.out, 'createContainer', 'root')?.trim()).toBe('no-marker');
+      // Its cwd is the rootfs (runc's), at its host path there.
+      expect(readRec(fx.out, 'createContainer', 'cwd')).toBe(`${fs.realpathSync(c.bundle.rootfs)}\n`);
       const st = JSON.parse(readRec(fx.out, 'createContainer', 'stdin')!);
       expect(st).toMatchObject({ id: c.id, status: 'creating', pid: c.pid, bundle: c.bundle.dir });
       expect(readRec(fx.out, 'createContainer', 'args')).toBe('createContainer\n');
@@ -295,6 +303,50 @@ describe('hooks: when and where they run', () => {
     }
   });
 
+  it("hooks that provide libraries: createRuntime by nsenter, createContainer relative to its cwd (the rootfs), startContainer's ldconfig", async () => {
+    // Two real shared libraries of the host (ldconfig reads their SONAME) and the host's static
+    // ldconfig in the rootfs; busybox has none.
+    const hostLibs = new Map<string, string>();
+    for (const line of (await execFileP('/sbin/ldconfig', ['-p'])).stdout.split('\n')) {
+      const m = /^\s+(libz\.so\.1|libm\.so\.6) \(libc6,x86-64\) => (\S+)$/.exec(line);
+      if (m && !hostLibs.has(m[1])) hostLibs.set(m[1], fs.realpathSync(m[2]));
+    }
+    expect([...hostLibs.keys()].sort()).toEqual(['libm.so.6', 'libz.so.1']);
+    const res = await runContainer((cfg, b) => {
+      cfg.root.readonly = false;
+      fs.mkdirSync(path.join(b.rootfs, 'lib'), { recursive: true });
+      fs.mkdirSync(path.join(b.rootfs, 'sbin'), { recursive: true });
+      fs.copyFileSync('/sbin/ldconfig', path.join(b.rootfs, 'sbin/ldconfig'));
+      fs.chmodSync(path.join(b.rootfs, 'sbin/ldconfig'), 0o755);
+      // The mount points; the hooks bind the host's libraries onto them.
+      fs.writeFileSync(path.join(b.rootfs, 'lib/libm.so.6'), '');
+      fs.writeFileSync(path.join(b.rootfs, 'lib/libz.so.1'), '');
+      // createRuntime runs in the runtime's namespaces: it enters the container's mount
+      // namespace by the pid of the state on its stdin, where the rootfs is at its host path.
+      const createRuntime = writeScript(
+        path.join(b.dir, 'hooks/create-runtime.sh'),
+        '#!/bin/sh\n' +
+          'pid=$(/bin/sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\')\n' +
+          `exec /usr/bin/nsenter --target "$pid" --mount /bin/mount --bind ${hostLibs.get('libm.so.6')} ${b.rootfs}/lib/libm.so.6\n`,
+      );
+      // createContainer runs in the container's mount namespace with the rootfs as its cwd.
+      const createContainer = writeScript(
+        path.join(b.dir, 'hooks/create-container.sh'),
+        `#!/bin/sh\nexec /bin/mount --bind ${hostLibs.get('libz.so.1')} ./lib/libz.so.1\n`,
+      );
+      cfg.hooks = {
+        createRuntime: [{ path: createRuntime }],
+        createContainer: [{ path: createContainer }],
+        startContainer: [{ path: '/sbin/ldconfig' }],
+      };
+      cfg.process.args = ['/sbin/ldconfig', '-p'];
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^2 libs found in cache/);
+    expect(res.stdout).toContain('libz.so.1 (libc6,x86-64) => /lib/libz.so.1\n');
+    expect(res.stdout).toContain('libm.so.6 (libc6,x86-64) => /lib/libm.so.6\n');
+  });
+
   it('poststop runs after a foreground run', async () => {
     let fx!: HookFixture;
     const res = await runContainer((cfg, b) => {
@@ -309,6 +361,138 @@ describe('hooks: when and where they run', () => {
       expect(stop).toMatchObject({ id: res.id, status: 'stopped' });
     } finally {
       fx?.cleanup();
+    }
+  });
+});
+
+describe('hooks: startContainer runs as the container process would (runc)', () => {
+  const KILL_MKDIR = {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_KILL' }],
+  };
+
+  for (const noNewPrivileges of [true, false]) {
+    it(`with the container's seccomp filter (noNewPrivileges ${noNewPrivileges}): a killed mkdir fails start`, async () => {
+      const c = await createContainer((cfg, b) => {
+        writeScript(path.join(b.rootfs, 'hookbin', 'mkdir.sh'), '#!/bin/sh\nmkdir /tmp/by-hook\n');
+        cfg.process.noNewPrivileges = noNewPrivileges;
+        cfg.process.args = ['sleep', '1000'];
+        cfg.root.readonly = false;
+        cfg.linux.seccomp = KILL_MKDIR;
+        cfg.hooks = { startContainer: [{ path: '/hookbin/mkdir.sh' }] };
+      });
+      try {
+        // runc 1.1.5's words for the same hook, but for the kind and index.
+        expect(expectOneLineError(await tsrunc(['start', c.id]))).toBe(
+          'error running startContainer hook #0: exit status 159, stdout: , stderr: Bad system call',
+        );
+        expect(fs.existsSync(path.join(c.bundle.rootfs, 'tmp', 'by-hook'))).toBe(false);
+        await waitForStatus(c.id, 'stopped');
+      } finally {
+        await c.cleanup();
+      }
+    });
+  }
+
+  it("with the process's user, capabilities, no_new_privs, cwd and cgroups", async () => {
+    const c = await createContainer((cfg, b) => {
+      writeScript(
+        path.join(b.rootfs, 'hookbin', 'whoami.sh'),
+        '#!/bin/sh\n{ id -u; id -g; pwd; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; ' +
+          'cat /proc/self/cgroup; } > /tmp/hook-report\n',
+      );
+      cfg.root.readonly = false;
+      cfg.process.user = { uid: 1000, gid: 1000 };
+      cfg.process.cwd = '/home/u1000';
+      cfg.process.noNewPrivileges = true;
+      cfg.process.args = ['sleep', '1000'];
+      cfg.linux.seccomp = KILL_MKDIR;
+      cfg.hooks = { startContainer: [{ path: '/hookbin/whoami.sh' }] };
+    });
+    try {
+      expect(await tsrunc(['start', c.id])).toMatchObject({ code: 0, stderr: '' });
+      const report = fs.readFileSync(path.join(c.bundle.rootfs, 'tmp', 'hook-report'), 'utf8');
+      const initCgroups = fs.readFileSync(`/proc/${c.pid}/cgroup`, 'utf8');
+      expect(report).toBe(
+        `1000\n1000\n/home/u1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n${initCgroups}`,
+      );
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it('past its timeout it is killed with its process group; start fails', async () => {
+    const tag = `100.${process.pid}${Date.now() % 100000}`;
+    const c = await createContainer((cfg, b) => {
+      writeScript(path.join(b.rootfs, 'hookbin', 'slow.sh'), `#!/bin/sh\nsleep ${tag} &\nsleep ${tag}\n`);
+      cfg.process.args = ['sleep', '1000'];
+      // No pid namespace: the init's death would not take the hook's processes with it.
+      cfg.linux.namespaces = cfg.linux.namespaces.filter((ns: { type: string }) => ns.type !== 'pid');
+      cfg.hooks = { startContainer: [{ path: '/hookbin/slow.sh', timeout: 1 }] };
+    });
+    try {
+      expect(expectOneLineError(await tsrunc(['start', c.id]))).toBe(
+        'error running startContainer hook #0: hook ran past specified timeout of 1.0s',
+      );
+      await waitFor(
+        'the hook and its child to die',
+        () => processesMatching(`sleep ${tag}`).length === 0,
+        3000,
+      );
+      expect(processesMatching(`sleep ${tag}`)).toEqual([]);
+    } finally {
+      for (const p of processesMatching(`sleep ${tag}`)) process.kill(p.pid, 'SIGKILL');
+      await c.cleanup();
+    }
+  });
+
+  it('with SCMP_ACT_NOTIFY its syscalls reach the agent (a listener of its own), and it gets no fd of the runtime', async () => {
+    const ENOSPC = 28;
+    const dir = tempDir('hook-agent');
+    const agent = await startSeccompAgent(
+      path.join(dir, 'agent.sock'),
+      path.join(dir, 'report.json'),
+      ENOSPC,
+      2,
+    );
+    // An fd the runtime inherited without close-on-exec (Node marks only its low fds): a hook
+    // run by a process the runtime spawns would inherit it.
+    const inherited = fs.openSync('/dev/null', 'r');
+    const c = await createContainer((cfg, b) => {
+      writeScript(
+        path.join(b.rootfs, 'hookbin', 'notify.sh'),
+        '#!/bin/sh\nls /proc/self/fd > /tmp/hook-fds\nmkdir /tmp/hook-dir 2> /tmp/hook-mkdir\necho $? >> /tmp/hook-mkdir\n',
+      );
+      cfg.process.args = ['sleep', '1000'];
+      cfg.root.readonly = false;
+      cfg.linux.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        listenerPath: agent.socketPath,
+        syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+      };
+      cfg.hooks = { startContainer: [{ path: '/hookbin/notify.sh' }] };
+    });
+    try {
+      const start = tsruncBackground(['start', c.id], {
+        stdio: ['ignore', 'pipe', 'pipe', ...Array<'ignore'>(17).fill('ignore'), inherited],
+      });
+      expect(await start.done).toMatchObject({ code: 0, stderr: '' });
+      const tmp = path.join(c.bundle.rootfs, 'tmp');
+      // runc's hook sees 4: its stdio and the fd ls reads /proc/self/fd through.
+      expect(fs.readFileSync(path.join(tmp, 'hook-fds'), 'utf8')).toBe('0\n1\n2\n3\n');
+      expect(fs.readFileSync(path.join(tmp, 'hook-mkdir'), 'utf8')).toBe(
+        "mkdir: can't create directory '/tmp/hook-dir': No space left on device\n1\n",
+      );
+      expect((await tsrunc(['delete', '--force', c.id])).code).toBe(0);
+      const { code, report } = await agent.done;
+      expect(code).toBe(0);
+      expect(report!.states.map((s) => s.state.status)).toEqual(['creating', 'created']);
+      expect(report!.notifications.map((n) => n.nr)).toContain(83); // mkdir
+    } finally {
+      agent.kill();
+      fs.closeSync(inherited);
+      await c.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

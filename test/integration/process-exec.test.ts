@@ -234,6 +234,37 @@ describe('process.cwd', () => {
     expect(fs.existsSync(`/tmp/${name}`)).toBe(false);
   });
 
+  it('a cwd only root may enter (/root, mode 700) works for uid 42: entered before the user switch', async () => {
+    const res = await runContainer((c, b) => {
+      expect(fs.statSync(path.join(b.rootfs, 'root')).mode & 0o777).toBe(0o700);
+      c.process.cwd = '/root';
+      c.process.user = { uid: 42, gid: 42 };
+      // The process is uid 42 in /root, which it may not read: the privileges are gone.
+      c.process.args = ['sh', '-c', 'pwd; id -u; ls . 2>/dev/null || echo cannot-list'];
+    });
+    expect(res).toMatchObject({ code: 0, stderr: '', stdout: '/root\n42\ncannot-list\n' });
+  });
+
+  it('exec with the same cwd and user, and with --user 0, starts in /root too', async () => {
+    const bundle = await makeBundle((c) => {
+      c.process.cwd = '/root';
+      c.process.user = { uid: 42, gid: 42 };
+      c.process.args = ['sleep', '1000'];
+    });
+    const id = containerId();
+    try {
+      expect((await tsrunc(['create', '--bundle', bundle.dir, id])).stderr).toBe('');
+      expect((await tsrunc(['start', id])).code).toBe(0);
+      const asUser = await tsrunc(['exec', id, 'sh', '-c', 'pwd; id -u']);
+      expect(asUser).toMatchObject({ code: 0, stderr: '', stdout: '/root\n42\n' });
+      const asRoot = await tsrunc(['exec', '--user', '0', id, 'sh', '-c', 'pwd; id -u']);
+      expect(asRoot).toMatchObject({ code: 0, stderr: '', stdout: '/root\n0\n' });
+    } finally {
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+    }
+  });
+
   it('a relative cwd is refused at validation, naming process.cwd', async () => {
     const res = await runContainer((c) => {
       c.process.cwd = 'relative/dir';

@@ -111,6 +111,54 @@ describe('process.terminal', () => {
     );
   });
 
+  it('a non-root process.user owns its pty (/dev/pts/N and /dev/console); the group stays tty (gid=5)', async () => {
+    const res = await runWithTerminal((c) => {
+      c.process.user = { uid: 42, gid: 43 };
+      c.process.args = ['sh', '-c', 'stat -c "%u %g %a" $(tty) /dev/console; echo hi > $(tty)'];
+    });
+    expect(res).toMatchObject({ code: 0, stdout: '', stderr: '', serverCode: 0 });
+    // As runc: the owner becomes the process's uid; the group is the devpts gid= option's.
+    expect(res.tty).toBe('42 5 620\n42 5 620\nhi\n');
+  });
+
+  it("exec --tty: the pty of the exec'd process is owned by its user", async () => {
+    const bundle = await makeBundle((c) => {
+      c.process.user = { uid: 42, gid: 43 };
+      c.process.args = ['sleep', '1000'];
+    });
+    const id = containerId();
+    const dir = tempDir('exec-tty-owner');
+    try {
+      expect((await tsrunc(['create', '--bundle', bundle.dir, id])).stderr).toBe('');
+      expect((await tsrunc(['start', id])).code).toBe(0);
+      for (const [user, expected] of [
+        [[], '42 5\n'],
+        [['--user', '7:8'], '7 5\n'],
+      ] as const) {
+        const server = await startConsoleServer(path.join(dir, `console-${user.length}.sock`));
+        const script = 'stat -c "%u %g" $(tty)';
+        const args = [
+          'exec',
+          '--tty',
+          '--console-socket',
+          server.socketPath,
+          ...user,
+          id,
+          'sh',
+          '-c',
+          script,
+        ];
+        const res = await tsrunc(args);
+        expect(res.code, res.stderr).toBe(0);
+        expect((await server.done).output.replace(/\r\n/g, '\n')).toBe(expected);
+      }
+    } finally {
+      await tsrunc(['delete', '--force', id]);
+      await bundle.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('input written to the master reaches the container', async () => {
     const res = await runWithTerminal(
       (c) => {

@@ -6,7 +6,15 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { containerId, makeBundle, tempDir, removeTree, type Bundle, type Config } from '../helpers/bundle';
+import {
+  containerId,
+  makeBundle,
+  tempDir,
+  removeTree,
+  withUserNamespace,
+  type Bundle,
+  type Config,
+} from '../helpers/bundle';
 import {
   errLines,
   hostMount,
@@ -22,7 +30,7 @@ import {
   type KeptRun,
   type MountInfo,
 } from '../helpers/mountinfo';
-import { stateRoot, tsrunc, type RunOptions } from '../helpers/tsrunc';
+import { runContainer, stateRoot, tsrunc, type RunOptions } from '../helpers/tsrunc';
 
 // Host dirs and mounts a test made: removed after each test (mounts first).
 const fixtures: string[] = [];
@@ -170,6 +178,49 @@ describe('root filesystem', () => {
     expect(r.out.marker).toBe('no-pivot\n');
     expect(r.out.ls.trimEnd().split('\n').sort()).toEqual(listNames(r.bundle.rootfs));
     expect(mustMountAt(r.mounts, '/proc').fstype).toBe('proc');
+  });
+
+  it('--no-pivot: no full proc or sysfs of the host stays in the mount namespace, so a user namespace inside cannot mount one', async () => {
+    // The kernel lets a user namespace mount proc (sysfs) only where a full one, with nothing
+    // locked over it, is already in its mount namespace: after MS_MOVE + chroot the host's
+    // would still be there, out of sight (runc 1.1 removes them too).
+    const res = await runContainer(
+      (c) => {
+        // Mapping uid 0 into a new user namespace needs CAP_SETFCAP.
+        for (const set of ['bounding', 'effective', 'permitted'])
+          c.process.capabilities[set].push('CAP_SETFCAP');
+        c.process.args = [
+          'sh',
+          '-c',
+          'unshare -mrpf sh -c "mount -t proc none /proc && echo proc-mounted"; ' +
+            'unshare -mrnf sh -c "mount -t sysfs none /sys && echo sysfs-mounted"; echo done',
+        ];
+      },
+      { runArgs: ['--no-pivot'] },
+    );
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe('done\n');
+    expect(res.stderr).toBe('mount: permission denied (are you root?)\n'.repeat(2));
+  });
+
+  it('--no-pivot in a user namespace: the locked host proc and sysfs are covered, no new one can be mounted', async () => {
+    const res = await runContainer(
+      (c, b) => {
+        withUserNamespace(c, b);
+        for (const set of ['bounding', 'effective', 'permitted'])
+          c.process.capabilities[set].push('CAP_SETFCAP');
+        c.process.args = [
+          'sh',
+          '-c',
+          'unshare -mrpf sh -c "mount -t proc none /proc && echo proc-mounted"; ' +
+            'unshare -mrnf sh -c "mount -t sysfs none /sys && echo sysfs-mounted"; echo done',
+        ];
+      },
+      { runArgs: ['--no-pivot'] },
+    );
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe('done\n');
+    expect(res.stderr).toBe('mount: permission denied (are you root?)\n'.repeat(2));
   });
 
   it('create --no-pivot + start: runs and writes into a bind-mounted host dir', async () => {
@@ -682,6 +733,68 @@ describe('mounts: bind mounts and options', () => {
       } finally {
         await tsrunc(['delete', '--force', id]);
       }
+    });
+  });
+
+  describe("in a user namespace: sources the container's root cannot reach are opened by the runtime", () => {
+    /** <dir>/data (a dir, 0755) and <dir>/file.txt below <dir>, mode 0700 of the host's root. */
+    function privateSources(): { data: string; file: string } {
+      const dir = hostDir('private', { 'data/hello.txt': 'hello\n', 'file.txt': 'file\n' });
+      fs.chmodSync(dir, 0o700);
+      return { data: path.join(dir, 'data'), file: path.join(dir, 'file.txt') };
+    }
+
+    it('run: a dir (rbind, ro) and a file below a 0700 dir of root are mounted and read-only', async () => {
+      const src = privateSources();
+      const r = await runScript('cat /data/hello.txt /file.txt; touch /data/new 2>&1; id -u', (c, b) => {
+        withUserNamespace(c, b);
+        addMount(c, { destination: '/data', type: 'bind', source: src.data, options: ['rbind', 'ro'] });
+        addMount(c, { destination: '/file.txt', type: 'bind', source: src.file, options: ['bind'] });
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('hello\nfile\ntouch: /data/new: Read-only file system\n0\n');
+      expect(fs.readdirSync(src.data)).toEqual(['hello.txt']);
+    });
+
+    it('exec into the running container stats and reads files under the mount', async () => {
+      const src = privateSources();
+      const id = containerId();
+      const bundle = await makeBundle((c, b) => {
+        withUserNamespace(c, b);
+        c.process.args = ['sleep', '1000'];
+        addMount(c, { destination: '/data', type: 'bind', source: src.data, options: ['rbind'] });
+      });
+      fixtures.push(bundle.dir);
+      try {
+        const created = await tsrunc(['create', '--bundle', bundle.dir, id]);
+        expect(created.code, created.stderr).toBe(0);
+        expect((await tsrunc(['start', id])).code).toBe(0);
+        const res = await tsrunc([
+          'exec',
+          id,
+          'sh',
+          '-c',
+          'stat -c "%n %s" /data/hello.txt; cat /data/hello.txt',
+        ]);
+        expect(res).toMatchObject({ code: 0, stderr: '', stdout: '/data/hello.txt 6\nhello\n' });
+      } finally {
+        await tsrunc(['delete', '--force', id]);
+      }
+    });
+
+    it('the copy never propagates back: a shared host source is master:N inside (rslave "/"), rshared its own group', async () => {
+      const src = hostDir('propsrc', { 'f.txt': 'x' });
+      const hostGroup = makeSharedMount(src);
+      const r = await runScript(MI, (c, b) => {
+        withUserNamespace(c, b);
+        addMount(c, { destination: '/p-default', type: 'bind', source: src, options: ['rbind'] });
+        addMount(c, { destination: '/p-shared', type: 'bind', source: src, options: ['rbind', 'rshared'] });
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(propagationOf(mustMountAt(r.mounts, '/p-default'))).toEqual({ shared: null, master: hostGroup });
+      const shared = propagationOf(mustMountAt(r.mounts, '/p-shared')).shared;
+      expect(shared).not.toBeNull();
+      expect(shared).not.toBe(hostGroup);
     });
   });
 

@@ -96,6 +96,7 @@ function plan(args: string[], stdio: [number, number, number], extraFds: number[
     args,
     env: ['PATH=/usr/bin:/bin'],
     searchPath: '/usr/bin:/bin',
+    executable: null,
     cwd: '/',
     uid: 0,
     gid: 0,

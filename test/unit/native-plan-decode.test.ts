@@ -40,6 +40,7 @@ function plan(overrides: Partial<NativePlan> = {}): NativePlan {
     args: ['/bin/true'],
     env: [],
     searchPath: '/bin',
+    executable: null,
     cwd: '/',
     uid: 1000,
     gid: 1000,
@@ -153,6 +154,7 @@ describe('spawnInit refuses strings with a NUL byte (the C string would be cut s
     recursiveAttrSet: 0,
     recursiveAttrClear: 0,
     recursiveAttrOptional: false,
+    sourceFd: -1,
   };
   it.each([
     ['a mount destination', { mounts: [mount] }, 'destination: expected string without a NUL byte'],
@@ -161,6 +163,29 @@ describe('spawnInit refuses strings with a NUL byte (the C string would be cut s
     ['a masked path', { maskedPaths: ['/proc\0/kcore'] }, 'maskedPaths: expected string[] without NUL bytes'],
   ])('in %s', (_, overrides, problem) => {
     expect(refusal(plan(overrides as Partial<NativePlan>))).toBe(`spawnInit: plan field ${problem}`);
+  });
+});
+
+describe('spawnInit refuses a mount sourceFd that is neither an fd nor -1', () => {
+  const mount = {
+    source: '/tmp',
+    destination: '/mnt',
+    fstype: '',
+    flags: 0x1000,
+    propagation: 0,
+    data: '',
+    remountFlags: 0,
+    destinationKind: 'dir' as const,
+    noSymlinks: false,
+    readonlyLateFlags: 0,
+    recursiveAttrSet: 0,
+    recursiveAttrClear: 0,
+    recursiveAttrOptional: false,
+  };
+  it.each([[-2], [1.5], ['3'], [2 ** 31], [undefined]])('%s', (sourceFd) => {
+    expect(refusal(plan({ mounts: [{ ...mount, sourceFd: sourceFd as number }] }))).toBe(
+      'spawnInit: plan field sourceFd: expected fd 0..2147483647 or -1',
+    );
   });
 });
 

@@ -282,6 +282,52 @@ describe('buildPlan', () => {
     expect(plan.mounts[1]).toMatchObject({ flags: MS.BIND, remountFlags: 0, destinationKind: 'file' });
   });
 
+  it('in a user namespace the bind sources are opened by the runtime (slave, or private with rprivate "/")', () => {
+    const opened: [string, boolean, number][] = [];
+    const openBindSource = (source: string, recursive: boolean, propagation: number) =>
+      opened.push([source, recursive, propagation]) + 99;
+    const mounts = [
+      { destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'ro'] },
+      { destination: '/etc/f', source: path.join(bundle, 'file.txt'), options: ['bind'] },
+      { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: [] },
+    ];
+    const userns = { namespaces: [{ type: 'mount' as const }, { type: 'user' as const }] };
+    const { plan } = buildPlan(spec({ mounts, linux: userns }), context({ openBindSource }));
+    expect(plan.mounts.map((m) => m.sourceFd)).toEqual([100, 101, -1]);
+    expect(opened).toEqual([
+      [path.join(bundle, 'data'), true, MS.SLAVE],
+      [path.join(bundle, 'file.txt'), false, MS.SLAVE],
+    ]);
+    opened.length = 0;
+    buildPlan(
+      spec({ mounts, linux: { ...userns, rootfsPropagation: 'rprivate' } }),
+      context({ openBindSource }),
+    );
+    expect(opened.map((o) => o[2])).toEqual([MS.PRIVATE, MS.PRIVATE]);
+    // Without a user namespace every bind is mounted by path.
+    opened.length = 0;
+    const plain = buildPlan(spec({ mounts }), context({ openBindSource })).plan;
+    expect(plain.mounts.map((m) => m.sourceFd)).toEqual([-1, -1, -1]);
+    expect(opened).toEqual([]);
+  });
+
+  it('a bind source the runtime cannot open is named', () => {
+    const openBindSource = () => {
+      throw new Error('open_tree: permission denied');
+    };
+    expect(() =>
+      buildPlan(
+        spec({
+          mounts: [{ destination: '/x', type: 'bind', source: 'data', options: ['bind'] }],
+          linux: { namespaces: [{ type: 'mount' }, { type: 'user' }] },
+        }),
+        context({ openBindSource }),
+      ),
+    ).toThrow(
+      `config.json: mounts[0].source: cannot open bind source ${path.join(bundle, 'data')}: open_tree: permission denied`,
+    );
+  });
+
   it('names a missing bind source', () => {
     expect(() =>
       buildPlan(
