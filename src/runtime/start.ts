@@ -87,7 +87,9 @@ function hookProcess(record: ContainerRecord, hook: Hook): Process {
     ...base,
     terminal: false,
     args: hook.args && hook.args.length > 0 ? hook.args : [hook.path],
-    env: hook.env ?? [],
+    // Without its own env it inherits, as hooks do: here the environment of the container process
+    // it runs as (the runtime's own must not reach into the container).
+    env: hook.env ?? base.env ?? [],
   };
 }
 

@@ -168,6 +168,27 @@ describe('hooks without env', () => {
   });
 });
 
+describe('startContainer hooks (run in the container) without env', () => {
+  it("inherit the container process's environment, never the runtime's; with env, exactly that", async () => {
+    const check = 'test "$MARKER" = container && test -z "$TSRUNC_TEST_HOOK_MARKER"';
+    const inherited = await runContainer(
+      (c) => {
+        c.process.env.push('MARKER=container');
+        c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', check] }] };
+        c.process.args = ['true'];
+      },
+      { env: { TSRUNC_TEST_HOOK_MARKER: 'from-the-runtime' } },
+    );
+    expect(inherited).toMatchObject({ code: 0, stderr: '' });
+    const own = await runContainer((c) => {
+      c.process.env.push('MARKER=container');
+      c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', check], env: ['OTHER=1'] }] };
+      c.process.args = ['true'];
+    });
+    expect(expectOneLineError(own)).toMatch(/^error running startContainer hook #0: exit status 1/);
+  });
+});
+
 describe('linux.sysctl kernel.hostname and kernel.domainname', () => {
   it('kernel.hostname is always refused: the hostname field sets it', async () => {
     const res = await runContainer((c) => {
