@@ -93,6 +93,8 @@ export interface SpawnExecOptions {
   executable?: string;
   /** The container status in the state sent to linux.seccomp.listenerPath (default running). */
   seccompStatus?: string;
+  /** The environment exactly as given: no HOME added from /etc/passwd (a hook's `env`). */
+  exactEnv?: boolean;
 }
 
 /**
@@ -244,7 +246,7 @@ class ExecAttempt extends SpawnAttempt {
       warn: (message) => this.ctx.logger.warn(message),
       debug: (message) => this.ctx.logger.debug(message),
       // The container's own view of its files: its root as the init sees it.
-      homeOf: (uid) => homeOf(n, `/proc/${rec.initPid}/root`, uid),
+      homeOf: spawnOpts.exactEnv ? undefined : (uid) => homeOf(n, `/proc/${rec.initPid}/root`, uid),
       execMode: true,
       executable: spawnOpts.executable,
     });

@@ -47,7 +47,7 @@ export async function start(ctx: RuntimeContext, id: string): Promise<void> {
             ctx,
             record,
             { id: record.id, args: [], process: hookProcess(record, hook), stdio },
-            { executable: hook.path, seccompStatus: 'created' },
+            { executable: hook.path, seccompStatus: 'created', exactEnv: hook.env !== undefined },
           ),
       );
     } catch (error) {

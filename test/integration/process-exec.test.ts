@@ -140,7 +140,9 @@ describe('process.args', () => {
 });
 
 describe('process.env', () => {
-  it("is exactly the config's env: nothing of the runtime's environment leaks in", async () => {
+  // The one entry added: HOME, from the container's /etc/passwd (root's home is /root there),
+  // when the config has none (runc and crun do the same).
+  it("is exactly the config's env (and HOME): nothing of the runtime's environment leaks in", async () => {
     const env = ['PATH=/bin:/usr/bin', 'A=1', 'WITH_SPACE=a b c', 'EMPTY=', 'EQ=x=y=z', 'TERM=dumb'];
     const res = await runContainer(
       (c) => {
@@ -150,8 +152,9 @@ describe('process.env', () => {
       { env: { TSRUNC_LEAK_CANARY: '1', HOME: '/leak/home', LANG: 'C.UTF-8' } },
     );
     expect(res).toMatchObject({ code: 0, stderr: '' });
-    expect(lines(res.stdout).sort()).toEqual([...env].sort());
+    expect(lines(res.stdout).sort()).toEqual([...env, 'HOME=/root'].sort());
     expect(res.stdout).not.toContain('TSRUNC_LEAK_CANARY');
+    expect(res.stdout).not.toContain('/leak/home');
   });
 
   it('the environ of the container process holds the entries in config order', async () => {
@@ -160,10 +163,14 @@ describe('process.env', () => {
       c.process.env = env;
       c.process.args = ['cat', '/proc/self/environ'];
     });
-    expect(res).toMatchObject({ code: 0, stderr: '', stdout: env.map((e) => `${e}\0`).join('') });
+    expect(res).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: [...env, 'HOME=/root'].map((e) => `${e}\0`).join(''),
+    });
   });
 
-  it('no env at all gives an empty environment', async () => {
+  it('no env at all gives an environment of HOME alone', async () => {
     const res = await runContainer(
       (c) => {
         delete c.process.env;
@@ -171,10 +178,10 @@ describe('process.env', () => {
       },
       { env: { TSRUNC_LEAK_CANARY: '1' } },
     );
-    expect(res).toMatchObject({ code: 0, stderr: '', stdout: '' });
+    expect(res).toMatchObject({ code: 0, stderr: '', stdout: 'HOME=/root\n' });
   });
 
-  it('an empty env list gives an empty environment and argv[0] is found through the default PATH', async () => {
+  it('an empty env list gives HOME alone and argv[0] is found through the default PATH', async () => {
     const res = await runContainer(
       (c) => {
         c.process.env = [];
@@ -182,7 +189,7 @@ describe('process.env', () => {
       },
       { env: { TSRUNC_LEAK_CANARY: '1' } },
     );
-    expect(res).toMatchObject({ code: 0, stderr: '', stdout: '' });
+    expect(res).toMatchObject({ code: 0, stderr: '', stdout: 'HOME=/root\0' });
   });
 });
 

@@ -267,7 +267,8 @@ describe('not dumpable: the created init (still a clone of node) is out of reach
       expect(b.code, b.stderr).toBe(0);
       const out = b.stdout.split(/^==/m);
       expect(out[1]).toBe('exe\n/bin/busybox\n');
-      expect(out[2]).toBe('env\nPATH=/bin\nONLY=this\n');
+      // HOME comes from the container's /etc/passwd when the config has none.
+      expect(out[2]).toBe('env\nPATH=/bin\nONLY=this\nHOME=/root\n');
       expect(out[3]).toBe('fd\n0\n1\n2\n');
       // Control: the same probe reaches a dumpable process (so the refusals above are real).
       expect(parseProbe(out[4])).toMatchObject({
