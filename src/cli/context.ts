@@ -44,6 +44,9 @@ export async function runtimeContext(args: CommandArgs, pidFile?: string): Promi
     root: path.resolve(root),
     systemdCgroup: args['systemd-cgroup'] === true,
     logger: current,
+    // The processes the CLI starts outlive it (detached exec, run -d, create): their exits
+    // belong to whoever inherits them, unless the CLI waits in the foreground.
+    autoReap: false,
     onCreateStep:
       faultStep || pidFile
         ? async (step, _id, initPid) => {

@@ -28,6 +28,13 @@ export interface RuntimeContextOptions {
   clock?: Clock;
   /** How long an operation waits for another one on the same container (default 10 s). */
   lockTimeoutMs?: number;
+  /**
+   * Reap every child the library started as soon as it exits (default true: a long-lived
+   * process must leave no zombie). A short-lived caller that hands processes over (the CLI:
+   * `exec --detach`, `run -d`, `create`) sets false: a child is then reaped only when waited
+   * for, and the engine's subreaper that inherits it sees its exit.
+   */
+  autoReap?: boolean;
   /** Called after each step of `create` with the init's pid once there is one (0 before): the
    *  CLI writes --pid-file at `saved` (a failure there fails the create, which undoes it all), and
    *  tests stop a create at a step. */
@@ -83,8 +90,11 @@ export function createRuntimeContext(opts: RuntimeContextOptions): RuntimeContex
     get native() {
       return native();
     },
-    reaper: new Reaper(native, clock, (error) =>
-      logger.error(`reaper: ${error instanceof Error ? error.message : String(error)}`),
+    reaper: new Reaper(
+      native,
+      clock,
+      (error) => logger.error(`reaper: ${error instanceof Error ? error.message : String(error)}`),
+      opts.autoReap ?? true,
     ),
     clock,
     locks: new ContainerLocks(native),

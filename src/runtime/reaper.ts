@@ -56,6 +56,8 @@ class Watched implements ChildWatch {
     private readonly native: NativeBinding,
     private readonly clock: Clock,
     private readonly onDone: (watched: Watched) => void,
+    /** Reap on exit whether or not anyone waits; else only once someone waits (see Reaper). */
+    private readonly auto: boolean,
   ) {
     this.exited = new Promise<ExitStatus>((resolve, reject) => {
       this.settle = resolve;
@@ -74,12 +76,18 @@ class Watched implements ChildWatch {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
       return;
     }
+    if (this.auto) this.startWatching();
+  }
+
+  private startWatching(): void {
     this.watch = this.native.watchReadable(this.pidfd, () => this.poll());
     this.watch.unref();
     this.poll();
   }
 
   wait(): Promise<ExitStatus> {
+    if (this.result !== null) return Promise.resolve(this.result);
+    if (this.watch === null && this.pidfd >= 0) this.startWatching();
     if (this.result !== null) return Promise.resolve(this.result);
     if (this.waiters++ === 0) this.watch?.ref();
     return this.exited.finally(() => {
@@ -135,6 +143,13 @@ export class Reaper {
     private readonly clock: Clock,
     /** Where a failing exit listener is reported: it must never take the process down. */
     private readonly onListenerError: (error: unknown) => void = () => {},
+    /**
+     * true (a long-lived caller, the shim): every child is reaped when it exits, so none stays a
+     * zombie. false (the CLI): a child is reaped only once someone waits for it; a process the
+     * CLI hands over (`exec --detach`, `run -d`, the init after `create`) is left for whoever
+     * inherits it (the engine's subreaper), which must see its exit.
+     */
+    private readonly autoReap = true,
   ) {}
 
   /** Watch `pid`, a child of this process (an init cloned with CLONE_PARENT, a stage 1, an exec'd
@@ -142,18 +157,24 @@ export class Reaper {
   adopt(pid: number): ChildWatch {
     const known = this.watched.get(pid);
     if (known) return known;
-    const watched = new Watched(pid, this.native(), this.clock, (done) => {
-      if (this.watched.get(done.pid) === done) this.watched.delete(done.pid);
-      const status = done.status();
-      if (!status) return;
-      for (const listener of this.exitListeners) {
-        try {
-          listener(status);
-        } catch (error) {
-          this.onListenerError(error);
+    const watched = new Watched(
+      pid,
+      this.native(),
+      this.clock,
+      (done) => {
+        if (this.watched.get(done.pid) === done) this.watched.delete(done.pid);
+        const status = done.status();
+        if (!status) return;
+        for (const listener of this.exitListeners) {
+          try {
+            listener(status);
+          } catch (error) {
+            this.onListenerError(error);
+          }
         }
-      }
-    });
+      },
+      this.autoReap,
+    );
     this.watched.set(pid, watched);
     watched.start();
     return watched;

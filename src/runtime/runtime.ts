@@ -42,6 +42,9 @@ export class Runtime {
   private readonly onChildSignal = (): void => this.scheduleOrphanScan();
 
   constructor(opts: RuntimeOptions) {
+    if (opts.subreaper === true && opts.autoReap === false) {
+      throw new RuntimeError('subreaper needs autoReap: orphans are reaped as they exit');
+    }
     this.context = createRuntimeContext(opts);
     this.subreaper = opts.subreaper === true;
     if (this.subreaper) {

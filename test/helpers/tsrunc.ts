@@ -49,6 +49,11 @@ export function setStateRoot(root: string | null): void {
  *  container init, which keeps them open: then we return what we have and keep draining. */
 const CLOSE_GRACE_MS = 300;
 
+/** The full argv of a tsrunc call with the current test's --root, for a caller that runs it. */
+export function tsruncArgv(args: string[], root = stateRoot()): string[] {
+  return [process.execPath, path.join(testEnv().repo, 'bin', 'tsrunc'), '--root', root, ...args];
+}
+
 /** `node <repo>/bin/tsrunc --root <root> ...args`. Never rejects on a non-zero exit. */
 export function tsrunc(args: string[], opts: TsruncOptions = {}): Promise<TsruncResult> {
   const env = testEnv();

@@ -1,5 +1,6 @@
 // `tsrunc exec`: a new process in a running container, with runc's flags. Checked from inside
 // (namespaces, ids, capabilities, limits, seccomp) and from the host (cgroups, exit codes).
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +14,7 @@ import {
   waitForStatus,
 } from '../helpers/lifecycle-helpers';
 import { CAP, capMask, startConsoleServer, statusField, tsruncBackground } from '../helpers/process';
-import { tsrunc, type TsruncResult } from '../helpers/tsrunc';
+import { tsrunc, tsruncArgv, type TsruncResult } from '../helpers/tsrunc';
 
 /** A created and started container whose init sleeps; `cleanup` deletes it. */
 async function running(mutate?: ConfigMutator): Promise<Created> {
@@ -319,6 +320,35 @@ describe('exec: detached, with a terminal', () => {
         fs.rmSync(dir, { recursive: true, force: true });
       }
       // delete --force takes the exec'd process with the container (same cgroups).
+    });
+  });
+
+  it("a detached process's exit is left to whoever inherits it (an engine's subreaper sees it)", async () => {
+    await withRunning(undefined, async (c) => {
+      const dir = tempDir('exec-detach');
+      try {
+        // A subreaper parent, as containerd's shim is: it runs `tsrunc exec --detach`, reads the
+        // pid file and waits for that pid. The process exits at once, while tsrunc still runs:
+        // tsrunc must not reap it, or the waitpid below finds no such child.
+        const script = [
+          'import ctypes, os, subprocess, sys',
+          'ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)',
+          'pid_file = sys.argv[1]',
+          'rc = subprocess.run(sys.argv[2:], stdin=subprocess.DEVNULL).returncode',
+          'pid = int(open(pid_file).read())',
+          'try:',
+          '    _, status = os.waitpid(pid, 0)',
+          '    print(f"tsrunc {rc} process {os.waitstatus_to_exitcode(status)}")',
+          'except ChildProcessError:',
+          '    print(f"tsrunc {rc} process reaped by someone else")',
+        ].join('\n');
+        const pidFile = path.join(dir, 'exec.pid');
+        const argv = tsruncArgv(['exec', '--detach', '--pid-file', pidFile, c.id, 'sh', '-c', 'exit 7']);
+        const out = execFileSync('python3', ['-c', script, pidFile, ...argv], { encoding: 'utf8' });
+        expect(out).toBe('tsrunc 0 process 7\n');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 
