@@ -6,7 +6,7 @@
 //
 //   node scripts/bench-library.js <bundle-dir> [N]      (bash scripts/bench.sh runs it)
 'use strict';
-const { execFile } = require('node:child_process');
+const { execFile, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -30,18 +30,27 @@ async function libraryLifecycle(runtime, id) {
   await runtime.delete(id);
 }
 
+/** A runc command whose stdio goes nowhere (a created init holds what it is given: waiting for
+ *  a pipe's end would wait for the container). */
+function runc(root, ...args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('runc', ['--root', root, ...args], { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`runc ${args[0]}: exit ${code}`))));
+  });
+}
+
 async function runcLifecycle(root, id) {
-  const runc = (...args) => run('runc', ['--root', root, ...args], { stdio: 'ignore' });
-  await runc('create', '--bundle', bundle, id);
-  await runc('start', id);
-  await runc('exec', id, 'true');
-  await runc('kill', id, 'KILL');
+  await runc(root, 'create', '--bundle', bundle, id);
+  await runc(root, 'start', id);
+  await runc(root, 'exec', id, 'true');
+  await runc(root, 'kill', id, 'KILL');
   for (;;) {
-    const { stdout } = await runc('state', id);
+    const { stdout } = await run('runc', ['--root', root, 'state', id]);
     if (JSON.parse(stdout).status === 'stopped') break;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  await runc('delete', id);
+  await runc(root, 'delete', id);
 }
 
 async function main() {
