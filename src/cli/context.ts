@@ -8,7 +8,6 @@ import * as path from 'node:path';
 import { RuntimeError } from '../errors';
 import type { RuntimeContext } from '../runtime/context';
 import type { StdioMap } from '../runtime/stdio';
-import { writeFileAtomicAsync } from '../util/fs';
 import { type ConfiguredLogger, createLogger, type LoggerConfig } from '../util/log';
 import type { CommandArgs } from './commands/common';
 
@@ -69,6 +68,7 @@ function stopAtFaultStep(): void {
 
 /** Write a pid file (atomically), as runc's --pid-file. */
 export async function writePidFile(file: string, pid: number): Promise<void> {
+  const { writeFileAtomicAsync } = await import('../util/fs');
   try {
     await writeFileAtomicAsync(file, String(pid));
   } catch (error) {

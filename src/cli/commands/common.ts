@@ -38,6 +38,27 @@ export function pathArg(args: CommandArgs, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : path.resolve(value);
 }
 
+/**
+ * Puts `--` right after the container id (the first word that is neither a flag nor the value
+ * of one of `valueFlags`), so yargs leaves what follows alone: exec's command line, ps's
+ * arguments for ps(1). With `ownDashes`, a `--` the caller wrote right after the id is that
+ * separator already (exec); otherwise it belongs to what follows (ps passes it to ps(1)).
+ */
+export function dashesAfterId(args: string[], valueFlags: ReadonlySet<string>, ownDashes: boolean): string[] {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') return args;
+    if (valueFlags.has(arg)) {
+      i++;
+      continue;
+    }
+    if (arg.startsWith('-')) continue;
+    if (ownDashes && args[i + 1] === '--') return args;
+    return [...args.slice(0, i + 1), '--', ...args.slice(i + 1)];
+  }
+  return args;
+}
+
 export function withContainerId(y: Argv): Argv {
   return y.positional('container-id', { type: 'string', describe: 'the container id' });
 }

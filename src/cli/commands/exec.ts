@@ -11,7 +11,7 @@ import type { Process } from '../../spec/types';
 import { type ConsoleProxy, ConsoleSocket, proxyConsole } from '../console';
 import { cliLogger, cliStdio, runtimeContext, writePidFile } from '../context';
 import { waitInForeground } from '../foreground';
-import { type CommandArgs, containerId, pathArg, stringArg, withContainerId } from './common';
+import { type CommandArgs, containerId, dashesAfterId, pathArg, stringArg, withContainerId } from './common';
 
 const EXEC_FAILED = 255;
 
@@ -39,18 +39,7 @@ const VALUE_FLAGS = new Set([
 
 /** Puts `--` after the container id, so yargs leaves the command's own flags alone. */
 export function prepareArgs(args: string[]): string[] {
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === '--') return args;
-    if (VALUE_FLAGS.has(arg)) {
-      i++;
-      continue;
-    }
-    if (arg.startsWith('-')) continue;
-    if (args[i + 1] === '--') return args;
-    return [...args.slice(0, i + 1), '--', ...args.slice(i + 1)];
-  }
-  return args;
+  return dashesAfterId(args, VALUE_FLAGS, true);
 }
 
 export function builder(y: Argv): Argv {

@@ -7,7 +7,7 @@ import type { Argv } from 'yargs';
 import { RuntimeError } from '../../errors';
 import { ps } from '../../runtime/resources';
 import { runtimeContext } from '../context';
-import { type CommandArgs, containerId, print, stringArg, withContainerId } from './common';
+import { type CommandArgs, containerId, dashesAfterId, print, stringArg, withContainerId } from './common';
 
 const VALUE_FLAGS = new Set(['--format', '-f']);
 
@@ -16,17 +16,7 @@ const VALUE_FLAGS = new Set(['--format', '-f']);
  * `ps <id> --format json`): a `--` after the id keeps yargs from reading any of it as a flag.
  */
 export function prepareArgs(args: string[]): string[] {
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === '--') return args;
-    if (VALUE_FLAGS.has(arg)) {
-      i++;
-      continue;
-    }
-    if (arg.startsWith('-')) continue;
-    return [...args.slice(0, i + 1), '--', ...args.slice(i + 1)];
-  }
-  return args;
+  return dashesAfterId(args, VALUE_FLAGS, false);
 }
 
 export function builder(y: Argv): Argv {
