@@ -3,7 +3,7 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'src/spec/generated/**', 'src/plan/generated/**'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'src/spec/generated/**', 'src/plan/generated/**', 'src/shim/generated/**'] },
   tseslint.configs.recommended,
   {
     rules: {
