@@ -1,0 +1,137 @@
+// The long-lived shim server: serves the Task service on the socket `start` made (inherited as
+// fd 3), for every container of its group, until the last one is deleted and containerd says
+// Shutdown.
+//
+// Exiting races with a `start` of the same group that found this server alive: containerd
+// would then dial a socket that is gone. So `start` probes under the group's lock (a ttrpc Ping
+// that counts as activity), and the server exits only under that lock, with no container, and
+// no activity since it decided to: a probe in between keeps it (it exits 10 s later if no
+// container came after all).
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+
+import { detectCgroups } from '../cgroups/layout';
+import { native as loadNative } from '../native';
+import { readMountInfo } from '../plan/host';
+import { EventPublisher } from './events';
+import type { ShimFlags } from './flags';
+import { ShimLog } from './log';
+import { wellKnown } from './proto';
+import { TaskService } from './service';
+import { TtrpcServer, unary } from './ttrpc/server';
+
+export const TASK_SERVICE = 'containerd.task.v2.Task';
+/** The shim's own service: `start` pings a live server before reusing it. */
+export const PROBE_SERVICE = 'tsrunc.shim.v1.Shim';
+const EXIT_AFTER_SHUTDOWN_MS = 200;
+const IDLE_EXIT_MS = 10_000;
+const PUBLISH_FLUSH_MS = 5_000;
+
+export async function runServer(flags: ShimFlags): Promise<void> {
+  const bundle = process.cwd();
+  const log = new ShimLog(flags.debug, 'io.containerd.tsrunc.v1');
+  log.addBundle(flags.id, bundle);
+  // The first bundle goes away with its container; nothing here needs a cwd.
+  process.chdir('/');
+  process.on('uncaughtException', (error) =>
+    log.error(`uncaught exception: ${error.stack ?? error.message}`),
+  );
+  process.on('unhandledRejection', (reason) =>
+    log.error(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`),
+  );
+
+  const native = loadNative();
+  const publisher = new EventPublisher({
+    address: process.env.TTRPC_ADDRESS ?? `${flags.address}.ttrpc`,
+    namespace: flags.namespace,
+    logger: log,
+  });
+  const socketPath = flags.socket || flags.address;
+  let activity = 0;
+  let exitTimer: NodeJS.Timeout | null = null;
+  let exiting = false;
+
+  const server = new TtrpcServer({ logger: log });
+  const service = new TaskService({
+    namespace: flags.namespace,
+    logger: log,
+    native,
+    publisher,
+    unifiedCgroups: detectCgroups(readMountInfo()).layout === 'v2',
+    onIdle: () => scheduleExit(EXIT_AFTER_SHUTDOWN_MS),
+    onContainer: (id, containerBundle, added) => {
+      activity++;
+      if (added) log.addBundle(id, containerBundle);
+      else log.removeBundle(id);
+    },
+  });
+  server.register(TASK_SERVICE, service.handlers());
+  server.register(PROBE_SERVICE, {
+    Ping: unary(wellKnown.Empty, wellKnown.Empty, async () => {
+      activity++;
+      return {};
+    }),
+  });
+
+  const exit = async (code: number): Promise<void> => {
+    if (exiting) return;
+    exiting = true;
+    fs.rmSync(socketPath, { force: true });
+    await server.close().catch(() => undefined);
+    await publisher.flush(PUBLISH_FLUSH_MS);
+    publisher.close();
+    service.close();
+    process.exit(code);
+  };
+
+  function scheduleExit(ms: number): void {
+    if (exitTimer || exiting) return;
+    const mark = activity;
+    exitTimer = setTimeout(() => {
+      exitTimer = null;
+      void tryExit(mark);
+    }, ms);
+  }
+
+  async function tryExit(mark: number): Promise<void> {
+    if (service.size > 0) return;
+    let lockFd = -1;
+    try {
+      lockFd = fs.openSync(`${socketPath}.lock`, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+      if (!native.tryFlock(lockFd, true)) {
+        fs.closeSync(lockFd);
+        scheduleExit(EXIT_AFTER_SHUTDOWN_MS);
+        return;
+      }
+    } catch (error) {
+      log.warn(`shim exit: lock: ${(error as Error).message}`);
+    }
+    if (service.size > 0 || activity !== mark) {
+      if (lockFd >= 0) fs.closeSync(lockFd);
+      // Someone is on the way (a probe said so): wait for it, but not forever.
+      if (service.size === 0) scheduleExit(IDLE_EXIT_MS);
+      return;
+    }
+    // Gone from the file system under the lock: the next `start` makes a new shim.
+    fs.rmSync(socketPath, { force: true });
+    if (lockFd >= 0) fs.closeSync(lockFd);
+    await exit(0);
+  }
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      log.info(`${signal}: shim exits`);
+      void exit(0);
+    });
+  }
+
+  const listener = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen({ fd: 3 }, () => resolve());
+  });
+  server.serve(listener);
+  log.debug(`serving ${socketPath} for namespace ${flags.namespace}`);
+  // A server nobody connects to (containerd gave up) does not stay forever.
+  scheduleExit(IDLE_EXIT_MS * 3);
+}

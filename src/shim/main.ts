@@ -1,0 +1,112 @@
+// containerd-shim-tsrunc-v1: `start`, `delete`, or (no action) the long-lived server. Modules
+// are loaded per action: `start` and `delete` run once per container and should be quick.
+import type { ShimFlags } from './flags';
+import { parseShimFlags } from './flags';
+
+const VERSION = '0.1.0';
+
+export async function main(argv: string[]): Promise<void> {
+  let flags: ShimFlags;
+  try {
+    flags = parseShimFlags(argv);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  if (flags.version) {
+    process.stdout.write(
+      `containerd-shim-tsrunc-v1:\n  Version: ${VERSION}\n  Runtime: io.containerd.tsrunc.v1\n`,
+    );
+    return;
+  }
+  try {
+    if (flags.action === 'start') {
+      process.stdout.write(await start(flags));
+      process.exit(0);
+    } else if (flags.action === 'delete') {
+      process.stdout.write(await remove(flags));
+      process.exit(0);
+    } else if (flags.action === '') {
+      if (!flags.namespace) throw new Error('shim namespace cannot be empty');
+      const { runServer } = await import('./daemon');
+      await runServer(flags);
+    } else {
+      throw new Error(`unknown action ${JSON.stringify(flags.action)}: want start or delete`);
+    }
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+async function start(flags: ShimFlags): Promise<string> {
+  const fs = await import('node:fs');
+  const { shimStart } = await import('./manager');
+  const { native } = await import('../native');
+  // Options Any on stdin (a pipe) or /dev/null.
+  const stdin = fs.readFileSync(0);
+  let options = null;
+  if (stdin.length > 0) {
+    const { wellKnown } = await import('./proto');
+    const { shimOptionsFrom } = await import('./options');
+    // Warnings cannot be printed: start's output is the address.
+    options = shimOptionsFrom(wellKnown.Any.decode(stdin), () => undefined);
+  }
+  return shimStart(flags, options, {
+    native: native(),
+    shimScript: process.argv[1],
+    probe: async (socketPath, timeoutMs) => {
+      const { TtrpcClient } = await import('./ttrpc/client');
+      const { PROBE_SERVICE } = await import('./daemon');
+      const { wellKnown } = await import('./proto');
+      let client;
+      try {
+        client = await TtrpcClient.connect(socketPath, { timeoutMs });
+      } catch {
+        return false;
+      }
+      try {
+        await client.call(PROBE_SERVICE, 'Ping', wellKnown.Empty.encode({}).finish(), { timeoutMs });
+        return true;
+      } catch (error) {
+        // An answer of any kind is a live server; no answer is not.
+        const { TtrpcError } = await import('./ttrpc/server');
+        return error instanceof TtrpcError && error.code !== 4;
+      } finally {
+        client.close();
+      }
+    },
+  });
+}
+
+async function remove(flags: ShimFlags): Promise<Uint8Array> {
+  const { shimDelete } = await import('./manager');
+  const { native } = await import('../native');
+  const { unmountRootfs } = await import('./rootfs');
+  const { task, timestampOf } = await import('./proto');
+  const binding = native();
+  const result = await shimDelete(flags, {
+    native: binding,
+    forceDelete: async (root, systemdCgroup, id) => {
+      const { Runtime } = await import('../runtime/runtime');
+      const { CONTAINER_NOT_EXIST } = await import('../errors');
+      const { createLogger } = await import('../util/log');
+      const logger = createLogger({ format: 'text', debug: false });
+      const runtime = new Runtime({ root, systemdCgroup, native: binding, logger, autoReap: false });
+      try {
+        await runtime.delete(id, { force: true });
+      } catch (error) {
+        if (!(error as Error).message.includes(CONTAINER_NOT_EXIST)) throw error;
+      } finally {
+        runtime.close();
+      }
+    },
+    unmount: (target) => unmountRootfs(binding, target),
+    warn: (msg) => process.stderr.write(`${msg}\n`),
+  });
+  return task.DeleteResponse.encode({
+    pid: result.pid,
+    exitStatus: result.exitStatus,
+    exitedAt: timestampOf(result.exitedAt),
+  }).finish();
+}

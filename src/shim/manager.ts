@@ -1,0 +1,224 @@
+// The shim's two short-lived commands, which containerd runs with the bundle as cwd:
+//
+// `start`: find the shim process for this container's group, or start one. The socket's name
+// comes from containerd's address, the namespace and the group, so every `start` of one group
+// finds the same socket; a live shim answers a probe there and is reused. Otherwise the socket
+// is made listening here and handed to a new server process as fd 3 (it listens before `start`
+// returns: containerd dials at once). Prints the address, nothing else: containerd reads
+// stdout and stderr together until EOF, so the server gets /dev/null for both.
+//
+// `delete`: runs after every deletion of a task, and after a shim died. It force-deletes that
+// one container (state root from the bundle's options.json), unmounts its rootfs and prints a
+// DeleteResponse. It never touches the shim or the group's other containers.
+import { spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+import type { NativeBinding } from '../native';
+import { readConfigFile, DEFAULT_CONFIG_FILE, DEFAULT_ROOT, type ShimConfig } from './options';
+import type { ShimFlags } from './flags';
+
+/** Where shim sockets live: containerd's compiled-in state dir, as for its own shims. */
+export const SOCKET_DIR = '/run/containerd/s';
+const GROUP_ANNOTATIONS = ['io.containerd.runc.v2.group', 'io.kubernetes.cri.sandbox-id'];
+/** How long `start` waits for another `start` of the same group (the lock). */
+const LOCK_WAIT_MS = 30_000;
+const PROBE_TIMEOUT_MS = 2_000;
+
+/** The group a container's shim is shared by. */
+export function groupOf(
+  id: string,
+  namespace: string,
+  annotations: Record<string, string>,
+  config: ShimConfig,
+): string {
+  if (config.grouping === 'namespace') return `namespace:${namespace}`;
+  for (const key of GROUP_ANNOTATIONS) {
+    const value = annotations[key];
+    if (value) return value;
+  }
+  return id;
+}
+
+/** The socket path of a group's shim. "tsrunc" is part of the name so that a Go shim of the
+ *  same group (another runtime) never answers for us. */
+export function socketPathOf(address: string, namespace: string, group: string): string {
+  const digest = crypto
+    .createHash('sha256')
+    .update(path.join(address, namespace, 'tsrunc', group))
+    .digest('hex');
+  return path.join(SOCKET_DIR, digest);
+}
+
+export interface StartDeps {
+  native: NativeBinding;
+  /** The server's entry point (this shim's executable script). */
+  shimScript: string;
+  /** A live shim answers on this socket (a ttrpc round trip). */
+  probe: (socketPath: string, timeoutMs: number) => Promise<boolean>;
+}
+
+/** `start`: returns the address to print. */
+export async function shimStart(
+  flags: ShimFlags,
+  stdinOptions: ShimConfig | null,
+  deps: StartDeps,
+): Promise<string> {
+  if (!flags.namespace) throw new Error('shim namespace cannot be empty');
+  if (!flags.id) throw new Error('shim id cannot be empty');
+  const bundle = process.cwd();
+  const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as {
+    annotations?: Record<string, string>;
+  };
+  const config = stdinOptions ?? readConfigFile(DEFAULT_CONFIG_FILE, true);
+  const group = groupOf(flags.id, flags.namespace, spec.annotations ?? {}, config);
+  const socketPath = socketPathOf(flags.address, flags.namespace, group);
+  const address = `unix://${socketPath}`;
+  fs.mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o700 });
+
+  // One `start` of a group at a time, and the server's exit takes the same lock: a socket found
+  // alive here stays alive until containerd has connected (see daemon.ts).
+  const unlock = await lockGroup(deps.native, `${socketPath}.lock`);
+  try {
+    let server = await listen(socketPath);
+    if (server === null) {
+      if (await deps.probe(socketPath, PROBE_TIMEOUT_MS)) {
+        writeAddress(bundle, address);
+        return address;
+      }
+      // A socket file left by a shim that died (SIGKILL): take its place.
+      fs.rmSync(socketPath, { force: true });
+      server = await listen(socketPath);
+      if (server === null) throw new Error(`${socketPath}: address in use`);
+    }
+    try {
+      fs.chmodSync(socketPath, 0o600);
+      spawnServer(flags, bundle, server, socketPath, deps.shimScript);
+    } catch (error) {
+      fs.rmSync(socketPath, { force: true });
+      throw error;
+    } finally {
+      server.close();
+    }
+    writeAddress(bundle, address);
+    return address;
+  } finally {
+    unlock();
+  }
+}
+
+/** A listening server at `socketPath`, or null when the path is taken. */
+function listen(socketPath: string): Promise<net.Server | null> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') resolve(null);
+      else reject(new Error(`listen ${socketPath}: ${error.message}`));
+    });
+    server.listen({ path: socketPath, backlog: 1024 }, () => resolve(server));
+  });
+}
+
+function spawnServer(
+  flags: ShimFlags,
+  bundle: string,
+  server: net.Server,
+  socketPath: string,
+  shimScript: string,
+): void {
+  const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('no fd for the listening socket');
+  const args = [
+    shimScript,
+    '-namespace',
+    flags.namespace,
+    '-id',
+    flags.id,
+    '-address',
+    flags.address,
+    '-socket',
+    socketPath,
+  ];
+  if (flags.debug) args.push('-debug');
+  const child = spawn(process.execPath, args, {
+    cwd: bundle,
+    detached: true,
+    // fd 3: the listening socket. Never start's stdout/stderr (containerd reads them to EOF).
+    stdio: ['ignore', 'ignore', 'ignore', fd],
+    env: process.env,
+  });
+  child.unref();
+}
+
+/** `<bundle>/address`: written whole (rename), no newline (containerd reads it raw). */
+function writeAddress(bundle: string, address: string): void {
+  const tmp = path.join(bundle, '.address');
+  fs.writeFileSync(tmp, address, { mode: 0o600 });
+  fs.renameSync(tmp, path.join(bundle, 'address'));
+}
+
+/** An exclusive flock on `file`, waited for without blocking the loop. */
+export async function lockGroup(native: NativeBinding, file: string): Promise<() => void> {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (let delay = 1; !native.tryFlock(fd, true); delay = Math.min(delay * 2, 50)) {
+    if (Date.now() > deadline) {
+      fs.closeSync(fd);
+      throw new Error(`${file}: still locked after ${LOCK_WAIT_MS / 1000} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+  return () => fs.closeSync(fd);
+}
+
+export interface DeleteResult {
+  pid: number;
+  exitStatus: number;
+  exitedAt: Date;
+}
+
+/** `delete`: clean up container `id` of this bundle, whatever is left of it. */
+export async function shimDelete(
+  flags: ShimFlags,
+  deps: {
+    native: NativeBinding;
+    forceDelete: (root: string, systemdCgroup: boolean, id: string) => Promise<void>;
+    unmount: (target: string) => number;
+    warn: (msg: string) => void;
+  },
+): Promise<DeleteResult> {
+  if (!flags.id) throw new Error('shim id cannot be empty');
+  const bundle = flags.bundle || process.cwd();
+  let root = path.join(DEFAULT_ROOT, flags.namespace);
+  let systemdCgroup = false;
+  try {
+    const saved = JSON.parse(fs.readFileSync(path.join(bundle, 'options.json'), 'utf8')) as {
+      root?: string;
+      systemdCgroup?: boolean;
+    };
+    if (typeof saved.root === 'string') root = saved.root;
+    systemdCgroup = saved.systemdCgroup === true;
+  } catch {
+    // No options.json: the create never got that far; the default root is all there can be.
+  }
+  try {
+    await deps.forceDelete(root, systemdCgroup, flags.id);
+  } catch (error) {
+    deps.warn(`delete ${flags.id}: ${(error as Error).message}`);
+  }
+  try {
+    deps.unmount(path.join(bundle, 'rootfs'));
+  } catch (error) {
+    deps.warn(`unmount ${path.join(bundle, 'rootfs')}: ${(error as Error).message}`);
+  }
+  let pid = 0;
+  try {
+    pid = Number.parseInt(fs.readFileSync(path.join(bundle, 'init.pid'), 'utf8'), 10) || 0;
+  } catch {
+    // Never created.
+  }
+  // 128 + SIGKILL, as the Go shim reports: whatever was left was killed.
+  return { pid, exitStatus: 137, exitedAt: new Date() };
+}
