@@ -1,6 +1,8 @@
 // The shim's protobuf messages (generated at build time by scripts/build-proto.js from
 // src/shim/proto/*.proto), under short names. Loading this module costs ~30 ms of compile:
 // only the shim's server and its `delete` command load it.
+// First: 64-bit fields decode as numbers only if Long is off before the generated code loads.
+import './protobuf-numbers';
 import * as generated from './generated/messages';
 
 export const ttrpcWire = generated.ttrpc;
