@@ -37,7 +37,7 @@ import { bounded, SpawnAttempt } from './spawn-attempt';
 
 /** How long a killed straggler may take to be reaped (a frozen cgroup holds SIGKILL). */
 const STRAGGLER_REAP_MS = 10_000;
-import { connectConsoleSocket } from './console';
+import { checkConsoleSocketFd, consoleSocketForPlan } from './console';
 import { sendSeccompListener } from './seccomp-listener';
 import { mountIdsAtOrBelow, unmountContainerMounts } from './shared-mounts';
 import { homeOf } from '../plan/passwd';
@@ -49,6 +49,9 @@ export interface CreateOptions {
   bundle: string;
   /** Absolute path of a unix socket that gets the pty master (process.terminal). */
   consoleSocket?: string;
+  /** Instead of consoleSocket: a connected unix socket of the caller (an fd of this process)
+   *  that gets the pty master. It stays the caller's: the library never closes it. */
+  consoleSocketFd?: number;
   noPivot?: boolean;
   noNewKeyring?: boolean;
   /** The init's stdio and extra fds (fds of this process); /dev/null where not given. A
@@ -68,6 +71,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions):
   validateContainerId(opts.id);
   requireAbsolute('bundle', opts.bundle);
   if (opts.consoleSocket !== undefined) requireAbsolute('--console-socket', opts.consoleSocket);
+  checkConsoleSocketFd(opts);
   const bundle = path.normalize(opts.bundle);
   await ctx.turns.take();
   const loaded = loadConfig(bundle);
@@ -95,11 +99,14 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions):
 
 function checkTerminalOptions(spec: Spec, opts: CreateOptions): void {
   const terminal = spec.process?.terminal === true;
-  if (terminal && !opts.consoleSocket) {
+  if (terminal && !opts.consoleSocket && opts.consoleSocketFd === undefined) {
     throw configError('process.terminal', 'a terminal needs --console-socket to send the pty master to');
   }
   if (!terminal && opts.consoleSocket) {
     throw new RuntimeError('--console-socket is only for a container with process.terminal set');
+  }
+  if (!terminal && opts.consoleSocketFd !== undefined) {
+    throw new RuntimeError('consoleSocketFd is only for a container with process.terminal set');
   }
 }
 
@@ -228,9 +235,7 @@ class CreateAttempt extends SpawnAttempt {
     // and through /proc/<init>/fd a process that may ptrace the init would reach only the fifo.
     const execFifoFd = this.keep(n.openPath(fifoPath, false));
     built.plan.execFifoFd = execFifoFd;
-    if (this.opts.consoleSocket) {
-      built.plan.consoleSocketFd = this.keep(connectConsoleSocket(n, this.opts.consoleSocket));
-    }
+    built.plan.consoleSocketFd = consoleSocketForPlan(n, this.opts, (fd) => this.keep(fd));
 
     // Checked again right before stage 1 comes to join them: a dir may have been frozen since
     // prepare (or made below a parent frozen since).

@@ -15,7 +15,7 @@ import type { Process, Spec } from '../spec/types';
 import { validateConfig } from '../spec/validate';
 import { type ContainerRecord, processAlive, readRecord, validateContainerId } from '../state/store';
 import { CONTAINER_NOT_RUNNING, RuntimeError } from '../errors';
-import { connectConsoleSocket } from './console';
+import { checkConsoleSocketFd, consoleSocketForPlan } from './console';
 import { requireAbsolute, type RuntimeContext } from './context';
 import { withContainerLock } from './lifecycle';
 import { openNamespaceJoins } from './namespaces';
@@ -36,6 +36,9 @@ export interface ExecOptions {
   tty?: boolean;
   /** Absolute path of a unix socket that gets the pty master (with a terminal). */
   consoleSocket?: string;
+  /** Instead of consoleSocket: a connected unix socket of the caller (an fd of this process)
+   *  that gets the pty master. It stays the caller's: the library never closes it. */
+  consoleSocketFd?: number;
   cwd?: string;
   /** KEY=VALUE entries added to (or replacing those of) the container's environment. */
   env?: string[];
@@ -65,6 +68,7 @@ export interface ExecProcess {
 export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<ExecProcess> {
   validateContainerId(opts.id);
   if (opts.consoleSocket !== undefined) requireAbsolute('--console-socket', opts.consoleSocket);
+  checkConsoleSocketFd(opts);
   // Locked for the set-up only: the container must not be deleted or paused under it.
   return withContainerLock(ctx, opts.id, async () => {
     const rec = readRecord(ctx.root, opts.id);
@@ -207,11 +211,14 @@ function execSpec(ctx: RuntimeContext, rec: ContainerRecord, process: Process): 
 }
 
 function checkTerminal(process: Process, opts: ExecOptions): void {
-  if (process.terminal === true && !opts.consoleSocket) {
+  if (process.terminal === true && !opts.consoleSocket && opts.consoleSocketFd === undefined) {
     throw new RuntimeError('exec: a process with a terminal needs --console-socket');
   }
   if (process.terminal !== true && opts.consoleSocket) {
     throw new RuntimeError('--console-socket is only for a process with a terminal (--tty)');
+  }
+  if (process.terminal !== true && opts.consoleSocketFd !== undefined) {
+    throw new RuntimeError('consoleSocketFd is only for a process with a terminal (--tty)');
   }
 }
 
@@ -229,7 +236,7 @@ class ExecAttempt extends SpawnAttempt {
     // The namespace files are the init's only while it is alive: a recycled pid would hand us
     // another process's namespaces.
     if (!processAlive(rec.initPid, rec.initStartTime)) throw new RuntimeError(CONTAINER_NOT_RUNNING);
-    const consoleSocketFd = opts.consoleSocket ? this.keep(connectConsoleSocket(n, opts.consoleSocket)) : -1;
+    const consoleSocketFd = consoleSocketForPlan(n, opts, (fd) => this.keep(fd));
     const stdio = openStdio(opts.stdio, (fd) => this.keep(fd));
     const built = buildPlan(spec, {
       id: rec.id,
