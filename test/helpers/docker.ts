@@ -1,10 +1,10 @@
 // Private container engines for tests: containerd alone (driven with `ctr`) and containerd +
 // dockerd, from Debian's packages, with every socket, state and data dir in one directory of this
-// run, no bridge, no iptables, the vfs storage driver / native snapshotter (no overlay mounts) and
-// the containers' cgroups below a parent named after the run (engineCgroupParent). Nothing of a
-// system containerd or dockerd is touched. Also: the runtime wrapper the engines exec, and an
-// image archive built from a root filesystem (what `docker save` writes) for `ctr image import`
-// and `podman load`.
+// run, no bridge, no iptables, the vfs storage driver / native snapshotter (no overlay mounts; a
+// test may ask ctr for overlayfs) and the containers' cgroups below a parent named after the run
+// (engineCgroupParent). Nothing of a system containerd or dockerd is touched. Also: the runtime
+// wrapper the engines exec, and an image archive built from a root filesystem (what `docker save`
+// writes) for `ctr image import` and `podman load`.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { removeTree } from './bundle';
 import { testEnv } from './env';
+import { keepProcess } from './leaks';
 import { mountsContaining } from './lifecycle-helpers';
 import { sleep } from './process';
 
@@ -37,11 +38,31 @@ export interface CommandOptions {
 }
 
 export interface ContainerdDaemon {
-  /** `ctr --address <our socket> ...args`. */
+  /** `ctr --address <our socket> [--namespace <namespace>] ...args`. */
   ctr(args: string[], opts?: CommandOptions): Promise<CommandResult>;
+  /** The argv of that ctr command, for running it some other way (under a pty). */
+  ctrCommand(args: string[]): string[];
   socket: string;
   dir: string;
+  /** The namespace ctr works in. */
+  namespace: string;
+  /** The daemon's pid (changes with restart()). */
+  pid(): number;
+  /** Stops the daemon and starts it again on the same socket and dirs: shims and their
+   *  containers keep running, and the new daemon reconnects to them. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface ContainerdOptions {
+  /** Everything below this dir, which the caller owns. Default: a fresh engine dir of its own,
+   *  which stop() removes (with the engine cgroup parent). */
+  dir?: string;
+  /** Directories put before containerd's PATH: where it looks for shim binaries
+   *  (`containerd-shim-<name>-<version>`). */
+  pathDirs?: string[];
+  /** The namespace ctr works in (`ctr --namespace`). Default containerd's "default". */
+  namespace?: string;
 }
 
 export interface DockerEngine {
@@ -138,45 +159,35 @@ function daemonEnv(): NodeJS.ProcessEnv {
 }
 
 /**
- * Starts containerd, everything below `dir`. Without `dir` it gets a fresh engine dir of its own,
- * which stop() removes (with the engine cgroup parent); with one, the caller owns the dir.
+ * Starts containerd with its socket, root and state below one dir (see ContainerdOptions). The
+ * snapshotters native and overlayfs both work (the root is on a file system overlayfs accepts);
+ * an image must be imported (unpacked) for each one a test uses.
  */
-export async function startContainerd(ownerDir?: string): Promise<ContainerdDaemon> {
-  const dir = ownerDir ?? engineDir('containerd');
+export async function startContainerd(opts: ContainerdOptions = {}): Promise<ContainerdDaemon> {
+  const dir = opts.dir ?? engineDir('containerd');
   const socket = path.join(dir, 'containerd.sock');
   const config = path.join(dir, 'containerd.toml');
   // Only our own socket and dirs; the CRI plugin would want a CNI network: off.
   fs.writeFileSync(config, 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n');
   const logFile = path.join(dir, 'containerd.log');
   const log = fs.openSync(logFile, 'a');
-  const daemon = spawn(
-    'containerd',
-    [
-      '--config',
-      config,
-      '--address',
-      socket,
-      '--root',
-      path.join(dir, 'containerd-root'),
-      '--state',
-      path.join(dir, 'containerd-state'),
-    ],
-    { stdio: ['ignore', log, log], env: daemonEnv() },
-  );
-  const self: ContainerdDaemon = {
+  const env = daemonEnv();
+  if (opts.pathDirs?.length)
+    env.PATH = [...opts.pathDirs, env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':');
+  const args = [
+    '--config',
+    config,
+    '--address',
     socket,
-    dir,
-    ctr: (args, opts = {}) => runClient(CTR, ['--address', socket, ...args], opts),
-    stop: async () => {
-      await stopDaemon(daemon);
-      fs.closeSync(log);
-      if (ownerDir === undefined) {
-        await removeEngineDir(dir);
-        removeEngineCgroupParent();
-      }
-    },
-  };
-  try {
+    '--root',
+    path.join(dir, 'containerd-root'),
+    '--state',
+    path.join(dir, 'containerd-state'),
+  ];
+  const namespace = opts.namespace ?? 'default';
+  const nsArgs = opts.namespace ? ['--namespace', opts.namespace] : [];
+  let daemon = spawn('containerd', args, { stdio: ['ignore', log, log], env });
+  const ready = async () => {
     await waitForSocket(socket, daemon, 'containerd');
     for (let i = 0; ; i++) {
       const ping = await self.ctr(['version'], { allowFail: true });
@@ -184,6 +195,38 @@ export async function startContainerd(ownerDir?: string): Promise<ContainerdDaem
       if (i > 100) throw new Error(`containerd does not answer: ${ping.stderr}`);
       await sleep(100);
     }
+  };
+  const self: ContainerdDaemon = {
+    socket,
+    dir,
+    namespace,
+    pid: () => daemon.pid ?? -1,
+    ctr: (a, o = {}) => runClient(CTR, ['--address', socket, ...nsArgs, ...a], o),
+    ctrCommand: (a) => [CTR, '--address', socket, ...nsArgs, ...a],
+    restart: async () => {
+      await stopDaemon(daemon);
+      // A socket left behind would pass waitForSocket before the new daemon listens.
+      fs.rmSync(socket, { force: true });
+      daemon = spawn('containerd', args, { stdio: ['ignore', log, log], env });
+      // Started by the test that restarts it, stopped by stop(): not that test's leak.
+      if (daemon.pid !== undefined) keepProcess(daemon.pid);
+      try {
+        await ready();
+      } catch (error) {
+        throw new Error(`${(error as Error).message}\n--- containerd log (tail)\n${tail(logFile)}`);
+      }
+    },
+    stop: async () => {
+      await stopDaemon(daemon);
+      fs.closeSync(log);
+      if (opts.dir === undefined) {
+        await removeEngineDir(dir);
+        removeEngineCgroupParent();
+      }
+    },
+  };
+  try {
+    await ready();
   } catch (error) {
     await self.stop();
     throw new Error(`${(error as Error).message}\n--- containerd log (tail)\n${tail(logFile)}`);
@@ -214,7 +257,7 @@ export async function startDockerEngine(runtimes: Record<string, string>): Promi
     removeEngineCgroupParent();
   };
   try {
-    containerd = await startContainerd(dir);
+    containerd = await startContainerd({ dir });
     log = fs.openSync(logFile, 'a');
     dockerd = spawn(
       'dockerd',

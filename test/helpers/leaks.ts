@@ -76,12 +76,29 @@ function cgroupOfOtherRun(name: string): boolean {
   return own !== null && match !== null && `${STATE_PREFIX}${match[1]}` !== own;
 }
 
-/** `text` names another run's things and none of ours. */
+// The benchmarks (scripts/bench*) tag what they make `tsrunc-bench-*`: never a test's, and a
+// bench may run while a test run does.
+const BENCH_TAG = /tsrunc-bench[-.]/;
+
+/** `text` names another run's (or a benchmark's) things and none of ours. */
 function belongsToOtherRun(text: string): boolean {
   const own = ownRunTag();
   if (!own) return false;
   const tags = text.match(RUN_TAG);
-  return tags !== null && tags.every((t) => t !== own);
+  if (tags?.includes(own)) return false;
+  return tags !== null || BENCH_TAG.test(text);
+}
+
+/** Processes started on purpose to outlive a test ("pid:starttime"), see keepProcess. */
+const kept = new Set<string>();
+
+/**
+ * Process `pid` is not a leak of the test that starts it: a daemon of the whole file that the
+ * test restarted. The file stops it itself.
+ */
+export function keepProcess(pid: number): void {
+  const info = procInfo(pid);
+  if (info) kept.add(`${info.pid}:${info.startTime}`);
 }
 
 /** The path (in its file system) of the mount that is the process's "/": a container's rootfs. */
@@ -244,11 +261,14 @@ export function findLeaks(before: HostSnapshot, opts: LeakCheckOptions = {}): Le
     return cur !== undefined && !before.procs.has(`${cur.pid}:${cur.startTime}`);
   };
   const procs = [...now.procs]
-    .filter(([k]) => !before.procs.has(k))
+    .filter(([k]) => !before.procs.has(k) && !kept.has(k))
     .map(([, p]) => p)
     .filter((p) => {
       if (p.pid === process.pid) return false;
-      if (belongsToOtherRun(`${p.cmdline.join(' ')} ${rootMountSource(p.pid)}`)) return false;
+      // A container shows whose it is by its rootfs path (a bind mount) or its cgroup (engines
+      // put containers below a tagged parent).
+      const where = `${rootMountSource(p.pid)} ${readText(`/proc/${p.pid}/cgroup`) ?? ''}`;
+      if (belongsToOtherRun(`${p.cmdline.join(' ')} ${where}`)) return false;
       // A zombie is ours when its parent is us or new; an orphan (e.g. a killed container init)
       // waiting for pid 1 to reap it is not: this machine's pid 1 reaps only every second or so.
       if (p.state === 'Z') return p.ppid === process.pid || isNew(p.ppid);

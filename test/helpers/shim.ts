@@ -1,0 +1,171 @@
+// containerd shim v2 runtimes for the end-to-end shim tests (test/e2e/shim.test.ts): which
+// runtime they run ($TSRUNC_SHIM_RUNTIME), what differs between runtimes (state dirs, messages),
+// how containerd finds tsrunc's shim binary, and host-side views of shims: their processes and
+// their sockets.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { tempDir } from './bundle';
+import { testEnv } from './env';
+
+/** tsrunc's runtime name: containerd runs `containerd-shim-tsrunc-v1` for it. */
+export const TSRUNC_SHIM_RUNTIME = 'io.containerd.tsrunc.v1';
+
+export interface ShimRuntime {
+  /** The runtime name given to `ctr run --runtime`. */
+  name: string;
+  /** The shim binary containerd looks up on its PATH: `containerd-shim-<a>-<b>` for `….<a>.<b>`. */
+  binary: string;
+  /** The runtime's state root of the shim: a container's state is `<stateRoot>/<namespace>/<id>`. */
+  stateRoot: string;
+  /** Where the shim listens: `<socketDir>/<sha256 of "<containerd address>/<namespace>/<group>">`. */
+  socketDir: string;
+  /** The OCI annotation whose value puts containers into one shim (default: one per container). */
+  groupAnnotation: string;
+  /** What ctr's stderr says when the process's executable `cmd` (an absolute path) is missing. */
+  execNotFound(cmd: string): RegExp;
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** What differs between the shims the tests know. */
+const RUNTIMES: Record<string, Omit<ShimRuntime, 'name' | 'binary'>> = {
+  // containerd's Go shim running runc: the reference the tests were checked against.
+  'io.containerd.runc.v2': {
+    stateRoot: '/run/containerd/runc',
+    socketDir: '/run/containerd/s',
+    groupAnnotation: 'io.containerd.runc.v2.group',
+    execNotFound: (cmd) =>
+      new RegExp(
+        `runc create failed: unable to start container process: exec: "${escape(cmd)}": ` +
+          `stat ${escape(cmd)}: no such file or directory`,
+      ),
+  },
+  [TSRUNC_SHIM_RUNTIME]: {
+    stateRoot: '/run/containerd/tsrunc',
+    socketDir: '/run/containerd/s',
+    groupAnnotation: 'io.containerd.runc.v2.group',
+    execNotFound: (cmd) =>
+      new RegExp(`unable to start container process: exec: "${escape(cmd)}": no such file or directory`),
+  },
+};
+
+/** The runtime the shim tests run: $TSRUNC_SHIM_RUNTIME, default tsrunc's. */
+export function shimRuntime(): ShimRuntime {
+  const name = process.env.TSRUNC_SHIM_RUNTIME || TSRUNC_SHIM_RUNTIME;
+  const known = RUNTIMES[name];
+  if (!known) {
+    throw new Error(
+      `TSRUNC_SHIM_RUNTIME=${name} is not a runtime the shim tests know (${Object.keys(RUNTIMES).join(', ')})`,
+    );
+  }
+  const parts = name.split('.');
+  return { name, binary: `containerd-shim-${parts.slice(-2).join('-')}`, ...known };
+}
+
+/**
+ * The directories to put before containerd's PATH so it finds the shim of `runtime`: for tsrunc,
+ * a fresh dir holding `containerd-shim-tsrunc-v1` -> <repo>/bin/containerd-shim-tsrunc-v1; none
+ * for shims installed on the host. The caller removes the dirs.
+ */
+export function shimPathDirs(runtime: ShimRuntime): string[] {
+  if (runtime.name !== TSRUNC_SHIM_RUNTIME) return [];
+  const target = path.join(testEnv().repo, 'bin', runtime.binary);
+  if (!fs.existsSync(target)) {
+    throw new Error(
+      `${target} does not exist: no tsrunc shim to test ` +
+        "(TSRUNC_SHIM_RUNTIME=io.containerd.runc.v2 runs these tests against containerd's shim)",
+    );
+  }
+  const dir = tempDir('e2e-shim-bin');
+  fs.symlinkSync(target, path.join(dir, runtime.binary));
+  return [dir];
+}
+
+/** The socket a shim of containerd `address` serves `group` (a container id by default) on. */
+export function shimSocketPath(
+  runtime: ShimRuntime,
+  address: string,
+  namespace: string,
+  group: string,
+): string {
+  const key = path.join(address, namespace, group);
+  return path.join(runtime.socketDir, createHash('sha256').update(key).digest('hex'));
+}
+
+/** Something listens on the unix socket `file`. */
+export function socketAccepts(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const conn = net.createConnection({ path: file });
+    conn.once('connect', () => {
+      conn.destroy();
+      resolve(true);
+    });
+    conn.once('error', () => resolve(false));
+  });
+}
+
+export interface ShimProcess {
+  pid: number;
+  ppid: number;
+  /** Field 22 of /proc/<pid>/stat: tells a pid's reuse apart. */
+  startTime: string;
+  argv: string[];
+  /** `start` or `delete` for the short-lived invocations containerd runs, null for a server. */
+  action: 'start' | 'delete' | null;
+}
+
+function stat(pid: number): { state: string; ppid: number; startTime: string } | null {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm may hold spaces and parentheses: the fields start after the last ')'.
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0], ppid: Number(f[1]), startTime: f[19] };
+  } catch {
+    return null;
+  }
+}
+
+/** The parent of `pid`, or null when it is gone. */
+export function parentOf(pid: number): number | null {
+  return stat(pid)?.ppid ?? null;
+}
+
+/**
+ * Live shim processes of the containerd listening on `address`: a `containerd-shim-*` binary (or
+ * script, then argv[1]) whose argv holds that address. Other engines' shims never match.
+ */
+export function shimProcesses(address: string): ShimProcess[] {
+  const out: ShimProcess[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (argv[argv.length - 1] === '') argv.pop();
+    if (!argv.slice(0, 2).some((a) => path.basename(a).startsWith('containerd-shim-'))) continue;
+    if (!argv.includes(address)) continue;
+    const st = stat(pid);
+    if (!st || st.state === 'Z' || st.state === 'X') continue;
+    const last = argv[argv.length - 1];
+    const action = last === 'start' || last === 'delete' ? last : null;
+    out.push({ pid, ppid: st.ppid, startTime: st.startTime, argv, action });
+  }
+  return out;
+}
+
+/** The long-lived shim servers of containerd `address` (not its start/delete invocations). */
+export function shimServers(address: string): ShimProcess[] {
+  return shimProcesses(address).filter((p) => p.action === null);
+}
+
+/** `pid` still runs (not a zombie) and is the process that had `startTime`. */
+export function sameProcessAlive(pid: number, startTime: string): boolean {
+  const st = stat(pid);
+  return st !== null && st.state !== 'Z' && st.state !== 'X' && st.startTime === startTime;
+}
