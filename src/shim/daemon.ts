@@ -3,7 +3,7 @@
 // Shutdown.
 //
 // Exiting races with a `start` of the same group that found this server alive: containerd
-// would then dial a socket that is gone. So `start` probes under the group's lock (a ttrpc Ping
+// would then dial a socket that is gone. So `start` probes under the start lock (a ttrpc Ping
 // that counts as activity), and the server exits only under that lock, with no container, and
 // no activity since it decided to: a probe in between keeps it (it exits 10 s later if no
 // container came after all).
@@ -16,6 +16,7 @@ import { readMountInfo } from '../plan/host';
 import { EventPublisher } from './events';
 import type { ShimFlags } from './flags';
 import { ShimLog } from './log';
+import { START_LOCK_FILE } from './manager';
 import { wellKnown } from './proto';
 import { TaskService } from './service';
 import { TtrpcServer, unary } from './ttrpc/server';
@@ -85,7 +86,8 @@ export async function runServer(flags: ShimFlags): Promise<void> {
   };
 
   function scheduleExit(ms: number): void {
-    if (exitTimer || exiting) return;
+    if (exiting) return;
+    if (exitTimer) clearTimeout(exitTimer);
     const mark = activity;
     exitTimer = setTimeout(() => {
       exitTimer = null;
@@ -97,7 +99,7 @@ export async function runServer(flags: ShimFlags): Promise<void> {
     if (service.size > 0) return;
     let lockFd = -1;
     try {
-      lockFd = fs.openSync(`${socketPath}.lock`, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+      lockFd = fs.openSync(START_LOCK_FILE, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
       if (!native.tryFlock(lockFd, true)) {
         fs.closeSync(lockFd);
         scheduleExit(EXIT_AFTER_SHUTDOWN_MS);

@@ -22,6 +22,9 @@ import type { ShimFlags } from './flags';
 
 /** Where shim sockets live: containerd's compiled-in state dir, as for its own shims. */
 export const SOCKET_DIR = '/run/containerd/s';
+/** Taken by `start` around finding or making a shim, and by a shim around its exit: one file
+ *  for every group (a file per group would stay behind after each). */
+export const START_LOCK_FILE = path.join(SOCKET_DIR, 'tsrunc-start.lock');
 const GROUP_ANNOTATIONS = ['io.containerd.runc.v2.group', 'io.kubernetes.cri.sandbox-id'];
 /** How long `start` waits for another `start` of the same group (the lock). */
 const LOCK_WAIT_MS = 30_000;
@@ -80,7 +83,7 @@ export async function shimStart(
 
   // One `start` of a group at a time, and the server's exit takes the same lock: a socket found
   // alive here stays alive until containerd has connected (see daemon.ts).
-  const unlock = await lockGroup(deps.native, `${socketPath}.lock`);
+  const unlock = await lockGroup(deps.native, START_LOCK_FILE);
   try {
     let server = await listen(socketPath);
     if (server === null) {
@@ -97,11 +100,13 @@ export async function shimStart(
       fs.chmodSync(socketPath, 0o600);
       spawnServer(flags, bundle, server, socketPath, deps.shimScript);
     } catch (error) {
+      server.close();
       fs.rmSync(socketPath, { force: true });
       throw error;
-    } finally {
-      server.close();
     }
+    // Not closed: closing a listening unix socket in Node unlinks its path. The caller prints
+    // the address and exits without another loop turn, so nothing is accepted here.
+    server.unref();
     writeAddress(bundle, address);
     return address;
   } finally {

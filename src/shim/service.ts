@@ -436,7 +436,7 @@ export class TaskService {
       try {
         await c.runtime.kill(c.id, signal, { all: req.all === true });
       } catch (error) {
-        if (p.state === 'stopped' || /not running|stopped/.test((error as Error).message))
+        if ((p.state as ProcState) === 'stopped' || /not running|stopped/.test((error as Error).message))
           throw new TtrpcError(Code.NotFound, 'process already finished');
         throw error;
       }

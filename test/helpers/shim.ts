@@ -19,8 +19,10 @@ export interface ShimRuntime {
   binary: string;
   /** The runtime's state root of the shim: a container's state is `<stateRoot>/<namespace>/<id>`. */
   stateRoot: string;
-  /** Where the shim listens: `<socketDir>/<sha256 of "<containerd address>/<namespace>/<group>">`. */
+  /** Where the shim listens: `<socketDir>/<sha256 of socketKey(...)>`. */
   socketDir: string;
+  /** What the socket's name is the sha256 of. */
+  socketKey(address: string, namespace: string, group: string): string;
   /** The OCI annotation whose value puts containers into one shim (default: one per container). */
   groupAnnotation: string;
   /** What ctr's stderr says when the process's executable `cmd` (an absolute path) is missing. */
@@ -35,6 +37,7 @@ const RUNTIMES: Record<string, Omit<ShimRuntime, 'name' | 'binary'>> = {
   'io.containerd.runc.v2': {
     stateRoot: '/run/containerd/runc',
     socketDir: '/run/containerd/s',
+    socketKey: (address, namespace, group) => path.join(address, namespace, group),
     groupAnnotation: 'io.containerd.runc.v2.group',
     execNotFound: (cmd) =>
       new RegExp(
@@ -45,6 +48,8 @@ const RUNTIMES: Record<string, Omit<ShimRuntime, 'name' | 'binary'>> = {
   [TSRUNC_SHIM_RUNTIME]: {
     stateRoot: '/run/containerd/tsrunc',
     socketDir: '/run/containerd/s',
+    // "tsrunc" in the key: a Go shim of the same group never answers for tsrunc's.
+    socketKey: (address, namespace, group) => path.join(address, namespace, 'tsrunc', group),
     groupAnnotation: 'io.containerd.runc.v2.group',
     execNotFound: (cmd) =>
       new RegExp(`unable to start container process: exec: "${escape(cmd)}": no such file or directory`),
@@ -90,7 +95,7 @@ export function shimSocketPath(
   namespace: string,
   group: string,
 ): string {
-  const key = path.join(address, namespace, group);
+  const key = runtime.socketKey(address, namespace, group);
   return path.join(runtime.socketDir, createHash('sha256').update(key).digest('hex'));
 }
 
@@ -152,11 +157,22 @@ export function shimProcesses(address: string): ShimProcess[] {
     if (!argv.includes(address)) continue;
     const st = stat(pid);
     if (!st || st.state === 'Z' || st.state === 'X') continue;
+    // A child the runtime library clones in the shim has the shim's argv until it execs; its
+    // name says what it is (tsrunc:[1:NS], tsrunc:[2:INIT]).
+    if (comm(pid).startsWith('tsrunc:')) continue;
     const last = argv[argv.length - 1];
     const action = last === 'start' || last === 'delete' ? last : null;
     out.push({ pid, ppid: st.ppid, startTime: st.startTime, argv, action });
   }
   return out;
+}
+
+function comm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 /** The long-lived shim servers of containerd `address` (not its start/delete invocations). */
