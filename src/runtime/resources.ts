@@ -90,6 +90,25 @@ export async function stats(ctx: RuntimeContext, id: string): Promise<StatsEvent
 export type ContainerEvent = StatsEvent | { type: 'oom'; id: string };
 
 /**
+ * A reader of how many processes of the container the kernel has OOM-killed so far (v1
+ * memory.oom_control oom_kill, v2 memory.events oom_kill), its cgroup looked up once: cheap
+ * enough to call every second for hundreds of containers. Once the cgroup is gone it keeps
+ * answering the last count.
+ */
+export function oomCounter(ctx: RuntimeContext, id: string): () => number {
+  const cgroups = cgroupsOfContainer(readRecord(ctx.root, id));
+  let last = 0;
+  return () => {
+    try {
+      last = Math.max(last, cgroups.oomKills());
+    } catch {
+      // Removed with the container.
+    }
+    return last;
+  };
+}
+
+/**
  * `events`: a stats event every interval, and an `oom` event whenever the kernel OOM-kills a
  * process of the container; ends when the container stops.
  */

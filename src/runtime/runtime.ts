@@ -14,7 +14,7 @@ import { type CreatedContainer, createContainer, type CreateOptions } from './cr
 import { exec, type ExecOptions, type ExecProcess } from './exec';
 import { deleteContainer, kill, list, state } from './lifecycle';
 import type { ChildWatch, ExitStatus } from './reaper';
-import { type ContainerEvent, pause, ps, resume, stats, update, watchEvents } from './resources';
+import { type ContainerEvent, oomCounter, pause, ps, resume, stats, update, watchEvents } from './resources';
 import { run } from './run';
 import { start } from './start';
 
@@ -122,6 +122,11 @@ export class Runtime {
 
   async stats(id: string): Promise<Stats> {
     return (await stats(this.context, id)).data;
+  }
+
+  /** How many of the container's processes were OOM-killed so far (see resources.ts). */
+  oomCounter(id: string): () => number {
+    return oomCounter(this.context, id);
   }
 
   /** Stats every intervalMs and OOM events until the container stops. */

@@ -38,6 +38,9 @@ export interface BundleOptions {
 }
 
 const EXEC_SPEC_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
+/** How often the containers' OOM-kill counters are read (cgroup v1 has no cheap notification
+ *  without an eventfd per container). */
+const OOM_POLL_MS = 1_000;
 /** How long an init's TaskExit waits for the exits of its exec'd processes. */
 const EXEC_EXITS_BEFORE_INIT_MS = 2_000;
 
@@ -72,6 +75,9 @@ class ShimProcess {
 class ShimContainer {
   readonly execs = new Map<string, ShimProcess>();
   paused = false;
+  /** OOM kills already published as TaskOOM. */
+  oomsSeen = 0;
+  ooms: () => number = () => 0;
   /** Requests that change the container run one at a time (Delete never overlaps a Start). */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -110,6 +116,7 @@ export class TaskService {
   /** Creates in progress: the shim must not exit under them. */
   private creating = new Set<string>();
   private readonly runtimes = new Map<string, Runtime>();
+  private oomTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: TaskServiceOptions) {}
 
@@ -212,7 +219,14 @@ export class TaskService {
       init.io = io;
       const ownPid = (spec.linux?.namespaces ?? []).some((ns) => ns.type === 'pid' && !ns.path);
       const container = new ShimContainer(id, bundle, runtime, init, mounted, ownPid);
+      try {
+        container.ooms = runtime.oomCounter(id);
+        container.oomsSeen = container.ooms();
+      } catch (error) {
+        logger.warn(`${id}: no OOM events: ${(error as Error).message}`);
+      }
       this.containers.set(id, container);
+      this.watchOoms();
       this.opts.onContainer?.(id, bundle, true);
       runtime.wait(id).then(
         (status) => this.onExit(container, init, status),
@@ -321,6 +335,8 @@ export class TaskService {
     const { logger } = this.opts;
     try {
       await p.started;
+      // The kill that ended it may be the OOM killer's: TaskOOM comes before TaskExit.
+      this.publishOoms(c);
       if (p.execId === '') {
         if (!c.ownPidNamespace) {
           await c.runtime
@@ -580,7 +596,29 @@ export class TaskService {
 
   /** Stop watching (the process is about to exit); containers keep running. */
   close(): void {
+    if (this.oomTimer) clearInterval(this.oomTimer);
     for (const runtime of this.runtimes.values()) runtime.close();
+  }
+
+  // --- OOM events ------------------------------------------------------------------------
+
+  /** One timer for every container: each second, new OOM kills become TaskOOM events. */
+  private watchOoms(): void {
+    if (this.oomTimer) return;
+    this.oomTimer = setInterval(() => {
+      for (const c of this.containers.values()) if (c.init.state !== 'stopped') this.publishOoms(c);
+      if (this.containers.size === 0 && this.oomTimer) {
+        clearInterval(this.oomTimer);
+        this.oomTimer = null;
+      }
+    }, OOM_POLL_MS);
+    this.oomTimer.unref();
+  }
+
+  private publishOoms(c: ShimContainer): void {
+    for (const now = c.ooms(); c.oomsSeen < now; c.oomsSeen++) {
+      this.publish('/tasks/oom', 'TaskOOM', events.TaskOOM.encode({ containerId: c.id }).finish());
+    }
   }
 
   // --- helpers ---------------------------------------------------------------------------
