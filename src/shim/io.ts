@@ -83,6 +83,7 @@ export class ProcessIo {
   private consoleReceiveFd = -1;
   private readonly terminal: TerminalCopy | null = null;
   private closed = false;
+  private spawned = false;
   private finished: Promise<void> | null = null;
 
   private constructor(
@@ -185,6 +186,8 @@ export class ProcessIo {
    *  terminal, receive the master (bounded wait) and start copying. */
   async afterSpawn(): Promise<void> {
     if (this.closed) throw new Error('io: already closed');
+    if (this.spawned) return;
+    this.spawned = true;
     for (const fd of this.childEnds.splice(0)) this.fds.close(fd);
     if (!this.terminal) return;
     const native = this.opts.native;
