@@ -367,8 +367,12 @@ function shimProcesses(inits = []) {
 
 /** Pss of a process in KiB (smaps_rollup sums it over all mappings). */
 function pssKiB(pid) {
-  const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  return Number(/^Pss:\s+(\d+) kB/m.exec(rollup)[1]);
+  try {
+    const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    return Number(/^Pss:\s+(\d+) kB/m.exec(rollup)[1]);
+  } catch {
+    return 0; // exited since it was found
+  }
 }
 
 /** The shims' total PSS per container with `idle` containers up. */
@@ -531,7 +535,7 @@ function report(results, seconds) {
     [`sequential ${opts.sequential} (containers/s)`, (x) => x.sequential, 2],
     [`parallel ${opts.parallelRuns}, ${opts.parallel} at once (c/s)`, (x) => x.parallel, 2],
     [`idle ${opts.idle}: shim PSS (MiB/container)`, (x) => x.perContainer, 3],
-    [`idle ${opts.idle}: shim processes`, (x) => x.shims, 0, false],
+    [`idle ${opts.idle}: shim processes counted`, (x) => x.processes, 0, false],
   ];
   console.log();
   console.log(`${'benchmark'.padEnd(38)}    runc.v2   tsrunc.v1  tsrunc/runc`);
@@ -560,14 +564,15 @@ async function main() {
   const started = process.hrtime.bigint();
   const version = execFileSync('containerd', ['--version'], { encoding: 'utf8' }).trim().split(' ')[2];
   console.log(
-    `containerd shims, one private containerd ${version}, ctr, busybox image, snapshotter ${opts.snapshotter}, ` +
-      'no network (each container its own network namespace, loopback only)',
+    `containerd shims: a private containerd ${version} driven by ctr, busybox image, ${opts.snapshotter}`,
   );
+  console.log('  no network: each container has a network namespace of its own (loopback only)');
   console.log('  runc.v2: containerd-shim-runc-v2 + runc, a shim per container');
   if (selected.includes('tsrunc'))
     console.log(
-      `  tsrunc.v1: ${opts.tsruncShim}; all containers annotated ${GROUP_ANNOTATION}=<group>, one shim per group ` +
-        '(as a pod); throughput runs next to an idle container of their group (a pod sandbox)',
+      `  tsrunc.v1: ${opts.tsruncShim}, one shim per group of containers\n` +
+        `    (all annotated ${GROUP_ANNOTATION}=<group>, as a pod's would be; the throughput runs\n` +
+        '    next to an idle container of their group, as a pod sandbox)',
     );
   else if (!tsruncBuilt && opts.only !== 'runc')
     console.log(`  tsrunc.v1: tsrunc shim not built (${opts.tsruncShim})`);
