@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compare tsrunc with runc in one run (hyperfine): --version, list on an empty root, state of a
 # created container, and a full `run` of `true` in a busybox bundle. Prints tsrunc/runc ratios.
+# Then the library (scripts/bench-library.js) and the containerd shims (scripts/bench-shim.js).
 # Needs root. Not part of the tests: timings never decide pass or fail.
 #
 #   bash scripts/bench.sh            (npm run bench)
@@ -95,3 +96,8 @@ node -e '
   fs.writeFileSync(f, JSON.stringify(c, null, 2));
 ' "$bundle/config.json"
 node scripts/bench-library.js "$bundle" 50
+
+# containerd's shims: io.containerd.runc.v2 (Go shim + runc) vs io.containerd.tsrunc.v1, under a
+# private containerd (throughput of `ctr run --rm`, shim memory per idle container).
+echo
+node scripts/bench-shim.js
