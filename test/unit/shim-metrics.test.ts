@@ -133,7 +133,7 @@ describe('metricsAny on a cgroup v1 or hybrid host', () => {
       pids: { current: 1, limit: 0 },
       blkio: { ioServiceBytesRecursive: [], ioServicedRecursive: [] },
     };
-    const limit = '9223372036854771712';
+    const limit = 2 ** 63 - 4096;
     // The trace's decoded reply, in the generated code's field names (memory_oom_control, which
     // the library's stats do not read, left out).
     expect(compact(decodeV1(stats))).toEqual({
@@ -376,10 +376,24 @@ describe('metricsAny on a unified cgroup v2 host', () => {
         raw: {},
       },
     });
-    expect(decoded.memory).toEqual({
-      usage: 8192,
-      usageLimit: '18446744073709551615',
-      swapLimit: '18446744073709551615',
-    });
+    // 64-bit fields decode to JS numbers (src/shim/protobuf-numbers.ts), which cannot hold
+    // 2^64-1: the wire bytes say it, a varint of nine 0xff and 0x01 for each of the two limits.
+    expect(decoded.memory?.usage).toBe(8192);
+    const any = metricsAny(
+      {
+        memory: {
+          cache: 0,
+          usage: { usage: 8192, limit: UNLIMITED, max: 0, failcnt: 0 },
+          swap: { usage: 8192, limit: UNLIMITED, max: 0, failcnt: 0 },
+          raw: {},
+        },
+      },
+      true,
+    );
+    const hex = Buffer.from(any.value).toString('hex');
+    const max = 'ff'.repeat(9) + '01';
+    // MemoryStat usage_limit = 33 (tag 0x88 0x02), swap_limit = 35 (tag 0x98 0x02).
+    expect(hex).toContain(`8802${max}`);
+    expect(hex).toContain(`9802${max}`);
   });
 });

@@ -155,6 +155,7 @@ describe('FrameReader', () => {
     frames.map((f) => ({ streamId: f.streamId, type: f.type, length: f.payload.length }));
 
   it('reassembles frames split at every byte boundary', () => {
+    expect.assertions(3 * (stream.length + 1));
     for (let cut = 0; cut <= stream.length; cut++) {
       const reader = new FrameReader();
       const frames = [...reader.push(stream.subarray(0, cut)), ...reader.push(stream.subarray(cut))];
