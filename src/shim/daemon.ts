@@ -16,14 +16,12 @@ import { readMountInfo } from '../plan/host';
 import { EventPublisher } from './events';
 import type { ShimFlags } from './flags';
 import { ShimLog } from './log';
-import { START_LOCK_FILE } from './manager';
+import { PROBE_SERVICE, START_LOCK_FILE } from './manager';
 import { wellKnown } from './proto';
 import { TaskService } from './service';
 import { TtrpcServer, unary } from './ttrpc/server';
 
 export const TASK_SERVICE = 'containerd.task.v2.Task';
-/** The shim's own service: `start` pings a live server before reusing it. */
-export const PROBE_SERVICE = 'tsrunc.shim.v1.Shim';
 const EXIT_AFTER_SHUTDOWN_MS = 200;
 const IDLE_EXIT_MS = 10_000;
 const PUBLISH_FLUSH_MS = 5_000;

@@ -47,18 +47,17 @@ async function start(flags: ShimFlags): Promise<string> {
   const stdin = fs.readFileSync(0);
   let options = null;
   if (stdin.length > 0) {
-    const { wellKnown } = await import('./proto');
+    const { wellKnown } = await import('./task-messages');
     const { shimOptionsFrom } = await import('./options');
     // Warnings cannot be printed: start's output is the address.
-    options = shimOptionsFrom(wellKnown.Any.decode(stdin), () => undefined);
+    options = await shimOptionsFrom(wellKnown.Any.decode(stdin), () => undefined);
   }
   return shimStart(flags, options, {
     native: native(),
     shimScript: process.argv[1],
     probe: async (socketPath, timeoutMs) => {
       const { TtrpcClient } = await import('./ttrpc/client');
-      const { PROBE_SERVICE } = await import('./daemon');
-      const { wellKnown } = await import('./proto');
+      const { PROBE_SERVICE } = await import('./manager');
       let client;
       try {
         client = await TtrpcClient.connect(socketPath, { timeoutMs });
@@ -66,7 +65,8 @@ async function start(flags: ShimFlags): Promise<string> {
         return false;
       }
       try {
-        await client.call(PROBE_SERVICE, 'Ping', wellKnown.Empty.encode({}).finish(), { timeoutMs });
+        // The payload is an encoded google.protobuf.Empty: no bytes.
+        await client.call(PROBE_SERVICE, 'Ping', new Uint8Array(0), { timeoutMs });
         return true;
       } catch (error) {
         // An answer of any kind is a live server; no answer is not.
@@ -81,18 +81,13 @@ async function start(flags: ShimFlags): Promise<string> {
 
 async function remove(flags: ShimFlags): Promise<Uint8Array> {
   const { shimDelete } = await import('./manager');
-  const { native } = await import('../native');
-  const { unmountRootfs } = await import('./rootfs');
-  const { task, timestampOf } = await import('./proto');
-  const binding = native();
   const result = await shimDelete(flags, {
-    native: binding,
     forceDelete: async (root, systemdCgroup, id) => {
       const { Runtime } = await import('../runtime/runtime');
       const { CONTAINER_NOT_EXIST } = await import('../errors');
       const { createLogger } = await import('../util/log');
       const logger = createLogger({ format: 'text', debug: false });
-      const runtime = new Runtime({ root, systemdCgroup, native: binding, logger, autoReap: false });
+      const runtime = new Runtime({ root, systemdCgroup, logger, autoReap: false });
       try {
         await runtime.delete(id, { force: true });
       } catch (error) {
@@ -101,9 +96,15 @@ async function remove(flags: ShimFlags): Promise<Uint8Array> {
         runtime.close();
       }
     },
-    unmount: (target) => unmountRootfs(binding, target),
+    unmount: async (target) => {
+      const { native } = await import('../native');
+      const { unmountRootfs } = await import('./rootfs');
+      return unmountRootfs(native(), target);
+    },
     warn: (msg) => process.stderr.write(`${msg}\n`),
   });
+  const { timestampOf } = await import('./wire');
+  const { task } = await import('./task-messages');
   return task.DeleteResponse.encode({
     pid: result.pid,
     exitStatus: result.exitStatus,

@@ -25,6 +25,8 @@ export const SOCKET_DIR = '/run/containerd/s';
 /** Taken by `start` around finding or making a shim, and by a shim around its exit: one file
  *  for every group (a file per group would stay behind after each). */
 export const START_LOCK_FILE = path.join(SOCKET_DIR, 'tsrunc-start.lock');
+/** The shim's own ttrpc service: `start` pings a live server before reusing it. */
+export const PROBE_SERVICE = 'tsrunc.shim.v1.Shim';
 const GROUP_ANNOTATIONS = ['io.containerd.runc.v2.group', 'io.kubernetes.cri.sandbox-id'];
 /** How long `start` waits for another `start` of the same group (the lock). */
 const LOCK_WAIT_MS = 30_000;
@@ -188,9 +190,8 @@ export interface DeleteResult {
 export async function shimDelete(
   flags: ShimFlags,
   deps: {
-    native: NativeBinding;
     forceDelete: (root: string, systemdCgroup: boolean, id: string) => Promise<void>;
-    unmount: (target: string) => number;
+    unmount: (target: string) => Promise<number>;
     warn: (msg: string) => void;
   },
 ): Promise<DeleteResult> {
@@ -208,15 +209,22 @@ export async function shimDelete(
   } catch {
     // No options.json: the create never got that far; the default root is all there can be.
   }
-  try {
-    await deps.forceDelete(root, systemdCgroup, flags.id);
-  } catch (error) {
-    deps.warn(`delete ${flags.id}: ${(error as Error).message}`);
+  // Normally the container was deleted already (this runs after every task deletion): then
+  // there is no state dir and nothing mounted, and the runtime library is not even loaded.
+  if (fs.existsSync(path.join(root, flags.id))) {
+    try {
+      await deps.forceDelete(root, systemdCgroup, flags.id);
+    } catch (error) {
+      deps.warn(`delete ${flags.id}: ${(error as Error).message}`);
+    }
   }
-  try {
-    deps.unmount(path.join(bundle, 'rootfs'));
-  } catch (error) {
-    deps.warn(`unmount ${path.join(bundle, 'rootfs')}: ${(error as Error).message}`);
+  const rootfs = path.join(bundle, 'rootfs');
+  if (mountedAtOrBelow(rootfs)) {
+    try {
+      await deps.unmount(rootfs);
+    } catch (error) {
+      deps.warn(`unmount ${rootfs}: ${(error as Error).message}`);
+    }
   }
   let pid = 0;
   try {
@@ -226,4 +234,17 @@ export async function shimDelete(
   }
   // 128 + SIGKILL, as the Go shim reports: whatever was left was killed.
   return { pid, exitStatus: 137, exitedAt: new Date() };
+}
+
+/** Something is mounted at `dir` or below it (/proc/self/mountinfo, mount points unescaped). */
+function mountedAtOrBelow(dir: string): boolean {
+  const unescape = (field: string) =>
+    field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => {
+      const point = line.split(' ')[4];
+      return point !== undefined && (unescape(point) === dir || unescape(point).startsWith(`${dir}/`));
+    });
 }

@@ -9,8 +9,6 @@
 //   CRI `TypeUrl` is free-form).
 import * as fs from 'node:fs';
 
-import { runcOptions, runtimeOptions } from './proto';
-
 /** The shim's own configuration file (JSON). */
 export interface ShimConfig {
   /** State root for the runtime library; the containerd namespace is appended. */
@@ -34,15 +32,16 @@ const RUNC_OPTIONS = 'containerd.runc.v1.Options';
 const RUNTIME_OPTIONS = 'runtimeoptions.v1.Options';
 
 /** Options from an Any (absent or empty: the default file). Throws a one-line Error for a bad
- *  config file. `warn` gets what is ignored. */
-export function shimOptionsFrom(
+ *  config file. `warn` gets what is ignored. The decoders load only when there is an Any. */
+export async function shimOptionsFrom(
   any: { type_url?: string | null; value?: Uint8Array | null } | null | undefined,
   warn: (msg: string) => void,
-): ShimConfig {
+): Promise<ShimConfig> {
   const typeUrl = any?.type_url ?? '';
   const value = any?.value ?? new Uint8Array();
   const bare = typeUrl.replace(/^.*\//, '');
   if (typeUrl === '') return readConfigFile(DEFAULT_CONFIG_FILE, true);
+  const { runcOptions, runtimeOptions } = await import('./proto');
   if (bare === RUNC_OPTIONS) {
     const o = runcOptions.Options.decode(value);
     const config: ShimConfig = {};

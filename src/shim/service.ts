@@ -18,7 +18,7 @@ import { Runtime } from '../runtime/runtime';
 import type { LinuxResources, Process, Spec } from '../spec/types';
 import type { Logger } from '../util/log';
 import type { EventPublisher } from './events';
-import type { containerd } from './generated/messages';
+import type { containerd } from './generated/task';
 import { type IoSpec, ProcessIo } from './io';
 import { metricsAny } from './metrics';
 import { DEFAULT_ROOT, type ShimConfig, shimOptionsFrom } from './options';
@@ -170,7 +170,7 @@ export class TaskService {
     const { logger, namespace, native } = this.opts;
     let config: ShimConfig;
     try {
-      config = shimOptionsFrom(req.options, (msg) => logger.warn(`${id}: ${msg}`));
+      config = await shimOptionsFrom(req.options, (msg) => logger.warn(`${id}: ${msg}`));
     } catch (error) {
       this.creating.delete(id);
       throw new TtrpcError(Code.InvalidArgument, (error as Error).message);

@@ -107,11 +107,11 @@ describe('shim grouping', () => {
 });
 
 describe('shim options', () => {
-  it('reads the config file that runtimeoptions.v1.Options names (bytes from the trace)', () => {
+  it('reads the config file that runtimeoptions.v1.Options names (bytes from the trace)', async () => {
     const any = wellKnown.Any.decode(Buffer.from(RUNTIME_OPTIONS_STDIN, 'hex'));
     expect(any.type_url).toBe('runtimeoptions.v1.Options');
     // The path in the trace does not exist here: a named file must exist.
-    expect(() => shimOptionsFrom(any, () => undefined)).toThrow(
+    await expect(shimOptionsFrom(any, () => undefined)).rejects.toThrow(
       /^shim config \/tmp\/ctrd-test\/tsrunc-config\.json: ENOENT/,
     );
     const file = tempFile(
@@ -119,14 +119,14 @@ describe('shim options', () => {
       JSON.stringify({ root: '/run/x', grouping: 'namespace', systemdCgroup: false }),
     );
     const value = Buffer.concat([Buffer.from([0x12, file.length]), Buffer.from(file)]);
-    expect(shimOptionsFrom({ type_url: 'runtimeoptions.v1.Options', value }, () => undefined)).toEqual({
+    expect(await shimOptionsFrom({ type_url: 'runtimeoptions.v1.Options', value }, () => undefined)).toEqual({
       root: '/run/x',
       grouping: 'namespace',
       systemdCgroup: false,
     });
   });
 
-  it('takes root, systemd_cgroup, no_pivot_root and no_new_keyring from runc options', () => {
+  it('takes root, systemd_cgroup, no_pivot_root and no_new_keyring from runc options', async () => {
     const value = runcOptions.Options.encode({
       root: '/run/r',
       systemdCgroup: true,
@@ -136,7 +136,7 @@ describe('shim options', () => {
     }).finish();
     const warnings: string[] = [];
     expect(
-      shimOptionsFrom({ type_url: 'containerd.runc.v1.Options', value }, (m) => warnings.push(m)),
+      await shimOptionsFrom({ type_url: 'containerd.runc.v1.Options', value }, (m) => warnings.push(m)),
     ).toEqual({
       root: '/run/r',
       systemdCgroup: true,
@@ -146,9 +146,9 @@ describe('shim options', () => {
     expect(warnings).toEqual(['options: binary_name runc ignored: this shim runs tsrunc in-process']);
   });
 
-  it('ignores an unknown options type with a warning', () => {
+  it('ignores an unknown options type with a warning', async () => {
     const warnings: string[] = [];
-    shimOptionsFrom({ type_url: 'example.com/Other', value: new Uint8Array([1, 2]) }, (m) =>
+    await shimOptionsFrom({ type_url: 'example.com/Other', value: new Uint8Array([1, 2]) }, (m) =>
       warnings.push(m),
     );
     expect(warnings).toEqual(['options: type example.com/Other is not known to this shim: ignored']);

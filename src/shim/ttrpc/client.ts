@@ -1,7 +1,7 @@
 // A ttrpc client (unary calls): odd stream ids from 1, +2 per call, as containerd/ttrpc's client
 // allocates them; replies are matched by stream id, in whatever order they come.
 import * as net from 'node:net';
-import { ttrpcWire } from '../proto';
+import { ttrpcWire } from '../wire';
 import { encodeFrame, FrameReader, FrameType, MAX_MESSAGE, tooLargeMessage } from './frame';
 import type { Frame } from './frame';
 import { Code, messageOf, TtrpcError } from './server';

@@ -4,8 +4,8 @@
 // if possible and closed on its own; the other connections keep being served.
 import type * as net from 'node:net';
 import type { Logger } from '../../util/log';
-import type { MessageType } from '../proto';
-import { ttrpcWire } from '../proto';
+import type { MessageType } from '../wire';
+import { ttrpcWire } from '../wire';
 import { encodeFrame, FrameReader, FrameTooLarge, FrameType, MAX_MESSAGE, tooLargeMessage } from './frame';
 import type { Frame } from './frame';
 
