@@ -16,10 +16,9 @@ import { readMountInfo } from '../plan/host';
 import { EventPublisher } from './events';
 import type { ShimFlags } from './flags';
 import { ShimLog } from './log';
-import { PROBE_SERVICE, START_LOCK_FILE } from './manager';
-import { wellKnown } from './proto';
+import { shimFileOf, START_LOCK_FILE } from './manager';
 import { TaskService } from './service';
-import { TtrpcServer, unary } from './ttrpc/server';
+import { TtrpcServer } from './ttrpc/server';
 
 export const TASK_SERVICE = 'containerd.task.v2.Task';
 const EXIT_AFTER_SHUTDOWN_MS = 200;
@@ -46,7 +45,18 @@ export async function runServer(flags: ShimFlags): Promise<void> {
     logger: log,
   });
   const socketPath = flags.socket || flags.address;
-  let activity = 0;
+  const shimFile = shimFileOf(socketPath);
+  let created = 0;
+  /** Changes whenever a container is created or deleted here or a `start` joins. */
+  const activity = (): string => {
+    let joins = -1;
+    try {
+      joins = fs.statSync(shimFile).size;
+    } catch {
+      // Not there (a test starting the server by hand): joins cannot be seen.
+    }
+    return `${created}/${joins}`;
+  };
   let exitTimer: NodeJS.Timeout | null = null;
   let exiting = false;
 
@@ -59,23 +69,18 @@ export async function runServer(flags: ShimFlags): Promise<void> {
     unifiedCgroups: detectCgroups(readMountInfo()).layout === 'v2',
     onIdle: () => scheduleExit(EXIT_AFTER_SHUTDOWN_MS),
     onContainer: (id, containerBundle, added) => {
-      activity++;
+      created++;
       if (added) log.addBundle(id, containerBundle);
       else log.removeBundle(id);
     },
   });
   server.register(TASK_SERVICE, service.handlers());
-  server.register(PROBE_SERVICE, {
-    Ping: unary(wellKnown.Empty, wellKnown.Empty, async () => {
-      activity++;
-      return {};
-    }),
-  });
 
   const exit = async (code: number): Promise<void> => {
     if (exiting) return;
     exiting = true;
     fs.rmSync(socketPath, { force: true });
+    fs.rmSync(shimFile, { force: true });
     await server.close().catch(() => undefined);
     await publisher.flush(PUBLISH_FLUSH_MS);
     publisher.close();
@@ -86,14 +91,14 @@ export async function runServer(flags: ShimFlags): Promise<void> {
   function scheduleExit(ms: number): void {
     if (exiting) return;
     if (exitTimer) clearTimeout(exitTimer);
-    const mark = activity;
+    const mark = activity();
     exitTimer = setTimeout(() => {
       exitTimer = null;
       void tryExit(mark);
     }, ms);
   }
 
-  async function tryExit(mark: number): Promise<void> {
+  async function tryExit(mark: string): Promise<void> {
     if (service.size > 0) return;
     let lockFd = -1;
     try {
@@ -106,7 +111,7 @@ export async function runServer(flags: ShimFlags): Promise<void> {
     } catch (error) {
       log.warn(`shim exit: lock: ${(error as Error).message}`);
     }
-    if (service.size > 0 || activity !== mark) {
+    if (service.size > 0 || activity() !== mark) {
       if (lockFd >= 0) fs.closeSync(lockFd);
       // Someone is on the way (a probe said so): wait for it, but not forever.
       if (service.size === 0) scheduleExit(IDLE_EXIT_MS);
@@ -114,6 +119,7 @@ export async function runServer(flags: ShimFlags): Promise<void> {
     }
     // Gone from the file system under the lock: the next `start` makes a new shim.
     fs.rmSync(socketPath, { force: true });
+    fs.rmSync(shimFile, { force: true });
     if (lockFd >= 0) fs.closeSync(lockFd);
     await exit(0);
   }

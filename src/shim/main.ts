@@ -55,33 +55,13 @@ async function start(flags: ShimFlags): Promise<string> {
   return shimStart(flags, options, {
     native: native(),
     shimScript: process.argv[1],
-    probe: async (socketPath, timeoutMs) => {
-      const { TtrpcClient } = await import('./ttrpc/client');
-      const { PROBE_SERVICE } = await import('./manager');
-      let client;
-      try {
-        client = await TtrpcClient.connect(socketPath, { timeoutMs });
-      } catch {
-        return false;
-      }
-      try {
-        // The payload is an encoded google.protobuf.Empty: no bytes.
-        await client.call(PROBE_SERVICE, 'Ping', new Uint8Array(0), { timeoutMs });
-        return true;
-      } catch (error) {
-        // An answer of any kind is a live server; no answer is not.
-        const { TtrpcError } = await import('./ttrpc/server');
-        return error instanceof TtrpcError && error.code !== 4;
-      } finally {
-        client.close();
-      }
-    },
   });
 }
 
 async function remove(flags: ShimFlags): Promise<Uint8Array> {
   const { shimDelete } = await import('./manager');
   const result = await shimDelete(flags, {
+    native: async () => (await import('../native')).native(),
     forceDelete: async (root, systemdCgroup, id) => {
       const { Runtime } = await import('../runtime/runtime');
       const { CONTAINER_NOT_EXIST } = await import('../errors');

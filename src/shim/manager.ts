@@ -25,12 +25,9 @@ export const SOCKET_DIR = '/run/containerd/s';
 /** Taken by `start` around finding or making a shim, and by a shim around its exit: one file
  *  for every group (a file per group would stay behind after each). */
 export const START_LOCK_FILE = path.join(SOCKET_DIR, 'tsrunc-start.lock');
-/** The shim's own ttrpc service: `start` pings a live server before reusing it. */
-export const PROBE_SERVICE = 'tsrunc.shim.v1.Shim';
 const GROUP_ANNOTATIONS = ['io.containerd.runc.v2.group', 'io.kubernetes.cri.sandbox-id'];
 /** How long `start` waits for another `start` of the same group (the lock). */
 const LOCK_WAIT_MS = 30_000;
-const PROBE_TIMEOUT_MS = 2_000;
 
 /** The group a container's shim is shared by. */
 export function groupOf(
@@ -61,8 +58,16 @@ export interface StartDeps {
   native: NativeBinding;
   /** The server's entry point (this shim's executable script). */
   shimScript: string;
-  /** A live shim answers on this socket (a ttrpc round trip). */
-  probe: (socketPath: string, timeoutMs: number) => Promise<boolean>;
+}
+
+/**
+ * `<socket>.shim`: the server's pid on its first line (written by the `start` that spawned it),
+ * then one byte per `start` that joined it. The server compares the file's size before and
+ * under the lock at its exit: a join in between keeps it alive (see daemon.ts). No round trip to
+ * the server: a busy server (20 creates at once) would hold every `start` of its group up.
+ */
+export function shimFileOf(socketPath: string): string {
+  return `${socketPath}.shim`;
 }
 
 /** `start`: returns the address to print. */
@@ -80,16 +85,18 @@ export async function shimStart(
   const config = stdinOptions ?? readConfigFile(DEFAULT_CONFIG_FILE, true);
   const group = groupOf(flags.id, flags.namespace, spec.annotations ?? {}, config);
   const socketPath = socketPathOf(flags.address, flags.namespace, group);
+  const shimFile = shimFileOf(socketPath);
   const address = `unix://${socketPath}`;
   fs.mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o700 });
 
-  // One `start` of a group at a time, and the server's exit takes the same lock: a socket found
-  // alive here stays alive until containerd has connected (see daemon.ts).
+  // One `start` at a time, and a server's exit takes the same lock: a server found alive here
+  // stays alive until containerd has connected (see daemon.ts).
   const unlock = await lockGroup(deps.native, START_LOCK_FILE);
   try {
     let server = await listen(socketPath);
     if (server === null) {
-      if (await deps.probe(socketPath, PROBE_TIMEOUT_MS)) {
+      if (serverAlive(socketPath)) {
+        fs.appendFileSync(shimFile, '+');
         writeAddress(bundle, address);
         return address;
       }
@@ -100,10 +107,12 @@ export async function shimStart(
     }
     try {
       fs.chmodSync(socketPath, 0o600);
-      spawnServer(flags, bundle, server, socketPath, deps.shimScript);
+      const pid = spawnServer(flags, bundle, server, socketPath, deps.shimScript);
+      fs.writeFileSync(shimFile, `${pid}\n`, { mode: 0o600 });
     } catch (error) {
       server.close();
       fs.rmSync(socketPath, { force: true });
+      fs.rmSync(shimFile, { force: true });
       throw error;
     }
     // Not closed: closing a listening unix socket in Node unlinks its path. The caller prints
@@ -113,6 +122,19 @@ export async function shimStart(
     return address;
   } finally {
     unlock();
+  }
+}
+
+/** The server named in `<socket>.shim` runs and serves `socketPath` (its argv says so). */
+function serverAlive(socketPath: string): boolean {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(shimFileOf(socketPath), 'utf8'), 10);
+    if (!(pid > 0)) return false;
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const state = /^\S+ \(.*\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+    return argv.includes(socketPath) && state !== 'Z';
+  } catch {
+    return false;
   }
 }
 
@@ -134,7 +156,7 @@ function spawnServer(
   server: net.Server,
   socketPath: string,
   shimScript: string,
-): void {
+): number {
   const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
   if (typeof fd !== 'number' || fd < 0) throw new Error('no fd for the listening socket');
   const args = [
@@ -157,6 +179,8 @@ function spawnServer(
     env: process.env,
   });
   child.unref();
+  if (child.pid === undefined) throw new Error(`cannot start the shim server ${process.execPath}`);
+  return child.pid;
 }
 
 /** `<bundle>/address`: written whole (rename), no newline (containerd reads it raw). */
@@ -190,6 +214,8 @@ export interface DeleteResult {
 export async function shimDelete(
   flags: ShimFlags,
   deps: {
+    /** The addon, loaded only when needed. */
+    native: () => Promise<NativeBinding>;
     forceDelete: (root: string, systemdCgroup: boolean, id: string) => Promise<void>;
     unmount: (target: string) => Promise<number>;
     warn: (msg: string) => void;
@@ -226,6 +252,7 @@ export async function shimDelete(
       deps.warn(`unmount ${rootfs}: ${(error as Error).message}`);
     }
   }
+  await removeDeadServerFiles(bundle, deps.native);
   let pid = 0;
   try {
     pid = Number.parseInt(fs.readFileSync(path.join(bundle, 'init.pid'), 'utf8'), 10) || 0;
@@ -234,6 +261,28 @@ export async function shimDelete(
   }
   // 128 + SIGKILL, as the Go shim reports: whatever was left was killed.
   return { pid, exitStatus: 137, exitedAt: new Date() };
+}
+
+/** After a shim died (SIGKILL), its socket and `.shim` file stay: the group's next `start` would
+ *  replace them, this removes them now. A live server's are left alone. */
+async function removeDeadServerFiles(bundle: string, native: () => Promise<NativeBinding>): Promise<void> {
+  let socketPath: string;
+  try {
+    socketPath = fs.readFileSync(path.join(bundle, 'address'), 'utf8').replace(/^unix:\/\//, '');
+  } catch {
+    return;
+  }
+  if (path.dirname(socketPath) !== SOCKET_DIR || !fs.existsSync(socketPath) || serverAlive(socketPath))
+    return;
+  const unlock = await lockGroup(await native(), START_LOCK_FILE);
+  try {
+    if (!serverAlive(socketPath)) {
+      fs.rmSync(socketPath, { force: true });
+      fs.rmSync(shimFileOf(socketPath), { force: true });
+    }
+  } finally {
+    unlock();
+  }
 }
 
 /** Something is mounted at `dir` or below it (/proc/self/mountinfo, mount points unescaped). */

@@ -164,7 +164,10 @@ export function shimProcesses(address: string): ShimProcess[] {
     const action = last === 'start' || last === 'delete' ? last : null;
     out.push({ pid, ppid: st.ppid, startTime: st.startTime, argv, action });
   }
-  return out;
+  // A child of a shim is not a shim: a process the runtime library just cloned has the shim's
+  // argv (and, for an instant, its name) until it execs.
+  const pids = new Set(out.map((p) => p.pid));
+  return out.filter((p) => !pids.has(p.ppid));
 }
 
 function comm(pid: number): string {
