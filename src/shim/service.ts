@@ -41,6 +41,8 @@ const EXEC_SPEC_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Proces
 /** How often the containers' OOM-kill counters are read (cgroup v1 has no cheap notification
  *  without an eventfd per container). */
 const OOM_POLL_MS = 1_000;
+/** How long Delete of a never-started container waits for its killed init's exit. */
+const INIT_EXIT_AFTER_KILL_MS = 10_000;
 /** How long an init's TaskExit waits for the exits of its exec'd processes. */
 const EXEC_EXITS_BEFORE_INIT_MS = 2_000;
 
@@ -384,7 +386,8 @@ export class TaskService {
       if (p.state === 'created') {
         // Never started: the init waits in the exec fifo; a forced delete kills it.
         await c.runtime.delete(c.id, { force: true }).catch((error: Error) => notGone(error));
-        await p.exited;
+        // Its exit comes from the reaper; bounded all the same (a lost watch must not hang Delete).
+        await withTimeout(p.exited, INIT_EXIT_AFTER_KILL_MS);
       } else {
         await c.runtime.delete(c.id, { force: true }).catch((error: Error) => notGone(error));
       }
