@@ -8,14 +8,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 
 import { task, ttrpcWire } from '../../src/shim/proto';
 import { TtrpcClient } from '../../src/shim/ttrpc/client';
-import { encodeFrame, FrameReader, FrameType, MAX_MESSAGE } from '../../src/shim/ttrpc/frame';
+import { encodeFrame, FrameType, MAX_MESSAGE } from '../../src/shim/ttrpc/frame';
 import { Code, type TtrpcError } from '../../src/shim/ttrpc/server';
 import { containerId, tempDir } from '../helpers/bundle';
 import {
@@ -56,6 +55,7 @@ const IMAGE = 'docker.io/library/busybox:local';
 const SNAPSHOTTERS = ['native', 'overlayfs'];
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const PTY_RUN = path.join(__dirname, '..', 'helpers', 'pty-run.py');
+const RAW_SOCKET = path.join(__dirname, '..', 'helpers', 'raw-socket.py');
 /** Bounds a wait for something containerd or the shim does in the background (not a timing
  *  assertion: only how long a hang takes to be reported). */
 const SETTLE_MS = 30_000;
@@ -988,8 +988,9 @@ interface RawExchange {
 }
 
 /**
- * Connects to a shim's socket, writes `bytes`, waits for `replies` frames (or the close), then
- * stops sending and waits up to `closeMs` for the shim to close its side (then closes ours).
+ * Sends `bytes` to a shim's socket, waits for `replies` frames (or the close), then stops sending
+ * and waits up to `closeMs` for the shim to close its side. Through test/helpers/raw-socket.py: a
+ * Node socket whose write fails (the shim closed) drops what the shim answered before.
  */
 function rawExchange(
   socketPath: string,
@@ -998,51 +999,33 @@ function rawExchange(
   closeMs = SETTLE_MS,
 ): Promise<RawExchange> {
   return new Promise((resolve, reject) => {
-    const socket = net.createConnection({ path: socketPath });
-    const reader = new FrameReader(Number.MAX_SAFE_INTEGER);
-    const got: RawExchange['replies'] = [];
-    let ended = false;
-    let timer: NodeJS.Timeout | undefined;
-    // (A later close event resolves nothing: the promise is settled.)
-    const giveUp = () => {
-      socket.destroy();
-      resolve({ replies: got, closed: false });
-    };
-    // Bounds a hang (the replies never come) as well as the wait for the close.
-    timer = setTimeout(giveUp, SETTLE_MS);
-    const endIfDone = () => {
-      if (ended || got.length < replies) return;
-      ended = true;
-      socket.end();
-      clearTimeout(timer);
-      timer = setTimeout(giveUp, closeMs);
-    };
-    socket.once('connect', () => {
-      socket.write(bytes);
-      endIfDone();
+    const args = [
+      RAW_SOCKET,
+      '--socket',
+      socketPath,
+      '--replies',
+      String(replies),
+      '--close-timeout',
+      String(closeMs / 1000),
+      '--timeout',
+      String(SETTLE_MS / 1000),
+    ];
+    const child = execFile(PYTHON, args, { encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`raw-socket.py: ${error.message}: ${stderr.trim()}`));
+      const out = JSON.parse(stdout) as {
+        frames: { streamId: number; type: number; payload: string }[];
+        closed: boolean;
+      };
+      resolve({
+        closed: out.closed,
+        replies: out.frames.map((f) => {
+          const status = ttrpcWire.Response.decode(Buffer.from(f.payload, 'hex')).status;
+          return { streamId: f.streamId, code: status?.code ?? 0, message: status?.message ?? '' };
+        }),
+      });
     });
-    socket.on('data', (chunk: Buffer) => {
-      for (const frame of reader.push(chunk)) {
-        const response = ttrpcWire.Response.decode(frame.payload);
-        got.push({
-          streamId: frame.streamId,
-          code: response.status?.code ?? 0,
-          message: response.status?.message ?? '',
-        });
-      }
-      endIfDone();
-    });
-    // A write into a connection the shim dropped fails (EPIPE): what it answered was read first.
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE' && error.code !== 'ECONNRESET') {
-        clearTimeout(timer);
-        reject(error);
-      }
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ replies: got, closed: true });
-    });
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(bytes);
   });
 }
 
