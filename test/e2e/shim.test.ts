@@ -6,11 +6,16 @@
 // namespace (no --net-host): loopback only, no traffic.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 
+import { task, ttrpcWire } from '../../src/shim/proto';
+import { TtrpcClient } from '../../src/shim/ttrpc/client';
+import { encodeFrame, FrameType, MAX_MESSAGE } from '../../src/shim/ttrpc/frame';
+import { Code, type TtrpcError } from '../../src/shim/ttrpc/server';
 import { containerId, tempDir } from '../helpers/bundle';
 import {
   type CommandResult,
@@ -21,9 +26,18 @@ import {
 } from '../helpers/docker';
 import { testEnv } from '../helpers/env';
 import { guardHostNetwork } from '../helpers/host-network';
-import { cgroupDirsNamed, procAlive, readLinkOrNull, sleep, waitFor } from '../helpers/lifecycle-helpers';
+import {
+  cgroupDirsNamed,
+  procAlive,
+  readLinkOrNull,
+  sleep,
+  waitFor,
+  writeScript,
+} from '../helpers/lifecycle-helpers';
 import { mountAt, parseMountInfo } from '../helpers/mountinfo';
 import {
+  type CtrEvent,
+  CtrEvents,
   parentOf,
   sameProcessAlive,
   shimPathDirs,
@@ -41,6 +55,7 @@ const IMAGE = 'docker.io/library/busybox:local';
 const SNAPSHOTTERS = ['native', 'overlayfs'];
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const PTY_RUN = path.join(__dirname, '..', 'helpers', 'pty-run.py');
+const RAW_SOCKET = path.join(__dirname, '..', 'helpers', 'raw-socket.py');
 /** Bounds a wait for something containerd or the shim does in the background (not a timing
  *  assertion: only how long a hang takes to be reported). */
 const SETTLE_MS = 30_000;
@@ -581,5 +596,518 @@ describe('faults', () => {
     for (const id of [a, b]) await ctr(['container', 'rm', id]);
     await expectContainerGone(a, [pidA]);
     await expectContainerGone(b, [pidB]);
+  });
+});
+
+/** `ctr events` of our containerd, subscribed (it has seen an event) before this returns. */
+function ctrEvents(): Promise<CtrEvents> {
+  return CtrEvents.start(
+    containerd.ctrCommand(['events']),
+    namespace,
+    (n) => ctr(['namespaces', 'label', namespace, `tsrunc.test.marker=${n}`]),
+    SETTLE_MS,
+  );
+}
+
+/** A container's events as short labels: `create`, `exit <id> <status>`, `exec-added <exec id>`. */
+function labels(events: CtrEvent[]): string[] {
+  return events.map((e) => {
+    const name = e.topic.slice('/tasks/'.length);
+    const ev = e.event;
+    // exit_status 0 is left out of the JSON (Go's omitempty).
+    if (name === 'exit') return `exit ${String(ev.id)} ${Number(ev.exit_status ?? 0)}`;
+    if (name === 'exec-added' || name === 'exec-started') return `${name} ${String(ev.exec_id)}`;
+    return name;
+  });
+}
+
+/** The labels of `all` that are in `wanted`, in their order. */
+function pick(all: string[], wanted: string[]): string[] {
+  return all.filter((l) => wanted.includes(l));
+}
+
+describe(`events of the shim of ${RUNTIME.name} (ctr events)`, () => {
+  it('run --rm and run -d with exec, pause, resume, kill, delete: each container in the contract order', async () => {
+    const events = await ctrEvents();
+    const fifoDir = tempDir('e2e-shim-fifos');
+    try {
+      const a = newId();
+      const run = await ctr(['run', '--rm', ...runFlags(a), IMAGE, a, 'sh', '-c', 'exit 3'], true);
+      expect(run.code, run.stderr).toBe(3);
+
+      const b = newId();
+      const pid = await runDetached(b);
+      const exec = await ctr(['task', 'exec', '--exec-id', 'e1', b, 'sh', '-c', 'exit 7'], true);
+      expect(exec.code, exec.stderr).toBe(7);
+      await ctr(['task', 'pause', b]);
+      await ctr(['task', 'resume', b]);
+      // Still running when the init dies: its exit comes first all the same (containerd#9719).
+      await ctr(['task', 'exec', '-d', '--fifo-dir', fifoDir, '--exec-id', 'e2', b, 'sleep', '1000']);
+      const del = await killAndDelete(b);
+      expect(del.code, del.stderr).toBe(0);
+      await ctr(['container', 'rm', b]);
+
+      const deleted = (id: string) => (all: CtrEvent[]) =>
+        all.some((e) => e.topic === '/tasks/delete' && e.event.container_id === id);
+      await events.waitFor(`/tasks/delete of ${a}`, deleted(a), SETTLE_MS);
+      await events.waitFor(`/tasks/delete of ${b}`, deleted(b), SETTLE_MS);
+
+      const ofA = labels(events.ofContainer(a));
+      expect(ofA).toEqual(['create', 'start', `exit ${a} 3`, 'delete']);
+      const ofB = labels(events.ofContainer(b));
+      // Each event once, nothing else.
+      expect([...ofB].sort()).toEqual(
+        [
+          'create',
+          'start',
+          'exec-added e1',
+          'exec-started e1',
+          'exit e1 7',
+          'paused',
+          'resumed',
+          'exec-added e2',
+          'exec-started e2',
+          'exit e2 137',
+          `exit ${b} 137`,
+          'delete',
+        ].sort(),
+      );
+      // The orders the contract promises (the exec's exit and the pause have none between them).
+      expect(pick(ofB, ['create', 'start', `exit ${b} 137`, 'delete'])).toEqual([
+        'create',
+        'start',
+        `exit ${b} 137`,
+        'delete',
+      ]);
+      expect(pick(ofB, ['start', 'exec-added e1', 'exec-started e1', 'exit e1 7', `exit ${b} 137`])).toEqual([
+        'start',
+        'exec-added e1',
+        'exec-started e1',
+        'exit e1 7',
+        `exit ${b} 137`,
+      ]);
+      expect(pick(ofB, ['exec-added e2', 'exec-started e2', 'exit e2 137', `exit ${b} 137`])).toEqual([
+        'exec-added e2',
+        'exec-started e2',
+        'exit e2 137',
+        `exit ${b} 137`,
+      ]);
+      expect(pick(ofB, ['start', 'paused', 'resumed', `exit ${b} 137`])).toEqual([
+        'start',
+        'paused',
+        'resumed',
+        `exit ${b} 137`,
+      ]);
+      // The pids: create, start and exit name the init; exec-started and the exec's exit the exec.
+      const evB = events.ofContainer(b);
+      const byLabel = (l: string) => evB[ofB.indexOf(l)].event;
+      expect([byLabel('create').pid, byLabel('start').pid, byLabel(`exit ${b} 137`).pid]).toEqual([
+        pid,
+        pid,
+        pid,
+      ]);
+      expect(byLabel('exec-started e1').pid).toBe(byLabel('exit e1 7').pid);
+      expect(byLabel('exit e1 7').pid).not.toBe(pid);
+      expect(byLabel('delete')).toMatchObject({ pid, exit_status: 137 });
+      await expectContainerGone(a, []);
+      await expectContainerGone(b, [pid]);
+    } finally {
+      await events.stop();
+      fs.rmSync(fifoDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a process over its memory limit is OOM-killed: exit 137, /tasks/oom before its /tasks/exit', async () => {
+    const events = await ctrEvents();
+    try {
+      const id = newId();
+      // dd allocates its 100 MiB block (and fills it) before it copies anything.
+      const run = await ctr(
+        [
+          'run',
+          '--rm',
+          ...runFlags(id, { extra: ['--memory-limit', String(32 * 1024 * 1024)] }),
+          IMAGE,
+          id,
+          'dd',
+          'if=/dev/zero',
+          'of=/dev/null',
+          'bs=100M',
+          'count=1',
+        ],
+        true,
+      );
+      expect(run.code, run.stderr).toBe(137);
+      await events.waitFor(
+        `/tasks/delete of ${id}`,
+        (all) => all.some((e) => e.topic === '/tasks/delete' && e.event.container_id === id),
+        SETTLE_MS,
+      );
+      expect(labels(events.ofContainer(id))).toEqual(['create', 'start', 'oom', `exit ${id} 137`, 'delete']);
+      await expectContainerGone(id, []);
+    } finally {
+      await events.stop();
+    }
+  });
+});
+
+interface RunningCtr {
+  stdin: Writable;
+  done: Promise<CommandResult>;
+  kill(): void;
+}
+
+/** ctr with `args`, its stdin a pipe of ours: done resolves with its exit and output. ctr is
+ *  SIGKILLed after 60 s (as runClient does): a hang fails the test instead of stalling it. */
+function startCtr(args: string[]): RunningCtr {
+  const argv = containerd.ctrCommand(args);
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdin.on('error', () => {});
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const timer = setTimeout(kill, 60_000);
+  const done = new Promise<CommandResult>((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), stdout, stderr });
+    }),
+  );
+  return { stdin: child.stdin, done, kill };
+}
+
+/** The children of `parent` whose name (comm) is `comm`. */
+function childrenNamed(parent: number, comm: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => parentOf(pid) === parent && readOr(`/proc/${pid}/comm`).trim() === comm);
+}
+
+/** Where in the kernel `pid` waits (e.g. `anon_pipe_write`), '' when gone. */
+function wchan(pid: number): string {
+  return readOr(`/proc/${pid}/wchan`);
+}
+
+function readOr(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The lines of `file`, sorted (two streams appended by two writers have no order between them). */
+function sortedLines(file: string): string[] {
+  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).sort();
+}
+
+describe(`stdio of the shim of ${RUNTIME.name}`, () => {
+  it('--log-uri file://: stdout and stderr appended to the file, its missing dir made', async () => {
+    const dir = tempDir('e2e-shim-log');
+    try {
+      const [a, b] = [newId(), newId()];
+      const made = path.join(dir, 'made-by-the-shim', `${a}.log`);
+      const existing = path.join(dir, 'existing.log');
+      fs.writeFileSync(existing, 'before\n');
+      for (const [id, file] of [
+        [a, made],
+        [b, existing],
+      ]) {
+        await ctr([
+          'run',
+          '-d',
+          '--log-uri',
+          `file://${file}`,
+          ...runFlags(id),
+          IMAGE,
+          id,
+          'sh',
+          '-c',
+          // containerd 1.6.20's shim closes the shared file when stdout ends, dropping stderr not
+          // copied by then: the sleep lets its copy finish first.
+          'echo out; echo err >&2; sleep 0.5',
+        ]);
+      }
+      for (const id of [a, b]) {
+        await waitForStatus(id, 'STOPPED');
+        expect((await ctr(['task', 'delete', id])).code).toBe(0);
+        await ctr(['container', 'rm', id]);
+      }
+      expect(fs.statSync(path.dirname(made)).isDirectory()).toBe(true);
+      expect(sortedLines(made)).toEqual(['err', 'out']);
+      expect(sortedLines(existing)).toEqual(['before', 'err', 'out']);
+      expect(fs.readFileSync(existing, 'utf8')).toMatch(/^before\n/);
+      await expectContainerGone(a, []);
+      await expectContainerGone(b, []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--log-uri binary://: the logger gets stdout on fd 3, stderr on fd 4, the query as argv, only the two variables', async () => {
+    const dir = tempDir('e2e-shim-logger');
+    try {
+      const id = newId();
+      const out = (name: string) => path.join(dir, name);
+      // No PATH in its environment: absolute paths only. fd 5 is closed before anything starts,
+      // so no child keeps the shim waiting for "ready".
+      const logger = writeScript(
+        out('logger.sh'),
+        [
+          '#!/bin/sh',
+          // The Go shim sends SIGTERM when it closes the IO, maybe before the copy below is done.
+          "trap '' TERM",
+          'exec 5>&-',
+          `echo $$ > ${out('pid')}`,
+          `for a in "$@"; do echo "$a"; done > ${out('argv')}`,
+          `/bin/tr '\\0' '\\n' < /proc/$$/environ > ${out('env')}`,
+          `/bin/cat <&3 > ${out('stdout.tmp')}`,
+          `/bin/mv ${out('stdout.tmp')} ${out('stdout')}`,
+          `/bin/cat <&4 > ${out('stderr.tmp')}`,
+          `/bin/mv ${out('stderr.tmp')} ${out('stderr')}`,
+          '',
+        ].join('\n'),
+      );
+      await ctr([
+        'run',
+        '-d',
+        '--log-uri',
+        `binary://${logger}?k=v`,
+        ...runFlags(id),
+        IMAGE,
+        id,
+        'sh',
+        '-c',
+        'echo out; echo err >&2; echo out2',
+      ]);
+      await waitForStatus(id, 'STOPPED');
+      expect((await ctr(['task', 'delete', id])).code).toBe(0);
+      // The logger has read both streams to their ends once the files are renamed.
+      await waitFor('the logger to copy both streams', () => fs.existsSync(out('stderr')), SETTLE_MS);
+      expect(fs.readFileSync(out('stdout'), 'utf8')).toBe('out\nout2\n');
+      expect(fs.readFileSync(out('stderr'), 'utf8')).toBe('err\n');
+      expect(fs.readFileSync(out('argv'), 'utf8')).toBe('k\nv\n');
+      expect(sortedLines(out('env'))).toEqual([`CONTAINER_ID=${id}`, `CONTAINER_NAMESPACE=${namespace}`]);
+      const loggerPid = Number(fs.readFileSync(out('pid'), 'utf8'));
+      await waitFor('the logger to exit', () => !procAlive(loggerPid), SETTLE_MS);
+      await ctr(['container', 'rm', id]);
+      await expectContainerGone(id, []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a container whose stdout nobody reads does not hold up another of its shim', async () => {
+    const group = newGroup();
+    const fifoDir = tempDir('e2e-shim-fifos');
+    try {
+      const hung = newId();
+      // ctr -d opens the FIFOs, copies what comes while it runs and exits: then nobody reads.
+      // /done would only appear if 10 MB of output got through.
+      await ctr([
+        'run',
+        '-d',
+        '--fifo-dir',
+        fifoDir,
+        ...runFlags(hung, { group }),
+        IMAGE,
+        hung,
+        'sh',
+        '-c',
+        'yes hung | head -c 10000000; touch /done; sleep 1000',
+      ]);
+      const hungPid = (await taskOf(hung))!.pid;
+      // `head` (a child of the init) waits in a pipe write: its output goes nowhere.
+      await waitFor(
+        'head in the container to block writing its output',
+        () => childrenNamed(hungPid, 'head').some((pid) => /pipe_write/.test(wchan(pid))),
+        SETTLE_MS,
+      );
+
+      const other = newId();
+      const run = await ctr(
+        ['run', '--rm', ...runFlags(other, { group }), IMAGE, other, 'sh', '-c', 'echo hello; exit 4'],
+        true,
+      );
+      expect(run.code, run.stderr).toBe(4);
+      expect(run.stdout).toBe('hello\n');
+      expect((await taskOf(hung))?.status).toBe('RUNNING');
+      expect(
+        (await ctr(['task', 'exec', '--exec-id', 'x', hung, 'sh', '-c', 'test -e /done'], true)).code,
+      ).toBe(1);
+      await expectContainerGone(other, []);
+
+      expect((await killAndDelete(hung)).code).toBe(0);
+      await ctr(['container', 'rm', hung]);
+      await expectContainerGone(hung, [hungPid]);
+    } finally {
+      fs.rmSync(fifoDir, { recursive: true, force: true });
+    }
+  });
+
+  it('stdin piped into ctr run reaches the process, which sees EOF when ctr closes it', async () => {
+    const id = newId();
+    const run = startCtr([
+      'run',
+      '--rm',
+      ...runFlags(id),
+      IMAGE,
+      id,
+      'sh',
+      '-c',
+      'read x; echo got $x; cat; echo eof',
+    ]);
+    try {
+      // Input only once the task runs: ctr asks the shim to close stdin (CloseIO) when its input
+      // ends, but only if that happens after it created the task (before, nothing ever closes
+      // the shim's writer and the process waits for EOF for good, with any shim).
+      await waitForStatus(id, 'RUNNING');
+      run.stdin.end('hello\nmore\n');
+      const res = await run.done;
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout).toBe('got hello\nmore\neof\n');
+    } finally {
+      run.kill();
+      await run.done;
+    }
+    await expectContainerGone(id, []);
+  });
+});
+
+interface RawExchange {
+  /** The replies received, decoded. */
+  replies: { streamId: number; code: number; message: string }[];
+  /** The shim closed the connection (after we stopped sending, at the latest). */
+  closed: boolean;
+}
+
+/**
+ * Sends `bytes` to a shim's socket, waits for `replies` frames (or the close), then stops sending
+ * and waits up to `closeMs` for the shim to close its side. Through test/helpers/raw-socket.py: a
+ * Node socket whose write fails (the shim closed) drops what the shim answered before.
+ */
+function rawExchange(
+  socketPath: string,
+  bytes: Buffer,
+  replies: number,
+  closeMs = SETTLE_MS,
+): Promise<RawExchange> {
+  return new Promise((resolve, reject) => {
+    const args = [
+      RAW_SOCKET,
+      '--socket',
+      socketPath,
+      '--replies',
+      String(replies),
+      '--close-timeout',
+      String(closeMs / 1000),
+      '--timeout',
+      String(SETTLE_MS / 1000),
+    ];
+    const child = execFile(PYTHON, args, { encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`raw-socket.py: ${error.message}: ${stderr.trim()}`));
+      const out = JSON.parse(stdout) as {
+        frames: { streamId: number; type: number; payload: string }[];
+        closed: boolean;
+      };
+      resolve({
+        closed: out.closed,
+        replies: out.frames.map((f) => {
+          const status = ttrpcWire.Response.decode(Buffer.from(f.payload, 'hex')).status;
+          return { streamId: f.streamId, code: status?.code ?? 0, message: status?.message ?? '' };
+        }),
+      });
+    });
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(bytes);
+  });
+}
+
+describe(`the socket of the shim of ${RUNTIME.name}`, () => {
+  it('garbage, an oversized frame, unknown methods: answered or dropped, and the shim keeps serving', async () => {
+    const id = newId();
+    const pid = await runDetached(id);
+    const shim = shimServers(containerd.socket).find((s) => s.pid === parentOf(pid));
+    expect(shim, 'the shim of the container').toBeDefined();
+    const address = fs.readFileSync(path.join(bundleOf(id), 'address'), 'utf8').trim();
+    const socketPath = address.replace(/^unix:\/\//, '');
+    expect(fs.statSync(socketPath).isSocket()).toBe(true);
+
+    // Not ttrpc at all: read as a header, its first bytes announce a frame of about 1.1 GB.
+    // Nothing succeeds; whether the shim closes the connection when it ends depends on the
+    // runtime (see closesBadHeaderConnection): a runtime that does not is not waited for.
+    const http = await rawExchange(
+      socketPath,
+      Buffer.from('GET / HTTP/1.1\r\nHost: shim\r\n\r\n'),
+      0,
+      RUNTIME.closesBadHeaderConnection ? SETTLE_MS : 0,
+    );
+    expect(http.replies.filter((r) => r.code === 0)).toEqual([]);
+    if (RUNTIME.closesBadHeaderConnection) expect(http.closed).toBe(true);
+
+    // A well-formed frame whose payload is no Request (0xff: a varint that never ends).
+    const undecodable = encodeFrame(1, FrameType.Request, Buffer.alloc(16, 0xff));
+    const bad = await rawExchange(socketPath, undecodable, 1);
+    expect(bad.replies).toEqual([
+      { streamId: 1, code: Code.InvalidArgument, message: expect.stringMatching(/^unmarshal request error/) },
+    ]);
+    expect(bad.closed).toBe(true);
+
+    // One byte over ttrpc's 4 MiB limit, sent in full.
+    const oversized = encodeFrame(3, FrameType.Request, Buffer.alloc(MAX_MESSAGE + 1, 0x61));
+    const big = await rawExchange(socketPath, oversized, 1);
+    expect(big.replies).toEqual([
+      {
+        streamId: 3,
+        code: Code.ResourceExhausted,
+        message: `message length ${MAX_MESSAGE + 1} exceed maximum message size of ${MAX_MESSAGE}`,
+      },
+    ]);
+    expect(big.closed).toBe(true);
+
+    const client = await TtrpcClient.connect(socketPath);
+    try {
+      const empty = new Uint8Array();
+      const failure = (call: Promise<unknown>) =>
+        call.then(
+          () => null,
+          (error: TtrpcError) => ({ code: error.code, message: error.message }),
+        );
+      expect(await failure(client.call('containerd.task.v2.Task', 'NoSuchMethod', empty))).toEqual({
+        code: Code.Unimplemented,
+        message: 'method NoSuchMethod',
+      });
+      expect(await failure(client.call('no.such.Service', 'Create', empty))).toEqual({
+        code: Code.Unimplemented,
+        message: 'service no.such.Service',
+      });
+      // The same connection still answers a real request.
+      const reply = task.ConnectResponse.decode(
+        await client.call('containerd.task.v2.Task', 'Connect', task.ConnectRequest.encode({ id }).finish()),
+      );
+      expect({ shimPid: reply.shimPid, taskPid: reply.taskPid }).toEqual({
+        shimPid: shim!.pid,
+        taskPid: pid,
+      });
+    } finally {
+      client.close();
+    }
+
+    expect(sameProcessAlive(shim!.pid, shim!.startTime)).toBe(true);
+    const exec = await ctr(
+      ['task', 'exec', '--exec-id', 'after', id, 'sh', '-c', 'echo still; exit 5'],
+      true,
+    );
+    expect(exec.code, exec.stderr).toBe(5);
+    expect(exec.stdout).toBe('still\n');
+    expect((await killAndDelete(id)).code).toBe(0);
+    await ctr(['container', 'rm', id]);
+    await expectContainerGone(id, [pid]);
   });
 });

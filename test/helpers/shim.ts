@@ -2,6 +2,7 @@
 // runtime they run ($TSRUNC_SHIM_RUNTIME), what differs between runtimes (state dirs, messages),
 // how containerd finds tsrunc's shim binary, and host-side views of shims: their processes and
 // their sockets.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -27,6 +28,12 @@ export interface ShimRuntime {
   groupAnnotation: string;
   /** What ctr's stderr says when the process's executable `cmd` (an absolute path) is missing. */
   execNotFound(cmd: string): RegExp;
+  /**
+   * The shim closes a connection whose first bytes, read as a ttrpc header, announce more than
+   * 4 MiB and which then ends. Go's ttrpc 1.1 does not: the discard of the announced bytes fails
+   * at the end, which it logs, and the connection stays open (until the shim exits).
+   */
+  closesBadHeaderConnection: boolean;
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -44,6 +51,7 @@ const RUNTIMES: Record<string, Omit<ShimRuntime, 'name' | 'binary'>> = {
         `runc create failed: unable to start container process: exec: "${escape(cmd)}": ` +
           `stat ${escape(cmd)}: no such file or directory`,
       ),
+    closesBadHeaderConnection: false,
   },
   [TSRUNC_SHIM_RUNTIME]: {
     stateRoot: '/run/containerd/tsrunc',
@@ -53,6 +61,7 @@ const RUNTIMES: Record<string, Omit<ShimRuntime, 'name' | 'binary'>> = {
     groupAnnotation: 'io.containerd.runc.v2.group',
     execNotFound: (cmd) =>
       new RegExp(`unable to start container process: exec: "${escape(cmd)}": no such file or directory`),
+    closesBadHeaderConnection: true,
   },
 };
 
@@ -187,4 +196,93 @@ export function shimServers(address: string): ShimProcess[] {
 export function sameProcessAlive(pid: number, startTime: string): boolean {
   const st = stat(pid);
   return st !== null && st.state !== 'Z' && st.state !== 'X' && st.startTime === startTime;
+}
+
+/** One line of `ctr events`: the topic and the event as JSON (containerd's Go field names). */
+export interface CtrEvent {
+  topic: string;
+  event: Record<string, unknown>;
+}
+
+/**
+ * `ctr events` of a containerd as a child process, its lines parsed as they come. ctr prints
+ * `<timestamp> <namespace> <topic> <event JSON>` per event.
+ */
+export class CtrEvents {
+  readonly events: CtrEvent[] = [];
+  private readonly exited: Promise<void>;
+  private partial = '';
+
+  private constructor(
+    private readonly child: ChildProcess,
+    namespace: string,
+  ) {
+    const line = new RegExp(`^.*? ${namespace.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} (/\\S+)(?: (.*))?$`);
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (this.partial + chunk).split('\n');
+      this.partial = lines.pop()!;
+      for (const text of lines) {
+        const m = line.exec(text);
+        if (!m) continue;
+        let event: Record<string, unknown> = {};
+        try {
+          event = m[2] ? (JSON.parse(m[2]) as Record<string, unknown>) : {};
+        } catch {
+          event = { unparsed: m[2] };
+        }
+        this.events.push({ topic: m[1], event });
+      }
+    });
+    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
+  }
+
+  /**
+   * Starts `argv` (a `ctr ... events` command) and returns once it receives events: `poke(n)`
+   * makes containerd publish a /namespaces/update event (n counts the tries), repeated until one
+   * arrives, since ctr says nothing when its subscription is in place.
+   */
+  static async start(
+    argv: string[],
+    namespace: string,
+    poke: (n: number) => Promise<unknown>,
+    timeoutMs: number,
+  ): Promise<CtrEvents> {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
+    const stream = new CtrEvents(child, namespace);
+    try {
+      const deadline = Date.now() + timeoutMs;
+      for (let n = 1; !stream.events.some((e) => e.topic === '/namespaces/update'); n++) {
+        if (Date.now() > deadline) throw new Error('ctr events shows no events');
+        await poke(n);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } catch (error) {
+      await stream.stop();
+      throw error;
+    }
+    return stream;
+  }
+
+  /** The /tasks/* events of container `id`, in arrival order. */
+  ofContainer(id: string): CtrEvent[] {
+    return this.events.filter((e) => e.topic.startsWith('/tasks/') && e.event.container_id === id);
+  }
+
+  /** Polls until `cond` holds for the events so far; throws naming `what` after `timeoutMs`. */
+  async waitFor(what: string, cond: (events: CtrEvent[]) => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond(this.events)) {
+      if (Date.now() > deadline) {
+        const seen = this.events.map((e) => `${e.topic} ${JSON.stringify(e.event)}`).join('\n  ');
+        throw new Error(`ctr events: no ${what} after ${timeoutMs} ms; seen:\n  ${seen}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** Kills ctr and waits for it to be reaped. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+  }
 }
