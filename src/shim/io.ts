@@ -44,6 +44,8 @@ export interface IoOptions {
 const LOGGER_READY_MS = 10_000;
 /** How long a binary logger may take to exit once its input ended, before SIGKILL (runc: 12 s). */
 const LOGGER_EXIT_MS = 12_000;
+/** How long a process's exit (Wait, TaskExit) waits for its logger to finish. */
+const LOGGER_WAIT_MS = 2_000;
 /** How long a SIGKILLed logger may take to be reaped. */
 const LOGGER_KILL_MS = 5_000;
 /** The pty master is queued on the socketpair once create/exec returned: this only bounds a bug. */
@@ -256,8 +258,13 @@ export class ProcessIo {
     this.consoleReceiveFd = -1;
     if (this.terminal) await this.terminal.drain();
     this.fds.closeAll();
-    // The logger's input ends once the process (and whatever inherited its output) is gone.
-    if (this.logger) await this.logger.stop(LOGGER_EXIT_MS);
+    // The logger's input ends once the process (and whatever inherited its output) is gone: it
+    // normally exits at once. Wait (and the exit event) waits for that at most LOGGER_WAIT_MS;
+    // the rest of its grace time and the SIGKILL after it go on in the background.
+    if (this.logger) {
+      const stopped = this.logger.stop(LOGGER_EXIT_MS);
+      await within(stopped, LOGGER_WAIT_MS);
+    }
     this.opts.logger.debug(`io of ${this.opts.id}: closed (${summary(this.spec)})`);
   }
 }
