@@ -150,6 +150,10 @@ function listen(socketPath: string): Promise<net.Server | null> {
   });
 }
 
+/** Node flags of the long-lived server. It idles with many containers: a 1 MiB young generation
+ *  (default 16) took its anonymous memory from 36 to 22 MiB with 100 idle containers here. */
+const SERVER_NODE_FLAGS = ['--max-semi-space-size=1'];
+
 function spawnServer(
   flags: ShimFlags,
   bundle: string,
@@ -171,7 +175,7 @@ function spawnServer(
     socketPath,
   ];
   if (flags.debug) args.push('-debug');
-  const child = spawn(process.execPath, args, {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...args], {
     cwd: bundle,
     detached: true,
     // fd 3: the listening socket. Never start's stdout/stderr (containerd reads them to EOF).

@@ -162,7 +162,9 @@ export function shimProcesses(address: string): ShimProcess[] {
       continue;
     }
     if (argv[argv.length - 1] === '') argv.pop();
-    if (!argv.slice(0, 2).some((a) => path.basename(a).startsWith('containerd-shim-'))) continue;
+    // The binary, or the script after the interpreter and its flags (node --flag script ...).
+    const program = [argv[0], argv.slice(1).find((a) => !a.startsWith('-'))];
+    if (!program.some((a) => a !== undefined && path.basename(a).startsWith('containerd-shim-'))) continue;
     if (!argv.includes(address)) continue;
     const st = stat(pid);
     if (!st || st.state === 'Z' || st.state === 'X') continue;
