@@ -45,6 +45,7 @@ import {
   shimRuntime,
   shimServers,
   shimSocketPath,
+  TSRUNC_SHIM_RUNTIME,
   socketAccepts,
 } from '../helpers/shim';
 
@@ -523,6 +524,51 @@ describe(`shim groups (${RUNTIME.groupAnnotation})`, () => {
       fs.rmSync(sync, { recursive: true, force: true });
     }
   }, 240_000);
+});
+
+describe(`update and grouping options of the shim of ${RUNTIME.name}`, () => {
+  it("Update (ctr 1.6 has no `task update`: sent on the shim's socket as containerd would): the memory cgroup gets the new limit", async () => {
+    const id = newId();
+    await runDetached(id, ['sleep', '1000'], { extra: ['--memory-limit', String(64 * 1024 * 1024)] });
+    const limitFile = path.join('/sys/fs/cgroup/memory', engineCgroupParent(), id, 'memory.limit_in_bytes');
+    expect(fs.readFileSync(limitFile, 'utf8').trim()).toBe(String(64 * 1024 * 1024));
+    const address = fs.readFileSync(path.join(bundleOf(id), 'address'), 'utf8').trim();
+    const client = await TtrpcClient.connect(address);
+    try {
+      const resources = { memory: { limit: 48 * 1024 * 1024 } };
+      const request = task.UpdateTaskRequest.encode({
+        id,
+        resources: {
+          type_url: 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources',
+          value: Buffer.from(JSON.stringify(resources)),
+        },
+      }).finish();
+      await client.call('containerd.task.v2.Task', 'Update', request, { timeoutMs: 10_000 });
+    } finally {
+      client.close();
+    }
+    expect(fs.readFileSync(limitFile, 'utf8').trim()).toBe(String(48 * 1024 * 1024));
+    expect((await killAndDelete(id)).code).toBe(0);
+  });
+
+  it.skipIf(RUNTIME.name !== TSRUNC_SHIM_RUNTIME)(
+    'grouping "namespace" in the config file --runtime-config-path names: two containers without a group annotation share one shim (skipped for other shims: the Go shim has no such option and refuses runtimeoptions)',
+    async () => {
+      expect.assertions(4);
+      groups.push(`namespace:${namespace}`);
+      const config = path.join(tempDir('e2e-shim-config'), 'shim.json');
+      fs.writeFileSync(config, JSON.stringify({ grouping: 'namespace' }));
+      const [a, b] = [newId(), newId()];
+      const pidA = await runDetached(a, ['sleep', '1000'], { extra: ['--runtime-config-path', config] });
+      const pidB = await runDetached(b, ['sleep', '1000'], { extra: ['--runtime-config-path', config] });
+      const shimPid = parentOf(pidA);
+      expect(parentOf(pidB)).toBe(shimPid);
+      expect(shimServers(containerd.socket).map((server) => server.pid)).toEqual([shimPid]);
+      expect((await killAndDelete(a)).code).toBe(0);
+      expect((await killAndDelete(b)).code).toBe(0);
+      fs.rmSync(path.dirname(config), { recursive: true, force: true });
+    },
+  );
 });
 
 describe('faults', () => {
