@@ -30,7 +30,7 @@ const IDLE_GC_MS = 1_000;
 
 export async function runServer(flags: ShimFlags): Promise<void> {
   const bundle = process.cwd();
-  const log = new ShimLog(flags.debug, 'io.containerd.tsrunc.v1');
+  const log = new ShimLog(flags.debug);
   log.addBundle(flags.id, bundle);
   // The first bundle goes away with its container; nothing here needs a cwd.
   process.chdir('/');

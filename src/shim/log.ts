@@ -6,18 +6,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import type { Logger } from '../util/log';
-
-type Level = 'debug' | 'info' | 'warning' | 'error';
+import { formatLine, type Level, type Logger, oneLine } from '../util/log';
 
 export class ShimLog implements Logger {
   /** Log FIFOs by container id, oldest first. */
   private readonly sinks = new Map<string, number>();
 
-  constructor(
-    private readonly debugEnabled: boolean,
-    private readonly tag: string,
-  ) {}
+  constructor(private readonly debugEnabled: boolean) {}
 
   /** Log to `<bundle>/log` (too) while container `id` is served. */
   addBundle(id: string, bundle: string): void {
@@ -53,8 +48,7 @@ export class ShimLog implements Logger {
   private write(level: Level, msg: string): void {
     const fd = [...this.sinks.values()].pop();
     if (fd === undefined) return;
-    const time = new Date().toISOString();
-    const line = `time="${time}" level=${level} msg=${JSON.stringify(msg.replace(/\n/g, ' '))} runtime=${this.tag}\n`;
+    const line = formatLine({ format: 'text' }, level, oneLine(msg));
     try {
       fs.writeSync(fd, line);
     } catch {

@@ -17,6 +17,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 import type { NativeBinding } from '../native';
+import { readMountInfo } from '../plan/host';
 import { readConfigFile, DEFAULT_CONFIG_FILE, DEFAULT_ROOT, type ShimConfig } from './options';
 import type { ShimFlags } from './flags';
 
@@ -289,15 +290,7 @@ async function removeDeadServerFiles(bundle: string, native: () => Promise<Nativ
   }
 }
 
-/** Something is mounted at `dir` or below it (/proc/self/mountinfo, mount points unescaped). */
+/** Something is mounted at `dir` or below it. */
 function mountedAtOrBelow(dir: string): boolean {
-  const unescape = (field: string) =>
-    field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => {
-      const point = line.split(' ')[4];
-      return point !== undefined && (unescape(point) === dir || unescape(point).startsWith(`${dir}/`));
-    });
+  return readMountInfo().some((m) => m.mountPoint === dir || m.mountPoint.startsWith(`${dir}/`));
 }

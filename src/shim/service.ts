@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { CONTAINER_NOT_EXIST } from '../errors';
 import type { NativeBinding } from '../native';
 import type { ExitStatus } from '../runtime/reaper';
+import { bounded } from '../runtime/spawn-attempt';
 import { Runtime } from '../runtime/runtime';
 import type { LinuxResources, Process, Spec } from '../spec/types';
 import type { Logger } from '../util/log';
@@ -348,7 +349,7 @@ export class TaskService {
             );
         }
         const running = [...c.execs.values()].filter((e) => e.state === 'running').map((e) => e.exited);
-        if (running.length > 0) await withTimeout(Promise.all(running), EXEC_EXITS_BEFORE_INIT_MS);
+        if (running.length > 0) await bounded(Promise.all(running), EXEC_EXITS_BEFORE_INIT_MS);
       }
       await p.io
         ?.drainAndClose()
@@ -387,7 +388,7 @@ export class TaskService {
         // Never started: the init waits in the exec fifo; a forced delete kills it.
         await c.runtime.delete(c.id, { force: true }).catch((error: Error) => notGone(error));
         // Its exit comes from the reaper; bounded all the same (a lost watch must not hang Delete).
-        await withTimeout(p.exited, INIT_EXIT_AFTER_KILL_MS);
+        await bounded(p.exited, INIT_EXIT_AFTER_KILL_MS);
       } else {
         await c.runtime.delete(c.id, { force: true }).catch((error: Error) => notGone(error));
       }
@@ -692,10 +693,4 @@ function safely(logger: Logger, fn: () => unknown): void {
   } catch (error) {
     logger.error((error as Error).message);
   }
-}
-
-function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise((resolve) => (timer = setTimeout(resolve, ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

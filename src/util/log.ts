@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 
 export type LogFormat = 'text' | 'json';
-type Level = 'debug' | 'info' | 'warning' | 'error';
+export type Level = 'debug' | 'info' | 'warning' | 'error';
 
 export interface LoggerConfig {
   /** --log FILE: lines are appended there instead of going to stderr. */
@@ -65,7 +65,8 @@ export function rfc3339Now(): string {
   return `${new Date().toISOString().slice(0, 19)}Z`;
 }
 
-function formatLine(config: LoggerConfig, level: Level, msg: string): string {
+/** One log line as this project writes them (logrus's text or JSON format); `msg` one line. */
+export function formatLine(config: Pick<LoggerConfig, 'format'>, level: Level, msg: string): string {
   const time = rfc3339Now();
   if (config.format === 'json') return `${JSON.stringify({ level, msg, time })}\n`;
   return `time="${time}" level=${level} msg=${quoteText(msg)}\n`;
@@ -77,7 +78,7 @@ function quoteText(msg: string): string {
 }
 
 // A log line is one line: embedded newlines would split one error across several records.
-function oneLine(msg: string): string {
+export function oneLine(msg: string): string {
   return msg.replace(/\r?\n/g, '\\n');
 }
 

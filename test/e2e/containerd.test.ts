@@ -15,6 +15,7 @@ import {
   startContainerd,
   writeImageArchive,
   writeRuntimeWrapper,
+  removeCtrContainer,
 } from '../helpers/docker';
 import { testEnv } from '../helpers/env';
 import { guardHostNetwork } from '../helpers/host-network';
@@ -52,13 +53,7 @@ afterAll(async () => {
 
 afterEach(async () => {
   for (const id of ids) {
-    await ctr(['task', 'kill', '-s', 'SIGKILL', id], true);
-    for (let i = 0; i < 50; i++) {
-      const res = await ctr(['task', 'delete', '--force', id], true);
-      if (res.code === 0 || /not found/.test(res.stderr)) break;
-      await sleep(100);
-    }
-    await ctr(['container', 'rm', id], true);
+    await removeCtrContainer(containerd, id);
     fs.rmSync(path.join(logDir, `${id}.log`), { force: true });
   }
   ids = [];

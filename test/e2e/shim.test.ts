@@ -23,6 +23,7 @@ import {
   engineCgroupParent,
   startContainerd,
   writeImageArchive,
+  removeCtrContainer,
 } from '../helpers/docker';
 import { testEnv } from '../helpers/env';
 import { guardHostNetwork } from '../helpers/host-network';
@@ -108,17 +109,10 @@ function ctr(args: string[], allowFail = false): Promise<CommandResult> {
 }
 
 /** Kill, delete and remove `id`, whatever state it is in ("not found" is fine). */
-async function removeContainer(id: string): Promise<void> {
-  await ctr(['task', 'kill', '-s', 'SIGKILL', id], true);
-  for (let i = 0; i < 50; i++) {
-    const res = await ctr(['task', 'delete', '--force', id], true);
-    if (res.code === 0 || /not found/.test(res.stderr)) break;
-    await sleep(100);
-  }
-  await ctr(['container', 'rm', id], true);
+function removeContainer(id: string): Promise<void> {
+  return removeCtrContainer(containerd, id);
 }
 
-/** containerd's bundle of `id` (config.json, the rootfs mount point, the shim's address). */
 function bundleOf(id: string): string {
   return path.join(containerd.dir, 'containerd-state', 'io.containerd.runtime.v2.task', namespace, id);
 }

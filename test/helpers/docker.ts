@@ -434,3 +434,15 @@ async function stopDaemon(daemon: ChildProcess): Promise<void> {
     await exited;
   }
 }
+
+/** Kill, delete and remove container `id` of a containerd, whatever state it is in ("not found"
+ *  is fine): a test's cleanup. */
+export async function removeCtrContainer(daemon: ContainerdDaemon, id: string): Promise<void> {
+  await daemon.ctr(['task', 'kill', '-s', 'SIGKILL', id], { allowFail: true });
+  for (let i = 0; i < 50; i++) {
+    const res = await daemon.ctr(['task', 'delete', '--force', id], { allowFail: true });
+    if (res.code === 0 || /not found/.test(res.stderr)) break;
+    await sleep(100);
+  }
+  await daemon.ctr(['container', 'rm', id], { allowFail: true });
+}
