@@ -273,7 +273,11 @@ describe('podman and a failing poststart hook', () => {
       const id = await inspect(name, '{{.Id}}');
       // conmon's exit command (podman container cleanup) deletes it once the init is gone.
       await waitFor('tsrunc to delete it', () => !fs.existsSync(path.join(pm.runtimeRoot, id)), 10_000);
-      const poststop = JSON.parse(fs.readFileSync(path.join(dir, 'poststop.json'), 'utf8'));
+      // Poststop hooks run after the state dir is removed, before delete returns (runtime-spec):
+      // the hook may still be writing its file when the state dir is already gone.
+      const poststopFile = path.join(dir, 'poststop.json');
+      await waitFor('the poststop hook to write its state', () => readJsonOrNull(poststopFile) !== null, 10_000);
+      const poststop = readJsonOrNull(poststopFile);
       expect(poststop).toMatchObject({ id, status: 'stopped' });
       const calls = runtimeCalls(pm.callLog, id);
       expect(calls.slice(0, 2).map((c) => c.split(' ')[0])).toEqual(['create', 'start']);
@@ -285,3 +289,12 @@ describe('podman and a failing poststart hook', () => {
     }
   });
 });
+
+/** The JSON in a file, or null while it is missing or not yet complete. */
+function readJsonOrNull(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
