@@ -17,13 +17,15 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # dockerd (the JSON `docker run` sends), and the e2e tests run tsrunc under them. podman, conmon
 # and containers-common (podman's default config files) for the podman e2e tests; tini is what
 # `docker run --init` injects (docker-init), catatonit what `podman run --init` injects. None of
-# them is started here (see policy-rc.d below), and no network plugin is installed: the engines
-# run with --network none.
+# them is started here (see policy-rc.d below). The engines run with --network none; the CRI
+# tests give pods a network of their own with loopback alone, made by the CNI plugins `loopback`
+# and `static` of containernetworking-plugins (test/helpers/cri.ts).
 PACKAGES=(
   cmake g++ make ninja-build pkg-config libseccomp-dev
   busybox-static util-linux iproute2 procps strace
   docker.io containerd
   podman conmon golang-github-containers-common catatonit tini
+  containernetworking-plugins
 )
 
 # --- Node.js -------------------------------------------------------------------------------

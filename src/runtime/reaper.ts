@@ -58,6 +58,8 @@ class Watched implements ChildWatch {
     private readonly onDone: (watched: Watched) => void,
     /** Reap on exit whether or not anyone waits; else only once someone waits (see Reaper). */
     private readonly auto: boolean,
+    /** The status of `pid` if this reaper reaped it a moment ago (see Reaper.recentExits). */
+    private readonly reapedBefore: (pid: number) => ExitStatus | undefined,
   ) {
     this.exited = new Promise<ExitStatus>((resolve, reject) => {
       this.settle = resolve;
@@ -71,8 +73,12 @@ class Watched implements ChildWatch {
     try {
       this.pidfd = this.native.pidfdOpen(this.pid);
     } catch (error) {
-      // Gone already: someone else reaped it, which the library never lets happen to its own.
-      this.finish({ pid: this.pid, exitCode: 255, signal: 0, exitedAt: this.clock.now() });
+      // Gone already. Reaped by this reaper as an orphan (a quick exec'd process that exited
+      // before its spawner adopted it): its real status. Else someone else reaped it, which the
+      // library never lets happen to its own.
+      const before =
+        (error as NodeJS.ErrnoException).code === 'ESRCH' ? this.reapedBefore(this.pid) : undefined;
+      this.finish(before ?? { pid: this.pid, exitCode: 255, signal: 0, exitedAt: this.clock.now() });
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
       return;
     }
@@ -134,8 +140,19 @@ class Watched implements ChildWatch {
   }
 }
 
+/** How many exits the reaper remembers (see Reaper.recentExits). */
+const RECENT_EXITS = 256;
+
 export class Reaper {
   private readonly watched = new Map<number, Watched>();
+  /**
+   * The last exits this reaper took, by pid. The orphan scan adopts any child of ours in a
+   * container's cgroup, and so may adopt and reap an exec'd process that exits before the exec
+   * that spawned it has learnt its pid; that exec's adopt then finds the pid gone and takes its
+   * status from here. A pid found gone is not reused yet (pidfd_open would have opened the new
+   * process), so the entry is that process's.
+   */
+  private readonly recentExits = new Map<number, ExitStatus>();
   private readonly exitListeners = new Set<(status: ExitStatus) => void>();
 
   constructor(
@@ -165,6 +182,7 @@ export class Reaper {
         if (this.watched.get(done.pid) === done) this.watched.delete(done.pid);
         const status = done.status();
         if (!status) return;
+        this.rememberExit(status);
         for (const listener of this.exitListeners) {
           try {
             listener(status);
@@ -174,6 +192,7 @@ export class Reaper {
         }
       },
       this.autoReap,
+      (reaped) => this.recentExits.get(reaped),
     );
     this.watched.set(pid, watched);
     watched.start();
@@ -216,6 +235,12 @@ export class Reaper {
       adopted.push({ pid: Number(name), owner });
     }
     return adopted;
+  }
+
+  private rememberExit(status: ExitStatus): void {
+    this.recentExits.delete(status.pid);
+    this.recentExits.set(status.pid, status);
+    if (this.recentExits.size > RECENT_EXITS) this.recentExits.delete(this.recentExits.keys().next().value!);
   }
 
   /** Processes watched and not yet reaped. */

@@ -276,7 +276,11 @@ describe('podman and a failing poststart hook', () => {
       // Poststop hooks run after the state dir is removed, before delete returns (runtime-spec):
       // the hook may still be writing its file when the state dir is already gone.
       const poststopFile = path.join(dir, 'poststop.json');
-      await waitFor('the poststop hook to write its state', () => readJsonOrNull(poststopFile) !== null, 10_000);
+      await waitFor(
+        'the poststop hook to write its state',
+        () => readJsonOrNull(poststopFile) !== null,
+        10_000,
+      );
       const poststop = readJsonOrNull(poststopFile);
       expect(poststop).toMatchObject({ id, status: 'stopped' });
       const calls = runtimeCalls(pm.callLog, id);

@@ -63,6 +63,9 @@ export interface ContainerdOptions {
   pathDirs?: string[];
   /** The namespace ctr works in (`ctr --namespace`). Default containerd's "default". */
   namespace?: string;
+  /** The config file's text (TOML, version 2). Default: the CRI plugin disabled. Root, state
+   *  and socket are always the dir's own (command-line flags). */
+  config?: string;
 }
 
 export interface DockerEngine {
@@ -167,8 +170,8 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
   const dir = opts.dir ?? engineDir('containerd');
   const socket = path.join(dir, 'containerd.sock');
   const config = path.join(dir, 'containerd.toml');
-  // Only our own socket and dirs; the CRI plugin would want a CNI network: off.
-  fs.writeFileSync(config, 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n');
+  // Only our own socket and dirs; the CRI plugin would want a CNI network: off unless asked for.
+  fs.writeFileSync(config, opts.config ?? 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n');
   const logFile = path.join(dir, 'containerd.log');
   const log = fs.openSync(logFile, 'a');
   const env = daemonEnv();
@@ -326,10 +329,16 @@ export async function importImage(engine: DockerEngine, rootfs: string, tag: str
 
 /**
  * Writes `<dir>/image.tar`: the root filesystem as a one-layer image in the format `docker save`
- * writes (manifest.json, the config named by its digest, the layer tar), tagged `tag`. `ctr image
- * import` and `podman load` read it, so neither needs a dockerd to get an image.
+ * writes (manifest.json, the config named by its digest, the layer tar), tagged `tag`, whose
+ * command is `opts.cmd` (default `sh`). `ctr image import` and `podman load` read it, so neither
+ * needs a dockerd to get an image.
  */
-export async function writeImageArchive(rootfs: string, tag: string, dir: string): Promise<string> {
+export async function writeImageArchive(
+  rootfs: string,
+  tag: string,
+  dir: string,
+  opts: { cmd?: string[] } = {},
+): Promise<string> {
   const stage = fs.mkdtempSync(path.join(dir, 'image-'));
   try {
     const layerTmp = path.join(stage, 'layer.tar');
@@ -341,7 +350,10 @@ export async function writeImageArchive(rootfs: string, tag: string, dir: string
       architecture: 'amd64',
       os: 'linux',
       created: '2020-01-01T00:00:00Z',
-      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
+      config: {
+        Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        Cmd: opts.cmd ?? ['sh'],
+      },
       rootfs: { type: 'layers', diff_ids: [`sha256:${layerDigest}`] },
       history: [{ created: '2020-01-01T00:00:00Z', created_by: 'tsrunc test rootfs' }],
     });
