@@ -78,5 +78,6 @@ fi
 log "npm run build"
 npm run --silent build
 [ -f dist/cli/main.js ] || die "build did not produce dist/cli/main.js"
+[ -f dist/cli/tsrunc.bundle.js ] || die "build did not produce dist/cli/tsrunc.bundle.js"
 [ -f build/addon/Release/tsrunc_native.node ] || die "build did not produce build/addon/Release/tsrunc_native.node"
 log "done"

@@ -10,8 +10,7 @@ import type { RuntimeContext } from '../runtime/context';
 import type { StdioMap } from '../runtime/stdio';
 import { type ConfiguredLogger, createLogger, type LoggerConfig } from '../util/log';
 import type { CommandArgs } from './commands/common';
-
-export const DEFAULT_ROOT = '/run/tsrunc';
+import { DEFAULT_ROOT } from './options';
 
 let current: ConfiguredLogger = createLogger({ format: 'text', debug: false });
 

@@ -1,28 +1,20 @@
 // The tsrunc command line: runc-compatible flags and commands on top of the runtime library.
 //
 // Startup time matters (docker and containerd exec us for every operation), so this module
-// loads only yargs and the ONE command module the arguments name; the other commands are
-// registered with their usage line alone, which is all `--help` needs.
-import type { Argv } from 'yargs';
-import yargs from 'yargs/yargs';
-
+// loads only the ONE command module the arguments name, and parses the command lines engines
+// send without yargs (src/cli/fast-args.ts); yargs (src/cli/yargs-cli.ts) is loaded for --help,
+// errors and anything else, with the other commands registered by their usage line alone.
 import type { LoggerConfig } from '../util/log';
-import { cliLogger, setCliLogger } from './context';
 import type { CommandArgs, CommandModule } from './commands/common';
+import { cliLogger, setCliLogger } from './context';
+import { fastArgs } from './fast-args';
+import { DEFAULT_ROOT, GLOBAL_FLAGS_WITH_VALUE } from './options';
+import type { CommandEntry } from './yargs-cli';
 
 export const VERSION = '0.1.0';
 export const SPEC_VERSION = '1.3.0';
-const DEFAULT_ROOT = '/run/tsrunc';
-
-interface CommandEntry {
-  name: string;
-  usage: string;
-  describe: string;
-  load: () => Promise<CommandModule>;
-}
-
 // Literal import() paths: tsc turns them into lazy require() calls; vitest resolves the .ts.
-const COMMANDS: CommandEntry[] = [
+export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'create',
     usage: 'create <container-id>',
@@ -115,18 +107,12 @@ const COMMANDS: CommandEntry[] = [
   },
 ];
 
-// Global flags that take a value: needed to find the command name before yargs runs.
-const GLOBAL_FLAGS_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--criu', '--rootless']);
-
-class UsageError extends Error {}
-
 export async function main(argv: string[]): Promise<void> {
   const code = await runCli(argv);
   // Writes to stdout/stderr are synchronous on Linux (files, pipes, ttys): nothing is lost.
   process.exit(code);
 }
 
-/** Parse and run one command; returns the exit code. Never throws. */
 // Flags whose value may be "-" (stdin). yargs takes a lone "-" for a positional, so the pair
 // becomes "--flag=-" before parsing.
 const STDIN_VALUE_FLAGS = new Set(['--resources', '-r']);
@@ -144,6 +130,7 @@ function joinStdinValues(argv: string[]): string[] {
   return out;
 }
 
+/** Parse and run one command; returns the exit code. Never throws. */
 export async function runCli(rawArgv: string[]): Promise<number> {
   const argv = joinStdinValues(rawArgv);
   const position = commandPosition(argv);
@@ -159,26 +146,29 @@ export async function runCli(rawArgv: string[]): Promise<number> {
     cliLogger().fatal(`unknown command "${argv[position]}": see tsrunc --help`);
     return 1;
   }
-  let exitCode = 0;
+  let module: CommandModule | undefined;
+  let args: CommandArgs | null = null;
   try {
-    const module = chosen ? await chosen.load() : undefined;
+    module = chosen ? await chosen.load() : undefined;
     const commandArgv =
       module?.prepareArgs && position >= 0
         ? [...argv.slice(0, position + 1), ...module.prepareArgs(argv.slice(position + 1))]
         : argv;
-    const parser = buildParser(commandArgv, chosen, module, (code) => (exitCode = code));
-    // With a callback yargs hands us its --help text instead of console.log-ing it; errors
-    // still arrive through .fail() and are caught below.
-    let help = '';
-    await parser.parseAsync(commandArgv, {}, (_error, _args, output) => {
-      help = output;
-    });
-    if (help) process.stdout.write(help.endsWith('\n') ? help : `${help}\n`);
+    if (chosen && module) args = fastArgs(commandArgv, position, chosen.usage, module);
+    if (!args) {
+      const { parseWithYargs } = await import('./yargs-cli');
+      const result = await parseWithYargs(commandArgv, COMMANDS, chosen, module);
+      if ('help' in result) {
+        if (result.help) process.stdout.write(result.help.endsWith('\n') ? result.help : `${result.help}\n`);
+        return 0;
+      }
+      args = result.args;
+    }
   } catch (error) {
     cliLogger().fatal(usageMessage(error));
     return 1;
   }
-  return exitCode;
+  return module ? runHandler(module, args) : 0;
 }
 
 /** yargs messages can span lines ("Invalid values:\n  Argument: ..."); ours are one line. */
@@ -213,66 +203,6 @@ function commandPosition(argv: string[]): number {
     if (GLOBAL_FLAGS_WITH_VALUE.has(arg)) i++;
   }
   return -1;
-}
-
-function buildParser(
-  argv: string[],
-  chosen: CommandEntry | undefined,
-  module: CommandModule | undefined,
-  setExitCode: (code: number) => void,
-): Argv {
-  const parser = yargs(argv)
-    .version(false)
-    .scriptName('tsrunc')
-    .usage('tsrunc [global options] <command> [command options]\n\nAn OCI container runtime.')
-    .parserConfiguration({
-      // runc has flags named --no-pivot and --no-new-keyring: they are not negations.
-      'boolean-negation': false,
-      // Container ids and signals such as 0123 or 1e3 are strings.
-      'parse-numbers': false,
-      'parse-positional-numbers': false,
-      'camel-case-expansion': false,
-    })
-    .option('root', { type: 'string', default: DEFAULT_ROOT, describe: 'root directory for container state' })
-    .option('log', { type: 'string', describe: 'append log lines to this file (default: stderr)' })
-    .option('log-format', {
-      type: 'string',
-      choices: ['text', 'json'],
-      default: 'text',
-      describe: 'log line format',
-    })
-    .option('debug', { type: 'boolean', default: false, describe: 'enable debug logging' })
-    .option('systemd-cgroup', {
-      type: 'boolean',
-      default: false,
-      describe: 'cgroupsPath is slice:prefix:name',
-    })
-    .option('criu', { type: 'string', hidden: true, describe: 'accepted for compatibility, ignored' })
-    .option('rootless', { type: 'string', hidden: true, describe: 'accepted for compatibility, ignored' })
-    // -v/--version is answered before yargs runs (runCli); declared here for --help only.
-    .option('version', { alias: 'v', type: 'boolean', describe: 'print the version' })
-    .help('help')
-    .alias('help', 'h')
-    .strict()
-    .demandCommand(1, 'missing command: see tsrunc --help')
-    .wrap(null)
-    .exitProcess(false)
-    .fail((msg, err) => {
-      throw err ?? new UsageError(msg);
-    });
-  for (const entry of COMMANDS) {
-    if (entry === chosen && module) {
-      parser.command(
-        entry.usage,
-        entry.describe,
-        (y) => module.builder(y),
-        async (args) => setExitCode(await runHandler(module, args as CommandArgs)),
-      );
-    } else {
-      parser.command(entry.usage, entry.describe);
-    }
-  }
-  return parser;
 }
 
 async function runHandler(module: CommandModule, args: CommandArgs): Promise<number> {
