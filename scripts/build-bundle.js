@@ -49,9 +49,24 @@ let code = fs.readFileSync(bundle, 'utf8');
 code = code.replace(/(\b[\w$]+)=__toESM\(require\("(node:[\w/]+)"\)\)/g, (whole, name, mod) =>
   code.includes(`${name}.default`) ? whole : `${name}=require("${mod}")`,
 );
+// Node compiles a builtin outside its start-up snapshot when it is first required: child_process
+// alone brings net, stream and dgram (~3 ms). Modules require them at their top, and `state`
+// initialises modules (hooks, the console socket) whose functions it never calls. Those builtins
+// are required on first use instead: a proxy that loads the module when a property is read.
+const LAZY_BUILTINS = ['node:child_process', 'node:net', 'node:tty', 'node:readline', 'node:crypto'];
+code = code.replace(/(\b[\w$]+)=require\("(node:[\w/]+)"\)/g, (whole, name, mod) =>
+  LAZY_BUILTINS.includes(mod) ? `${name}=__tsruncLazyBuiltin("${mod}")` : whole,
+);
+code =
+  'var __tsruncLazyBuiltin=(id)=>{let m;return new Proxy({},{get:(_,k)=>(m??=require(id))[k],' +
+  'has:(_,k)=>k in(m??=require(id))})};' +
+  code;
 // The yargs part is a dynamic import() in the source (tsc makes it a lazy require()); left
 // external, esbuild keeps the import(), which a vm.Script cannot run: a lazy require() too.
-code = code.replace(/\bimport\("\.\/yargs-cli"\)/g, 'Promise.resolve().then(()=>require("./yargs-cli"))');
+code = code.replace(
+  /\bimport\("\.\/yargs-cli"\)/g,
+  'Promise.resolve().then(()=>require(__dirname+"/yargs-cli.js"))',
+);
 if (code.includes('import("')) throw new Error('build-bundle: a dynamic import() is left in the bundle');
 fs.writeFileSync(bundle, code);
 

@@ -5,7 +5,7 @@
 // send without yargs (src/cli/fast-args.ts); yargs (src/cli/yargs-cli.ts) is loaded for --help,
 // errors and anything else, with the other commands registered by their usage line alone.
 import type { LoggerConfig } from '../util/log';
-import type { CommandArgs, CommandModule } from './commands/common';
+import { type CommandArgs, type CommandModule, writeStdout } from './commands/common';
 import { cliLogger, setCliLogger } from './context';
 import { fastArgs } from './fast-args';
 import { DEFAULT_ROOT, GLOBAL_FLAGS_WITH_VALUE } from './options';
@@ -136,7 +136,7 @@ export async function runCli(rawArgv: string[]): Promise<number> {
   const position = commandPosition(argv);
   const globalArgs = position < 0 ? argv : argv.slice(0, position);
   if (globalArgs.includes('--version') || globalArgs.includes('-v')) {
-    process.stdout.write(`tsrunc version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
+    writeStdout(`tsrunc version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
     return 0;
   }
   // Before yargs, so that a flag error also reaches the --log file callers read.
@@ -159,7 +159,7 @@ export async function runCli(rawArgv: string[]): Promise<number> {
       const { parseWithYargs } = await import('./yargs-cli');
       const result = await parseWithYargs(commandArgv, COMMANDS, chosen, module);
       if ('help' in result) {
-        if (result.help) process.stdout.write(result.help.endsWith('\n') ? result.help : `${result.help}\n`);
+        if (result.help) writeStdout(result.help.endsWith('\n') ? result.help : `${result.help}\n`);
         return 0;
       }
       args = result.args;

@@ -32,3 +32,21 @@ export async function writeFileAtomicAsync(
     throw error;
   }
 }
+
+/**
+ * Write all of `text` to `fd` (1 or 2: the CLI's stdout and stderr) with write(2), as runc does.
+ * process.stdout/stderr would do the same synchronously, but building them loads Node's stream
+ * and net modules, a few ms of every tsrunc call. A non-blocking fd that is full is waited for.
+ */
+export function writeAllSync(fd: number, text: string | Uint8Array): void {
+  const data = typeof text === 'string' ? Buffer.from(text) : text;
+  let offset = 0;
+  while (offset < data.length) {
+    try {
+      offset += fs.writeSync(fd, data, offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}

@@ -4,6 +4,8 @@
 // process.exit() right after an error.
 import * as fs from 'node:fs';
 
+import { writeAllSync } from './fs';
+
 export type LogFormat = 'text' | 'json';
 export type Level = 'debug' | 'info' | 'warning' | 'error';
 
@@ -91,11 +93,10 @@ function appendToFile(file: string, line: string): void {
   }
 }
 
-// process.stderr writes are synchronous on Linux for files, pipes and terminals, so a
-// process.exit() right after loses nothing.
+// Synchronous, so a process.exit() right after loses nothing.
 function writeStderr(text: string): void {
   try {
-    process.stderr.write(text);
+    writeAllSync(2, text);
   } catch {
     // stderr closed: nowhere left to report
   }

@@ -1,6 +1,7 @@
 import { prepareArgs } from '../../src/cli/commands/exec';
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -17,6 +18,7 @@ import {
 import { setCliLogger } from '../../src/cli/context';
 import { native } from '../../src/native';
 
+const fsCommonJs = createRequire(__filename)('node:fs') as typeof fs;
 let tmp: string;
 let root: string;
 const children: ChildProcess[] = [];
@@ -39,22 +41,28 @@ interface CliResult {
   stderr: string;
 }
 
-/** Run the CLI in this process with stdout/stderr captured. */
+/** Run the CLI in this process with stdout/stderr captured. It writes fds 1 and 2 with
+ *  fs.writeSync (src/util/fs.ts writeAllSync): that is replaced on node:fs's CommonJS object,
+ *  and syncBuiltinESMExports() carries it to the module namespace the sources import. */
 async function cli(...args: string[]): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
+  const realWriteSync = fsCommonJs.writeSync;
+  fsCommonJs.writeSync = ((fd: number, data: Uint8Array, offset = 0, ...rest: unknown[]) => {
+    if (fd !== 1 && fd !== 2)
+      return (realWriteSync as (...a: unknown[]) => number)(fd, data, offset, ...rest);
+    const text = Buffer.from(data).subarray(offset).toString();
+    if (fd === 1) stdout += text;
+    else stderr += text;
+    return data.length - offset;
+  }) as typeof fs.writeSync;
+  syncBuiltinESMExports();
   try {
     const code = await runCli(['--root', root, ...args]);
     return { code, stdout, stderr };
   } finally {
+    fsCommonJs.writeSync = realWriteSync;
+    syncBuiltinESMExports();
     vi.restoreAllMocks();
   }
 }

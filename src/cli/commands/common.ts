@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { Argv } from 'yargs';
 
 import { validateContainerId } from '../../state/store';
+import { writeAllSync } from '../../util/fs';
 
 /** Parsed arguments; keys are the flag names as written (no camel-case expansion). */
 export type CommandArgs = Record<string, unknown>;
@@ -64,5 +65,14 @@ export function withContainerId(y: Argv): Argv {
 }
 
 export function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  writeStdout(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** Output on stdout; a reader that went away (EPIPE) is no error of the command's. */
+export function writeStdout(text: string): void {
+  try {
+    writeAllSync(1, text);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+  }
 }

@@ -4,7 +4,7 @@ import type { Argv } from 'yargs';
 import { list } from '../../runtime/lifecycle';
 import type { OciState } from '../../state/store';
 import { runtimeContext } from '../context';
-import { type CommandArgs, print } from './common';
+import { type CommandArgs, print, writeStdout } from './common';
 
 // runc prints through Go's tabwriter with minwidth 12 and padding 3; we lay it out the same.
 const MIN_COLUMN_WIDTH = 12;
@@ -35,7 +35,7 @@ export async function handler(args: CommandArgs): Promise<void> {
   } else if (args.format === 'json') {
     print(JSON.stringify(states));
   } else {
-    process.stdout.write(formatTable(states));
+    writeStdout(formatTable(states));
   }
 }
 
