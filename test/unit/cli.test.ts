@@ -48,14 +48,17 @@ async function cli(...args: string[]): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const realWriteSync = fsCommonJs.writeSync;
-  fsCommonJs.writeSync = ((fd: number, data: Uint8Array, offset = 0, ...rest: unknown[]) => {
+  const capture = (fd: number, data: Uint8Array, offset?: number | null, ...rest: unknown[]): number => {
     if (fd !== 1 && fd !== 2)
       return (realWriteSync as (...a: unknown[]) => number)(fd, data, offset, ...rest);
-    const text = Buffer.from(data).subarray(offset).toString();
+    const text = Buffer.from(data)
+      .subarray(offset ?? 0)
+      .toString();
     if (fd === 1) stdout += text;
     else stderr += text;
-    return data.length - offset;
-  }) as typeof fs.writeSync;
+    return data.length - (offset ?? 0);
+  };
+  fsCommonJs.writeSync = capture as typeof fs.writeSync;
   syncBuiltinESMExports();
   try {
     const code = await runCli(['--root', root, ...args]);
