@@ -4,6 +4,7 @@
 // loads only the ONE command module the arguments name, and parses the command lines engines
 // send without yargs (src/cli/fast-args.ts); yargs (src/cli/yargs-cli.ts) is loaded for --help,
 // errors and anything else, with the other commands registered by their usage line alone.
+import { warmCgroupMigration } from '../cgroups/migration-warmup';
 import type { LoggerConfig } from '../util/log';
 import { type CommandArgs, type CommandModule, writeStdout } from './commands/common';
 import { cliLogger, setCliLogger } from './context';
@@ -107,6 +108,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
 ];
 
+const CGROUP_JOINING_COMMANDS = new Set(['create', 'run', 'exec']);
+
 export async function main(argv: string[]): Promise<void> {
   const code = await runCli(argv);
   // Writes to stdout/stderr are synchronous on Linux (files, pipes, ttys): nothing is lost.
@@ -146,6 +149,9 @@ export async function runCli(rawArgv: string[]): Promise<number> {
     cliLogger().fatal(`unknown command "${argv[position]}": see tsrunc --help`);
     return 1;
   }
+  // The commands that join a process to cgroups: the kernel's wait for that starts now, while the
+  // command loads and parses (src/cgroups/migration-warmup.ts).
+  if (chosen && CGROUP_JOINING_COMMANDS.has(chosen.name)) warmCgroupMigration();
   let module: CommandModule | undefined;
   let args: CommandArgs | null = null;
   try {

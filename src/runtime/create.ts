@@ -12,6 +12,7 @@ import * as path from 'node:path';
 
 import { type BuiltPlan, buildPlan, resolveRootfs } from '../plan/build';
 import { cgroupsForNewContainer, type CgroupManager, type NewContainerCgroups } from '../cgroups';
+import { warmCgroupMigration } from '../cgroups/migration-warmup';
 import { lastCapability, readMountInfo } from '../plan/host';
 import type { Spec } from '../spec/types';
 import { loadConfig, validateConfig } from '../spec/validate';
@@ -73,6 +74,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions):
   if (opts.consoleSocket !== undefined) requireAbsolute('--console-socket', opts.consoleSocket);
   checkConsoleSocketFd(opts);
   const bundle = path.normalize(opts.bundle);
+  warmCgroupMigration();
   await ctx.turns.take();
   const loaded = loadConfig(bundle);
   const { spec, warnings } = validateConfig(loaded, { requireProcess: true });

@@ -7,6 +7,7 @@
 import { type CgroupManager, cgroupsOf } from '../cgroups';
 import { managerFor } from '../cgroups/manager';
 import { parseSubCgroups, withSubCgroups } from '../cgroups/sub-cgroups';
+import { warmCgroupMigration } from '../cgroups/migration-warmup';
 import { buildPlan } from '../plan/build';
 import { lastCapability } from '../plan/host';
 import { NAMESPACES } from '../plan/linux';
@@ -69,6 +70,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<Exec
   validateContainerId(opts.id);
   if (opts.consoleSocket !== undefined) requireAbsolute('--console-socket', opts.consoleSocket);
   checkConsoleSocketFd(opts);
+  warmCgroupMigration();
   // Locked for the set-up only: the container must not be deleted or paused under it.
   return withContainerLock(ctx, opts.id, async () => {
     const rec = readRecord(ctx.root, opts.id);
