@@ -284,12 +284,15 @@ async function hyperfine(label, entries, { runs, warmup }) {
   return means;
 }
 
-/** `sh -c '...'` running `steps` (argv lists) one after another; a failed `delete` is fine. */
+/** `sh -c '...'` running `steps` (argv lists, or shell text as is) one after another; a failed
+ *  `delete` is fine. */
 function shellPrepare(steps) {
   const lines = steps.map((argv) =>
-    argv.includes('delete')
-      ? `{ ${argv.join(' ')} </dev/null >/dev/null 2>&1 || true; }`
-      : `${argv.join(' ')} </dev/null >/dev/null 2>>${prepareLog}`,
+    typeof argv === 'string'
+      ? argv
+      : argv.includes('delete')
+        ? `{ ${argv.join(' ')} </dev/null >/dev/null 2>&1 || true; }`
+        : `${argv.join(' ')} </dev/null >/dev/null 2>>${prepareLog}`,
   );
   return `sh -c '${lines.join(' && ')}'`;
 }
@@ -340,7 +343,10 @@ const COMMANDS = [
   { name: 'start', prepare: ['delete', 'create'], args: (id) => ['start', id] },
   { name: 'state', on: 'state', args: (id) => ['state', id] },
   { name: 'kill', prepare: ['delete', 'create', 'start'], args: (id) => ['kill', id, 'KILL'] },
-  { name: 'delete', prepare: ['delete', 'create'], args: (id) => ['delete', '--force', id] },
+  // What engines do after the process exited: a plain delete of a stopped container.
+  { name: 'delete', prepare: ['delete', 'create', 'start', 'stop'], args: (id) => ['delete', id] },
+  // delete --force of a created one (runc kills it, then polls for its end: ~100 ms).
+  { name: 'delete --force', prepare: ['delete', 'create'], args: (id) => ['delete', '--force', id] },
   { name: 'events --stats', on: 'running', args: (id) => ['events', '--stats', id] },
   { name: 'ps --format json', on: 'running', args: (id) => ['ps', '--format', 'json', id] },
   { name: 'exec (true)', on: 'running', args: (id) => ['exec', id, 'true'] },
@@ -350,6 +356,10 @@ const STEPS = {
   delete: (rt, id) => cli(rt, 'delete', '--force', id),
   create: (rt, id) => cli(rt, 'create', '--bundle', bundle, id),
   start: (rt, id) => cli(rt, 'start', id),
+  // SIGKILL, then wait (up to 2 s) until the runtime says stopped.
+  stop: (rt, id) =>
+    `${cli(rt, 'kill', id, 'KILL').join(' ')} >/dev/null 2>>${prepareLog} && ` +
+    `for i in $(seq 200); do ${cli(rt, 'state', id).join(' ')} 2>/dev/null | grep -q "\"stopped\"" && break; sleep 0.01; done`,
 };
 
 const fmt = (ms, width = 8) => ms.toFixed(1).padStart(width);
