@@ -19,6 +19,7 @@ import {
   type ContainerdDaemon,
   engineCgroupParent,
   engineDir,
+  removeEngineCgroupParent,
   removeEngineDir,
   startContainerd,
   writeImageArchive,
@@ -131,6 +132,7 @@ export async function startCriNode(opts: {
     runtime.close();
     await containerd.stop();
     await removeEngineDir(dir);
+    removeEngineCgroupParent();
     throw error;
   }
   return {
@@ -138,10 +140,13 @@ export async function startCriNode(opts: {
     runtime,
     shimRoot: opts.shimRoot,
     netnsDir: path.join(dir, 'containerd-state', 'io.containerd.grpc.v1.cri', 'netns'),
+    // The engine dir and the pods' cgroup parent are ours (startContainerd leaves both to the
+    // owner of the dir it is given).
     stop: async () => {
       runtime.close();
       await containerd.stop();
       await removeEngineDir(dir);
+      removeEngineCgroupParent();
     },
   };
 }
