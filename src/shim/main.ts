@@ -1,5 +1,7 @@
 // containerd-shim-tsrunc-v1: `start`, `delete`, or (no action) the long-lived server. Modules
 // are loaded per action: `start` and `delete` run once per container and should be quick.
+import * as fs from 'node:fs';
+
 import type { ShimFlags } from './flags';
 import { parseShimFlags } from './flags';
 
@@ -40,7 +42,6 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function start(flags: ShimFlags): Promise<string> {
-  const fs = await import('node:fs');
   const { shimStart } = await import('./manager');
   const { native } = await import('../native');
   // Options Any on stdin (a pipe) or /dev/null.
@@ -90,4 +91,37 @@ async function remove(flags: ShimFlags): Promise<Uint8Array> {
     exitStatus: result.exitStatus,
     exitedAt: timestampOf(result.exitedAt),
   }).finish();
+}
+
+/**
+ * Loads, and runs a little of, what `action` needs, with no side effect: the build runs it to
+ * make the bundle's code cache of each action (scripts/build-bundle.js). `serve` is the server.
+ */
+export async function warmUp(action: 'start' | 'delete' | 'serve'): Promise<void> {
+  const flags = parseShimFlags([
+    '-namespace',
+    'warm',
+    '-address',
+    '/run/containerd/containerd.sock',
+    '-publish-binary',
+    '/usr/bin/containerd',
+    '-id',
+    'warm',
+    ...(action === 'serve' ? [] : [action]),
+  ]);
+  if (action === 'start') {
+    const { socketPathOf } = await import('./manager');
+    socketPathOf(flags.address, flags.namespace, flags.id);
+    await import('../native');
+    const { wellKnown } = await import('./task-messages');
+    wellKnown.Any.decode(new Uint8Array());
+    await import('./options');
+  } else if (action === 'delete') {
+    await import('./manager');
+    const { timestampOf } = await import('./wire');
+    const { task } = await import('./task-messages');
+    task.DeleteResponse.encode({ pid: 0, exitStatus: 137, exitedAt: timestampOf(new Date()) }).finish();
+  } else {
+    await import('./daemon');
+  }
 }

@@ -76,18 +76,20 @@ export default function setup(project: TestProject): () => Promise<void> {
   process.env[ENV_VAR] = JSON.stringify(env);
 
   return async () => {
-    try {
-      // Processes are the workers' business (they are gone now); fds are per worker.
-      await assertNoLeaks(before, { fds: false, children: false, retryMs: 2000 });
-      assertEngineCgroupParentsGone(env.runId);
-    } catch (error) {
-      // vitest reports an error thrown here ("error during close") but still exits 0, whatever
-      // process.exitCode says: the run must fail when it leaked. The results are printed by now.
-      removeAll();
-      console.error(`tsrunc test run: ${(error as Error).message}`);
+    // Processes are the workers' business (they are gone now); fds are per worker.
+    const failure = await assertNoLeaks(before, { fds: false, children: false, retryMs: 2000 })
+      .then(() => assertEngineCgroupParentsGone(env.runId))
+      .then(
+        () => null,
+        (error: unknown) => error as Error,
+      );
+    removeAll();
+    // vitest reports an error thrown here ("error during close") but still exits 0, whatever
+    // process.exitCode says: the run must fail when it leaked. The results are printed by now.
+    if (failure) {
+      console.error(`tsrunc test run: ${failure.message}`);
       process.exit(1);
     }
-    removeAll();
   };
 }
 
