@@ -123,6 +123,8 @@ class CreateAttempt extends SpawnAttempt {
   record: ContainerRecord;
   private readonly dir: string;
   private cgroups: NewContainerCgroups | null = null;
+  /** Processes found in the container's cgroup before create (runc warns of them). */
+  private cgroupOccupants = 0;
   private madeCgroups: CgroupManager | null = null;
   private built: BuiltPlan | null = null;
   private lock: ContainerLock | null = null;
@@ -171,9 +173,9 @@ class CreateAttempt extends SpawnAttempt {
     // runc's checks, and words, for a cgroup that is already there: stage 1 and the init would
     // freeze the moment they joined a frozen one; processes of others are only worth a warning.
     cgroups.manager.checkNotFrozen();
-    const occupants = cgroups.manager.occupants().length;
-    if (occupants > 0)
-      this.ctx.logger.warn(`container's cgroup is not empty: ${occupants} process(es) found`);
+    // Said once the id is ours (run()): a create that loses the id to a concurrent one finds the
+    // winner's init in the cgroup, and must say only that the container exists.
+    this.cgroupOccupants = cgroups.manager.occupants().length;
     this.cgroups = cgroups;
     // Recorded before the directories exist, so `delete --force` finds them after a crash.
     this.record.cgroups = cgroups.manager.record;
@@ -218,6 +220,8 @@ class CreateAttempt extends SpawnAttempt {
     );
     this.reserved = true;
     this.debug(`reserved ${this.dir}`);
+    if (this.cgroupOccupants > 0)
+      this.ctx.logger.warn(`container's cgroup is not empty: ${this.cgroupOccupants} process(es) found`);
     await this.step('reserved');
     this.madeCgroups = cgroups;
     // cgroup dirs, the fifo and the clone: the heaviest synchronous stretch of a create.
