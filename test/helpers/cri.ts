@@ -38,8 +38,6 @@ const CNI_BIN_DIR = '/usr/lib/cni';
 export interface CriNode {
   containerd: ContainerdDaemon;
   runtime: CriClient;
-  /** The tsrunc shim's state root (from the runtime handler's ConfigPath file). */
-  shimRoot: string;
   /** Where CRI mounts pod network namespaces (netns_mounts_under_state_dir). */
   netnsDir: string;
   stop(): Promise<void>;
@@ -138,7 +136,6 @@ export async function startCriNode(opts: {
   return {
     containerd,
     runtime,
-    shimRoot: opts.shimRoot,
     netnsDir: path.join(dir, 'containerd-state', 'io.containerd.grpc.v1.cri', 'netns'),
     // The engine dir and the pods' cgroup parent are ours (startContainerd leaves both to the
     // owner of the dir it is given).
